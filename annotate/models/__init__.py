@@ -1,0 +1,19 @@
+"""The labeling domain: problems and their step trees, projects, assignments and ratings."""
+
+from .hints import PreAnnotation
+from .labeling import Assignment, GoldLabel, RatingChange, StepRating
+from .problems import Problem, Solution, StepNode
+from .projects import Membership, Project
+
+__all__ = [
+    "Assignment",
+    "GoldLabel",
+    "Membership",
+    "PreAnnotation",
+    "Problem",
+    "Project",
+    "RatingChange",
+    "Solution",
+    "StepNode",
+    "StepRating",
+]

@@ -1,0 +1,123 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+DEFAULT_KEYMAP = {
+    "great": "1",
+    "okay": "2",
+    "bad": "3",
+    "flag": "f",
+    "next": "j",
+    "prev": "k",
+    "undo": "u",
+    "submit": "Enter",
+    "instructions": "?",
+}
+
+
+def default_keymap() -> dict:
+    return dict(DEFAULT_KEYMAP)
+
+
+def validate_keymap(keymap: dict) -> None:
+    """A keymap maps every action to one key, and no key to two actions."""
+    if not isinstance(keymap, dict):
+        raise ValidationError("The keymap must be an object of action -> key.")
+    unknown = set(keymap) - set(DEFAULT_KEYMAP)
+    if unknown:
+        raise ValidationError(f"Unknown keymap actions: {', '.join(sorted(unknown))}.")
+    merged = {**DEFAULT_KEYMAP, **keymap}
+    seen: dict[str, str] = {}
+    for action, key in merged.items():
+        if not isinstance(key, str) or not key:
+            raise ValidationError(f"Key for '{action}' must be a non-empty string.")
+        if key in seen:
+            raise ValidationError(f"Key '{key}' is bound to both '{seen[key]}' and '{action}'.")
+        seen[key] = action
+
+
+class Project(models.Model):
+    """A labeling job over the solutions of its problems."""
+
+    class Mode(models.TextChoices):
+        FIRST_ERROR = "first_error", "First error (PRM800K phase 2)"
+        BRANCH = "branch", "Branch (PRM800K phase 1)"
+
+    class RatingScale(models.TextChoices):
+        PRM800K = "prm800k", "Great (+1) / Okay (0) / Bad (-1)"
+        BINARY = "binary", "Good (+1) / Bad (-1)"
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    description = models.TextField(blank=True)
+    instructions = models.TextField(blank=True, help_text="Markdown shown to annotators.")
+    mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.FIRST_ERROR)
+    rating_scale = models.CharField(
+        max_length=20, choices=RatingScale.choices, default=RatingScale.PRM800K
+    )
+    overlap = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(50)],
+        help_text="Annotators per solution.",
+    )
+    candidates_per_position = models.PositiveSmallIntegerField(
+        default=5, validators=[MinValueValidator(1), MaxValueValidator(64)]
+    )
+    queue_strategy = models.CharField(max_length=40, default="sequential")
+    lease_seconds = models.PositiveIntegerField(
+        default=3600, validators=[MinValueValidator(60), MaxValueValidator(7 * 24 * 3600)]
+    )
+    keymap = models.JSONField(default=default_keymap, blank=True, validators=[validate_keymap])
+    show_hints = models.BooleanField(
+        default=False, help_text="Show machine pre-annotations to annotators, marked as hints."
+    )
+    gold_rate = models.FloatField(
+        default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    screening_items = models.PositiveSmallIntegerField(default=0)
+    screening_threshold = models.FloatField(
+        default=0.75, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    generator = models.JSONField(
+        default=dict, blank=True,
+        help_text="Generation settings for candidate steps: model path or id, sampling settings.",
+    )
+    archived_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def effective_keymap(self) -> dict:
+        return {**DEFAULT_KEYMAP, **(self.keymap or {})}
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        REVIEWER = "reviewer", "Reviewer"
+        ANNOTATOR = "annotator", "Annotator"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.ANNOTATOR)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="membership_unique_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project} as {self.role}"

@@ -1,0 +1,57 @@
+"""Read-side queries about projects, always scoped to what a user may see."""
+
+from django.db.models import Count, Q, QuerySet
+
+from annotate.models import Assignment, Membership, Project
+
+
+def visible_projects(user) -> QuerySet[Project]:
+    """Projects the user is a member of (superusers see all)."""
+    if not user.is_authenticated:
+        return Project.objects.none()
+    if user.is_superuser:
+        return Project.objects.all()
+    return Project.objects.filter(memberships__user=user).distinct()
+
+
+def role_in(project: Project, user) -> str | None:
+    """The user's role in the project, or None. Superusers act as admins."""
+    if not user.is_authenticated:
+        return None
+    if user.is_superuser:
+        return Membership.Role.ADMIN
+    return (
+        Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
+    )
+
+
+def projects_with_progress(user) -> list[Project]:
+    """Active projects of the user, annotated with solutions open to them and done by them."""
+    projects = (
+        visible_projects(user)
+        .filter(archived_at__isnull=True)
+        .annotate(total_solutions=Count("solutions", distinct=True))
+        .order_by("name")
+    )
+    done = dict(
+        Assignment.objects.filter(annotator=user, status=Assignment.Status.SUBMITTED,
+                                  source=Assignment.Source.LABELING)
+        .values_list("project")
+        .annotate(n=Count("id"))
+        .values_list("project", "n")
+    )
+    finished = dict(
+        Assignment.objects.filter(
+            Q(status=Assignment.Status.SUBMITTED) | Q(status=Assignment.Status.ACTIVE)
+        )
+        .values_list("project")
+        .annotate(n=Count("id"))
+        .values_list("project", "n")
+    )
+    result = []
+    for project in projects:
+        project.done_count = done.get(project.pk, 0)
+        capacity = project.total_solutions * project.overlap
+        project.open_count = max(0, capacity - finished.get(project.pk, 0))
+        result.append(project)
+    return result

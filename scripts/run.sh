@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Set up a fresh clone and run Stepwise with no services: SQLite, a filesystem Celery
+# broker, demo data and demo accounts. Starts the web server and a Celery worker.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh requirements.txt
+# shellcheck disable=SC1091
+source .venv/bin/activate
+export DEBUG="${DEBUG:-1}"
+HOST="${HOST:-127.0.0.1}"
+PORT="${PORT:-8000}"
+
+python manage.py migrate --noinput
+python manage.py seed_demo
+
+mkdir -p data/logs
+echo "==> starting the Celery worker (queues default, gpu) -> data/logs/worker.log"
+celery -A workers.celery_app worker -Q default,gpu --pool=solo --loglevel=INFO \
+  --without-gossip --without-mingle >data/logs/worker.log 2>&1 &
+WORKER_PID=$!
+trap 'kill $WORKER_PID 2>/dev/null || true' EXIT INT TERM
+
+cat <<MSG
+
+  Stepwise is running at http://$HOST:$PORT/
+
+  Demo logins (username / password):
+    admin      / stepwise-admin      project admin (also Django superuser)
+    annotator  / stepwise-annotator  annotator
+    reviewer   / stepwise-reviewer   reviewer
+
+MSG
+python manage.py runserver "$HOST:$PORT" --noreload

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Set up a clone: a Python 3.11 virtualenv with the pinned requirements, and the
+# front-end packages from the npm registry. Re-running it only installs what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REQS="${1:-requirements.txt}"
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating .venv with $("$PYTHON" --version)"
+  "$PYTHON" -m venv .venv
+fi
+stamp=".venv/.installed-$(cat requirements*.txt | sha256sum | cut -c1-16)-$(basename "$REQS")"
+if [ ! -f "$stamp" ]; then
+  echo "==> installing Python packages from $REQS"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -r "$REQS"
+  touch "$stamp"
+fi
+lock_stamp="node_modules/.installed-$(sha256sum package-lock.json | cut -c1-16)"
+if [ ! -f "$lock_stamp" ]; then
+  echo "==> installing front-end packages (htmx, KaTeX) from the npm registry"
+  npm ci --no-audit --no-fund --loglevel=error
+  touch "$lock_stamp"
+fi
