@@ -1,0 +1,134 @@
+"""The deployment files and production settings: docker-compose.yml (CI has no Docker
+engine, so it is parsed and checked), `check --deploy`, and env-driven defaults."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.portable
+
+
+@pytest.fixture(scope="module")
+def compose():
+    return yaml.safe_load((REPO / "docker-compose.yml").read_text())
+
+
+def test_compose_has_every_service_with_its_command(compose):
+    services = compose["services"]
+    assert set(services) >= {"web", "worker", "worker-gpu", "postgres", "redis", "migrate"}
+    assert services["web"]["command"][0] == "gunicorn"
+    assert "stepwise.wsgi:application" in services["web"]["command"]
+    assert services["migrate"]["command"] == ["python", "manage.py", "migrate", "--noinput"]
+    assert services["migrate"]["restart"] == "no"
+
+    worker = services["worker"]["command"]
+    assert worker[:4] == ["celery", "-A", "workers.celery_app", "worker"]
+    assert worker[worker.index("-Q") + 1] == "default"
+
+    gpu = services["worker-gpu"]
+    assert gpu["command"][gpu["command"].index("-Q") + 1] == "gpu"
+    assert "--pool=solo" in gpu["command"]
+    assert gpu["profiles"] == ["gpu"]
+    device = gpu["deploy"]["resources"]["reservations"]["devices"][0]
+    assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
+
+
+def test_compose_services_have_healthchecks_and_wait_for_them(compose):
+    services = compose["services"]
+    assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
+    assert "ping" in services["redis"]["healthcheck"]["test"]
+    for name in ("web", "worker", "worker-gpu"):
+        deps = services[name]["depends_on"]
+        assert deps["migrate"]["condition"] == "service_completed_successfully"
+        assert deps["redis"]["condition"] == "service_healthy"
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_compose_points_the_app_at_postgres_and_redis(compose):
+    env = compose["services"]["web"]["environment"]
+    assert env["DATABASE_URL"].startswith("postgres://")
+    assert env["CELERY_BROKER_URL"].startswith("redis://")
+    assert env["REDIS_URL"].startswith("redis://")
+    assert "SECRET_KEY" in env
+
+
+# Variables the test settings set for the suite itself; a production process has none.
+TEST_ONLY_ENV = {"DEBUG", "DJANGO_SETTINGS_MODULE", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL",
+                 "CELERY_BROKER_URL", "REDIS_URL", "SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE",
+                 "CSRF_COOKIE_SECURE", "STEPWISE_DATA_DIR", "STEPWISE_TEST_WORKER",
+                 "DJANGO_ALLOW_ASYNC_UNSAFE"}
+
+
+def _clean_env() -> dict:
+    return {k: v for k, v in os.environ.items() if k not in TEST_ONLY_ENV}
+
+
+def _manage(args, env_extra):
+    env = _clean_env()
+    env.update(env_extra)
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_check_deploy_is_clean_with_production_env(tmp_path):
+    result = _manage(["check", "--deploy", "--fail-level", "WARNING"], {
+        "DJANGO_SETTINGS_MODULE": "stepwise.settings",
+        "SECRET_KEY": "a-long-production-secret-key-" + "x" * 40,
+        "ALLOWED_HOSTS": "stepwise.example.org",
+        "DATABASE_URL": "postgres://stepwise:pw@db.example.org:5432/stepwise",
+        "CELERY_BROKER_URL": "redis://redis.example.org:6379/0",
+        "REDIS_URL": "redis://redis.example.org:6379/1",
+        "STEPWISE_DATA_DIR": str(tmp_path),
+    })
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_a_secret_key(tmp_path):
+    result = _manage(["check"], {"DJANGO_SETTINGS_MODULE": "stepwise.settings",
+                                 "STEPWISE_DATA_DIR": str(tmp_path)})
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def _settings_value(expr: str, env_extra: dict) -> str:
+    env = _clean_env()
+    env.update({"DJANGO_SETTINGS_MODULE": "stepwise.settings", "SECRET_KEY": "x"}, **env_extra)
+    code = f"import django; django.setup(); from django.conf import settings as s; print({expr})"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_defaults_need_no_services(tmp_path):
+    env = {"STEPWISE_DATA_DIR": str(tmp_path)}
+    assert _settings_value("s.DATABASES['default']['ENGINE']", env) == "django.db.backends.sqlite3"
+    assert _settings_value("s.DATABASES['default']['NAME']", env) == str(tmp_path / "stepwise.sqlite3")
+    assert _settings_value("s.CELERY_BROKER_URL", env) == "filesystem://"
+    assert _settings_value("s.DEBUG", env) == "False"
+
+
+def test_env_selects_postgres_redis_and_debug(tmp_path):
+    env = {"STEPWISE_DATA_DIR": str(tmp_path), "DEBUG": "1",
+           "DATABASE_URL": "postgres://u:p@h:5432/db", "CELERY_BROKER_URL": "redis://h:6379/0",
+           "REDIS_URL": "redis://h:6379/1"}
+    assert _settings_value("s.DATABASES['default']['ENGINE']", env) == "django.db.backends.postgresql"
+    assert _settings_value("s.CELERY_BROKER_URL", env) == "redis://h:6379/0"
+    assert "RedisCache" in _settings_value("s.CACHES['default']['BACKEND']", env)
+    assert _settings_value("s.DEBUG", env) == "True"
+
+
+def test_celery_routes_gpu_work_and_acks_late():
+    from workers.celery_app import app
+
+    assert app.conf.task_default_queue == "default"
+    assert app.conf.task_routes == {"gpu.*": {"queue": "gpu"}}
+    assert app.conf.task_acks_late is True
+    assert app.conf.worker_prefetch_multiplier == 1
+    assert app.conf.task_always_eager is False
