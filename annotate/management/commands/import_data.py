@@ -1,0 +1,62 @@
+"""python manage.py import_data --project SLUG --format FMT FILE [...]: import and print the report."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from annotate.models import Project
+from annotate.services.imports import FORMATS, import_file
+
+
+class Command(BaseCommand):
+    help = "Import a PRM800K, problems (JSONL/CSV), solutions, Math-Shepherd or PRMBench file."
+
+    def add_arguments(self, parser):
+        parser.add_argument("file")
+        parser.add_argument("--project", required=True, help="Project slug.")
+        parser.add_argument("--format", required=True, choices=FORMATS, dest="fmt")
+        parser.add_argument("--field", action="append", default=[], metavar="FIELD=COLUMN",
+                            help="Map a Stepwise field to a source column (problems, solutions).")
+        parser.add_argument("--delimiter", help='Step delimiter for solutions text (default "\\n\\n"; '
+                                                "backslash escapes like \\n are understood).")
+        parser.add_argument("--regex", action="store_true", help="The delimiter is a regex.")
+        parser.add_argument("--create-project", action="store_true",
+                            help="Create the project if it does not exist.")
+        parser.add_argument("--no-grade", action="store_true",
+                            help="PRM800K: do not grade final answers against the ground truth.")
+
+    def handle(self, *args, file, project, fmt, field, delimiter, regex, create_project, no_grade,
+               **options):
+        proj = Project.objects.filter(slug=project).first()
+        if proj is None:
+            if not create_project:
+                raise CommandError(f"No project '{project}' (use --create-project to create it).")
+            proj = Project.objects.create(slug=project, name=project)
+            self.stdout.write(f"Created project {project}.")
+        opts = {}
+        if field:
+            if fmt not in ("problems", "solutions"):
+                raise CommandError("--field applies to the problems and solutions formats.")
+            opts["field_map"] = dict(self._pair(item) for item in field)
+        if delimiter is not None or regex:
+            if fmt != "solutions":
+                raise CommandError("--delimiter and --regex apply to the solutions format.")
+            if delimiter is not None:
+                opts["delimiter"] = delimiter if regex else delimiter.encode().decode("unicode_escape")
+            opts["regex"] = regex
+        if no_grade:
+            if fmt != "prm800k":
+                raise CommandError("--no-grade applies to the prm800k format.")
+            opts["grade_answers"] = False
+        try:
+            report = import_file(proj, file, fmt, opts)
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise CommandError(f"{file}: {exc}") from exc
+        self.stdout.write(report.summary())
+        for message in report.messages():
+            self.stderr.write(message)
+
+    @staticmethod
+    def _pair(item: str) -> tuple[str, str]:
+        name, sep, column = item.partition("=")
+        if not sep or not name or not column:
+            raise CommandError(f"--field takes FIELD=COLUMN, got {item!r}.")
+        return name.strip(), column.strip()

@@ -1,0 +1,1 @@
+"""Exporters. ``prm800k``: assignments back to PRM800K JSONL records."""

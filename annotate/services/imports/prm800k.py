@@ -1,0 +1,241 @@
+"""PRM800K JSONL (phase 1 and phase 2): one labeled solution per line, every field kept.
+
+Per record: the problem; the step tree (each position's completions are sibling
+nodes under the node that was continued from, the human completion among them);
+for phase 2 the pre-generated solution as a path; an Assignment of source
+``import`` for the labeler (an inactive user), with a StepRating per rated node.
+Siblings may repeat text, and nodes are unique by text, so the record's exact
+layout goes to ``Assignment.presentation`` and the export gives the record back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from django.contrib.auth import get_user_model
+
+from annotate.models import Assignment, StepNode, StepRating
+
+from .common import (MAX_ANSWER_CHARS, MAX_CANDIDATES, MAX_STATEMENT_CHARS, MAX_STEPS, check_steps,
+                     extract_answer, get_or_create_problem, get_or_create_solution, get_path, grade,
+                     need_bool, need_int, need_list, need_number, need_str)
+from .rows import ImportReport, RowContext, RowError, jsonl_rows, run_rows
+from .tree import TreeBuilder
+
+#: Imported labelers are inactive users named ``prm800k-<labeler id>``.
+LABELER_PREFIX = "prm800k-"
+FINISH_REASONS = {c.value for c in Assignment.FinishReason}
+_COMPLETION_KEYS = ("text", "rating", "flagged")
+
+
+def import_prm800k(project, lines: Iterable[str], *, source_name: str, progress=None,
+                   grade_answers: bool = True) -> ImportReport:
+    def handle(record: dict, ctx: RowContext) -> None:
+        import_record(project, record, ctx, grade_answers=grade_answers)
+
+    return run_rows(jsonl_rows(lines), handle, source_name=source_name, fmt="prm800k",
+                    progress=progress)
+
+
+def labeler_user(labeler: str):
+    user_model = get_user_model()
+    username = f"{LABELER_PREFIX}{labeler}"
+    user = user_model.objects.filter(username=username).first()
+    if user is not None:
+        return user, False
+    user = user_model(username=username, is_active=False)
+    user.set_unusable_password()
+    user.save()
+    return user, True
+
+
+def import_record(project, record: dict, ctx: RowContext, *, grade_answers: bool = True) -> Assignment:
+    labeler = need_str(get_path(record, "labeler"), "labeler", max_len=100)
+    labeled_at = _timestamp(get_path(record, "timestamp", None))
+    generation = need_int(get_path(record, "generation", None), "generation", null_ok=True)
+    is_qc = need_bool(get_path(record, "is_quality_control_question", False),
+                      "is_quality_control_question")
+    is_screening = need_bool(get_path(record, "is_initial_screening_question", False),
+                             "is_initial_screening_question")
+    question = get_path(record, "question")
+    if not isinstance(question, dict):
+        raise RowError("'question' must be an object")
+    label = get_path(record, "label")
+    if not isinstance(label, dict):
+        raise RowError("'label' must be an object")
+    # No steps is legal (a bad_problem verdict on a phase-2 solution, for instance).
+    steps = need_list(get_path(label, "steps"), "label.steps", max_len=MAX_STEPS, empty_ok=True)
+    total_time = need_int(label.get("total_time"), "label.total_time", null_ok=True, minimum=0)
+    finish_reason = label.get("finish_reason")
+    if finish_reason is not None and finish_reason not in FINISH_REASONS:
+        raise RowError(f"'label.finish_reason' is {finish_reason!r}; expected one of "
+                       f"{', '.join(sorted(FINISH_REASONS))}")
+    positions = [_check_position(step, i) for i, step in enumerate(steps)]
+    pre_steps = question.get("pre_generated_steps")
+    if pre_steps is not None:
+        check_steps(pre_steps, "question.pre_generated_steps")
+
+    statement = need_str(get_path(question, "problem"), "question.problem", max_len=MAX_STATEMENT_CHARS)
+    truth = need_str(question.get("ground_truth_answer"), "question.ground_truth_answer",
+                     max_len=MAX_ANSWER_CHARS, empty_ok=True, null_ok=True) or ""
+    reference = need_str(question.get("ground_truth_solution"), "question.ground_truth_solution",
+                         max_len=MAX_STATEMENT_CHARS, empty_ok=True, null_ok=True) or ""
+    problem = get_or_create_problem(ctx, project, statement=statement, ground_truth_answer=truth,
+                                    reference_solution=reference)
+
+    texts = [c["text"] for pos in positions for c in pos["completions"]]
+    texts += [pos["human"]["text"] for pos in positions if pos["human"] is not None]
+    builder = TreeBuilder(ctx, problem, texts + list(pre_steps or []))
+    planned, path = _plan_tree(builder, positions)
+    chain = builder.path(pre_steps) if pre_steps is not None else None
+    builder.flush()
+    presentation = _presentation(planned, positions)
+    if chain is not None:
+        solution = _pre_generated_solution(ctx, problem, question, chain, grade_answers)
+    else:
+        if not path:
+            raise RowError("the record continues from no step (no chosen or human completion at "
+                           "the first position), so it has no solution path")
+        answer = extract_answer(path[-1].text)
+        solution = get_or_create_solution(
+            ctx, problem, path[-1], final_answer=answer,
+            is_correct=grade(answer, truth) if grade_answers else None)
+
+    user, _ = labeler_user(labeler)
+    existing = Assignment.objects.filter(solution=solution, annotator=user).first()
+    if existing is not None:
+        if existing.labeled_at == labeled_at and existing.presentation == presentation:
+            return existing  # the same record again
+        raise RowError(f"labeler {labeler} already has an assignment on this solution "
+                       f"(labeled {existing.labeled_at}); Stepwise keeps one per labeler and solution")
+    assignment = Assignment.objects.create(
+        project=project, solution=solution, annotator=user,
+        status=Assignment.Status.SUBMITTED, source=Assignment.Source.IMPORT,
+        finished_at=labeled_at, finish_reason=finish_reason or "", total_time_ms=total_time,
+        generation=generation, is_quality_control=is_qc, is_screening=is_screening,
+        labeled_at=labeled_at, presentation=presentation,
+    )
+    ctx.made("assignments")
+    ratings = _ratings(assignment, positions, presentation)
+    StepRating.objects.bulk_create(ratings)
+    ctx.made("ratings", len(ratings))
+    return assignment
+
+
+def _timestamp(value) -> datetime | None:
+    if value is None:
+        return None
+    need_str(value, "timestamp", max_len=64)
+    try:
+        stamp = datetime.fromisoformat(value)
+    except ValueError:
+        raise RowError(f"'timestamp' {value!r} is not an ISO 8601 date and time") from None
+    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp
+
+
+def _check_position(step, i: int) -> dict:
+    name = f"label.steps[{i}]"
+    if not isinstance(step, dict):
+        raise RowError(f"'{name}' must be an object")
+    if "completions" not in step:
+        raise RowError(f"missing field '{name}.completions'")
+    completions = need_list(step["completions"], f"{name}.completions",
+                            max_len=MAX_CANDIDATES, empty_ok=True)
+    for j, c in enumerate(completions):
+        cname = f"{name}.completions[{j}]"
+        if not isinstance(c, dict):
+            raise RowError(f"'{cname}' must be an object")
+        if "text" not in c:
+            raise RowError(f"missing field '{cname}.text'")
+        need_str(c["text"], f"{cname}.text", empty_ok=True)
+        rating = c.get("rating")
+        if rating is not None and (isinstance(rating, bool) or rating not in (-1, 0, 1)):
+            raise RowError(f"'{cname}.rating' is {rating!r}; expected -1, 0, 1 or null")
+        need_bool(c.get("flagged"), f"{cname}.flagged", null_ok=True)
+    human = step.get("human_completion")
+    if human is not None:
+        if not isinstance(human, dict):
+            raise RowError(f"'{name}.human_completion' must be an object with 'text' or null")
+        if "text" not in human:
+            raise RowError(f"missing field '{name}.human_completion.text'")
+        need_str(human["text"], f"{name}.human_completion.text", empty_ok=True)
+        rating = human.get("rating")
+        if rating is not None and (isinstance(rating, bool) or rating not in (-1, 0, 1)):
+            raise RowError(f"'{name}.human_completion.rating' is {rating!r}; expected -1, 0, 1 or null")
+    chosen = need_int(step.get("chosen_completion"), f"{name}.chosen_completion", null_ok=True,
+                      minimum=0, maximum=len(completions) - 1)
+    if not completions and human is None:
+        raise RowError(f"'{name}' has neither completions nor a human completion")
+    return {"completions": completions, "human": human, "chosen": chosen}
+
+
+def _plan_tree(builder: TreeBuilder, positions: list[dict]):
+    """Plan each position's siblings under the node continued from; return them and the path."""
+    planned, path, parent = [], [], None
+    for i, pos in enumerate(positions):
+        nodes = [builder.child(parent, c["text"]) for c in pos["completions"]]
+        human = None
+        if pos["human"] is not None:
+            human = builder.child(parent, pos["human"]["text"], author=StepNode.Author.HUMAN)
+        planned.append((nodes, human))
+        nxt = nodes[pos["chosen"]] if pos["chosen"] is not None else human
+        if nxt is not None:
+            path.append(nxt)
+            parent = nxt
+        elif i < len(positions) - 1:
+            raise RowError(f"'label.steps[{i}]' has no chosen or human completion but more steps follow")
+    return planned, path
+
+
+def _presentation(planned: list, positions: list[dict]) -> list[dict]:
+    """The record's exact layout by node id; repeated (or unusual) slots keep their own values."""
+    presentation = []
+    for (nodes, human), pos in zip(planned, positions):
+        entry: dict = {"candidates": [n.pk for n in nodes], "chosen": pos["chosen"], "human": None}
+        seen: set[int] = set()
+        slots = {}
+        for j, (node, c) in enumerate(zip(nodes, pos["completions"])):
+            extra = {k: v for k, v in c.items() if k not in _COMPLETION_KEYS}
+            if node.pk in seen or extra:
+                slots[str(j)] = {"rating": c.get("rating"), "flagged": c.get("flagged"), **extra}
+            seen.add(node.pk)
+        if slots:
+            entry["slots"] = slots
+        if human is not None:
+            entry["human"] = human.pk
+            entry["human_fields"] = {k: v for k, v in pos["human"].items() if k != "text"}
+        presentation.append(entry)
+    return presentation
+
+
+def _pre_generated_solution(ctx, problem, question: dict, chain: list[StepNode], grade_answers: bool):
+    answer = need_str(question.get("pre_generated_answer"), "question.pre_generated_answer",
+                      max_len=MAX_ANSWER_CHARS, empty_ok=True, null_ok=True)
+    score = need_number(question.get("pre_generated_verifier_score"),
+                        "question.pre_generated_verifier_score", null_ok=True)
+    metadata = {"pre_generated": {"answer": answer, "verifier_score": score}}
+    solution = get_or_create_solution(
+        ctx, problem, chain[-1], final_answer=answer, metadata=metadata,
+        is_correct=grade(answer, problem.ground_truth_answer) if grade_answers else None)
+    if "pre_generated" not in solution.metadata:
+        solution.metadata = {**solution.metadata, **metadata}
+        solution.save(update_fields=["metadata"])
+    return solution
+
+
+def _ratings(assignment: Assignment, positions: list[dict], presentation: list[dict]):
+    """One StepRating per node: the first slot a node fills (later repeats live in slots)."""
+    ratings: dict[int, StepRating] = {}
+    for pos, entry in zip(positions, presentation):
+        for node_id, c in zip(entry["candidates"], pos["completions"]):
+            if node_id not in ratings:
+                ratings[node_id] = StepRating(assignment=assignment, node_id=node_id,
+                                              rating=c.get("rating"), flagged=c.get("flagged"))
+        human = pos["human"]
+        if entry["human"] is not None and entry["human"] not in ratings and (
+                human.get("rating") is not None):
+            ratings[entry["human"]] = StepRating(
+                assignment=assignment, node_id=entry["human"], rating=human.get("rating"),
+                flagged=human.get("flagged") if isinstance(human.get("flagged"), bool) else None)
+    return list(ratings.values())

@@ -1,0 +1,150 @@
+"""Plain problems, from JSONL or CSV, with a configurable field map.
+
+The field map names, for each Stepwise field, the source column: for example
+``{"statement": "question", "answer": "answer"}`` for MATH500. An answer that is a
+full worked solution (it contains ``\\boxed{}``) is kept as the reference solution
+and its boxed answer becomes the ground-truth answer. Other columns go to metadata.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable, Iterator
+
+from .common import (MAX_ANSWER_CHARS, MAX_ID_CHARS, MAX_STATEMENT_CHARS, boxed_answer,
+                     get_or_create_problem, need_str)
+from .rows import ImportReport, RowContext, RowError, jsonl_rows, run_rows
+
+#: Stepwise field -> source keys tried in order when the field map does not name one.
+DEFAULT_FIELDS = {
+    "statement": ("problem", "question", "statement"),
+    "answer": ("ground_truth_answer", "answer", "ground_truth"),
+    "solution": ("reference_solution", "ground_truth_solution", "solution"),
+    "subject": ("subject", "type"),
+    "level": ("level",),
+    "external_id": ("unique_id", "external_id", "id", "idx"),
+}
+FIELDS = tuple(DEFAULT_FIELDS)
+
+
+def check_field_map(field_map: dict | None) -> dict:
+    field_map = dict(field_map or {})
+    unknown = set(field_map) - set(FIELDS)
+    if unknown:
+        raise ValueError(f"Unknown field(s) {', '.join(sorted(unknown))}; "
+                         f"mappable fields are {', '.join(FIELDS)}.")
+    return field_map
+
+
+def import_problems(project, lines: Iterable[str], *, source_name: str, field_map: dict | None = None,
+                    progress=None) -> ImportReport:
+    """Problems JSONL: one object per line."""
+    field_map = check_field_map(field_map)
+
+    def handle(record: dict, ctx: RowContext) -> None:
+        problem_from_record(project, record, ctx, field_map)
+
+    return run_rows(jsonl_rows(lines), handle, source_name=source_name, fmt="problems",
+                    progress=progress)
+
+
+def import_problems_csv(project, lines: Iterable[str], *, source_name: str,
+                        field_map: dict | None = None, progress=None) -> ImportReport:
+    """Problems CSV with a header row; line numbers are the file's (quoted newlines allowed)."""
+    field_map = check_field_map(field_map)
+
+    def handle(record: dict, ctx: RowContext) -> None:
+        problem_from_record(project, record, ctx, field_map)
+
+    return run_rows(csv_rows(lines), handle, source_name=source_name, fmt="problems_csv",
+                    progress=progress)
+
+
+def csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, object]]:
+    csv.field_size_limit(MAX_STATEMENT_CHARS * 10)
+    reader = csv.reader(iter(lines))
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    except csv.Error as exc:
+        yield 1, RowError(f"malformed CSV header: {exc}")
+        return
+    start = reader.line_num + 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield start, RowError(f"malformed CSV: {exc}")
+            return
+        if any(cell.strip() for cell in row):
+            if len(row) != len(header):
+                yield start, RowError(f"{len(row)} columns; the header has {len(header)}")
+            else:
+                yield start, dict(zip(header, row))
+        start = reader.line_num + 1
+
+
+def _pick(record: dict, field: str, field_map: dict):
+    if field in field_map:
+        key = field_map[field]
+        if field == "statement" and key not in record:
+            raise RowError(f"missing field '{key}' (mapped to {field})")
+        return key, record.get(key)
+    for key in DEFAULT_FIELDS[field]:
+        if key in record:
+            return key, record[key]
+    if field == "statement":
+        raise RowError(f"missing the statement: none of {', '.join(DEFAULT_FIELDS['statement'])} "
+                       "is present; map one with statement=<column>")
+    return None, None
+
+
+def problem_from_record(project, record: dict, ctx: RowContext, field_map: dict):
+    used = set()
+    values = {}
+    for field in FIELDS:
+        key, value = _pick(record, field, field_map)
+        if key is not None:
+            used.add(key)
+        values[field] = value
+    statement = need_str(values["statement"], "statement", max_len=MAX_STATEMENT_CHARS)
+    answer = values["answer"]
+    if isinstance(answer, (int, float)) and not isinstance(answer, bool):
+        answer = str(answer)
+    answer = need_str(answer, "answer", max_len=MAX_STATEMENT_CHARS, empty_ok=True, null_ok=True) or ""
+    solution = need_str(values["solution"], "solution", max_len=MAX_STATEMENT_CHARS, empty_ok=True,
+                        null_ok=True) or ""
+    if "\\boxed" in answer:
+        if len(answer) > 100:
+            # A worked solution in the answer column (MATH500): keep it, extract the answer.
+            solution = solution or answer
+        answer = boxed_answer(answer) or ""
+    if len(answer) > MAX_ANSWER_CHARS:
+        raise RowError(f"'answer' is {len(answer)} characters; the limit is {MAX_ANSWER_CHARS}")
+    external_id = values["external_id"]
+    if external_id is not None and not isinstance(external_id, (str, int)):
+        raise RowError(f"'external_id' must be a string or an integer, got {type(external_id).__name__}")
+    external_id = str(external_id) if external_id is not None else ""
+    if len(external_id) > MAX_ID_CHARS:
+        raise RowError(f"'external_id' is {len(external_id)} characters; the limit is {MAX_ID_CHARS}")
+    subject = need_str(values["subject"], "subject", max_len=100, empty_ok=True, null_ok=True) or ""
+    metadata = {k: v for k, v in record.items() if k not in used}
+    return get_or_create_problem(
+        ctx, project, statement=statement, ground_truth_answer=answer, reference_solution=solution,
+        external_id=external_id, subject=subject, level=_level(values["level"]), metadata=metadata)
+
+
+def _level(value) -> int | None:
+    """MATH levels come as 3 or "Level 3"."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1000:
+        return value
+    match = re.fullmatch(r"\s*(?:level\s*)?(\d{1,3})\s*", str(value), re.IGNORECASE)
+    if not match:
+        raise RowError(f"'level' is {value!r}; expected a number like 3 or 'Level 3'")
+    return int(match.group(1))
