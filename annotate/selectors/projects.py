@@ -1,6 +1,7 @@
 """Read-side queries about projects, always scoped to what a user may see."""
 
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from annotate.models import Assignment, Membership, Project
 
@@ -48,8 +49,14 @@ def projects_with_progress(user) -> list[Project]:
         .annotate(n=Count("id"))
         .values_list("project", "n")
     )
+    held = set(
+        Assignment.objects.filter(annotator=user, status=Assignment.Status.ACTIVE,
+                                  lease_expires_at__gt=timezone.now())
+        .values_list("project_id", flat=True)
+    )
     result = []
     for project in projects:
+        project.holds_task = project.pk in held
         project.done_count = done.get(project.pk, 0)
         capacity = project.total_solutions * project.overlap
         project.open_count = max(0, capacity - finished.get(project.pk, 0))

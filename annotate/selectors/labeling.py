@@ -1,0 +1,249 @@
+"""Read side of labeling: the state of one task, derived from the tree and the ratings.
+
+The state is never cached: every request rebuilds it from the database (a handful of
+small indexed queries), so a reload resumes exactly where the annotator was.
+
+* First-error mode walks the solution's path: steps up to the first unrated one are
+  shown; a Bad ends the walk, and the position's alternatives (siblings of the bad
+  step) are shown next to it.
+* Branch mode follows ``Assignment.presentation``: each position lists the candidates
+  shown (children of the step continued from) and which one was chosen, or the
+  human step written instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from annotate.models import Assignment, PreAnnotation, Project, StepNode, StepRating
+
+ANSWER_MARK = "# Answer"
+
+
+def is_final(node: StepNode | None) -> bool:
+    return node is not None and ANSWER_MARK in node.text
+
+
+def solution_path(solution) -> list[StepNode]:
+    """Root-to-leaf steps of a solution: one recursive query up the parent links, so the
+    cost is the path's length, not the size of the problem's tree."""
+    table = StepNode._meta.db_table
+    nodes = list(StepNode.objects.raw(
+        f"""WITH RECURSIVE up(id, parent_id) AS (
+                SELECT id, parent_id FROM {table} WHERE id = %s
+                UNION ALL
+                SELECT n.id, n.parent_id FROM {table} n JOIN up ON n.id = up.parent_id)
+            SELECT n.* FROM {table} n WHERE n.id IN (SELECT id FROM up)""",
+        [solution.last_step_id]))
+    return sorted(nodes, key=lambda n: n.depth)
+
+
+def candidate_nodes(problem_id: int, parent_id: int | None, *, limit: int,
+                    exclude: tuple[int, ...] = ()) -> list[StepNode]:
+    """Machine or imported steps at a position, oldest first (humans' own steps are not
+    candidates: they are recorded as the position's human step)."""
+    qs = (StepNode.objects.filter(problem_id=problem_id, parent_id=parent_id)
+          .exclude(author=StepNode.Author.HUMAN).exclude(pk__in=exclude).order_by("id"))
+    return list(qs[:limit])
+
+
+@dataclass
+class Item:
+    node: StepNode
+    rating: int | None = None
+    flagged: bool | None = None
+    hints: list = field(default_factory=list)
+    role: str = "step"  # "step" (on the walked path), "candidate", "human"
+    chosen: bool = False
+
+
+@dataclass
+class Position:
+    index: int
+    parent_id: int | None
+    items: list[Item]
+    chosen: int | None = None
+    human: Item | None = None
+    bad: bool = False  # first-error mode: the walk ended here
+    waiting: bool = False  # no candidates yet; a generation run may add some
+    run: object = None  # the generation Run asked for, while waiting
+    run_requested: bool = False  # a request was made (run None then: no generator)
+
+    @property
+    def rateable(self) -> list[Item]:
+        return [i for i in self.items if i.role != "human"]
+
+    @property
+    def all_rated(self) -> bool:
+        return all(i.rating is not None for i in self.rateable)
+
+    @property
+    def settled(self) -> bool:
+        return self.chosen is not None or self.human is not None
+
+
+@dataclass
+class TaskState:
+    assignment: Assignment
+    project: Project
+    positions: list[Position]
+    walk_done: bool  # nothing more to rate along the walk: submit is possible
+    suggested_reason: str | None  # the finish reason Enter would submit
+    presentation: list[dict]
+    path: list | None = None  # first-error mode: the solution's steps (reused within a request)
+
+    @property
+    def items(self) -> list[Item]:
+        return [item for p in self.positions for item in p.rateable]
+
+    @property
+    def focus_id(self) -> int | None:
+        for item in self.items:
+            if item.rating is None:
+                return item.node.pk
+        return None
+
+    @property
+    def current(self) -> Position | None:
+        return self.positions[-1] if self.positions else None
+
+
+def load_ratings(assignment: Assignment) -> dict[int, StepRating]:
+    return {r.node_id: r for r in StepRating.objects.filter(assignment=assignment)}
+
+
+def _item(node: StepNode, ratings: dict, role: str) -> Item:
+    r = ratings.get(node.pk)
+    return Item(node=node, rating=r.rating if r else None, flagged=r.flagged if r else None,
+                role=role)
+
+
+def _merge_candidates(stored: list[int], fresh: list[StepNode], limit: int) -> list[int]:
+    """Keep what was already shown, in order; append newly arrived candidates up to the limit."""
+    ids = list(stored)
+    for node in fresh:
+        if len(ids) >= limit:
+            break
+        if node.pk not in ids:
+            ids.append(node.pk)
+    return ids
+
+
+def _first_error_state(assignment: Assignment, ratings: dict, path=None) -> TaskState:
+    project, solution = assignment.project, assignment.solution
+    path = path if path is not None else solution_path(solution)
+    stored = list(assignment.presentation or [])
+    positions, presentation = [], []
+    walk_done, reason = False, None
+    for i, node in enumerate(path):
+        item = _item(node, ratings, "step")
+        parent_id = node.parent_id
+        if item.rating == -1:
+            old = stored[i] if i < len(stored) else {}
+            kept = old.get("candidates") or []
+            if not kept or kept[0] != node.pk:
+                kept = [node.pk]
+            fresh = candidate_nodes(solution.problem_id, parent_id,
+                                    limit=project.candidates_per_position, exclude=(node.pk,))
+            ids = _merge_candidates(kept, fresh, max(project.candidates_per_position, 1))
+            nodes = {n.pk: n for n in StepNode.objects.filter(pk__in=ids)}
+            items = [item] + [_item(nodes[pk], ratings, "candidate") for pk in ids[1:] if pk in nodes]
+            human = None
+            if old.get("human") and (h := StepNode.objects.filter(pk=old["human"]).first()):
+                human = Item(node=h, role="human")
+            pos = Position(i, parent_id, items, bad=True, human=human, waiting=len(items) == 1)
+            positions.append(pos)
+            entry = {**{k: v for k, v in old.items() if k not in ("candidates", "chosen", "human")},
+                     "candidates": [it.node.pk for it in items], "chosen": None,
+                     "human": human.node.pk if human else None}
+            presentation.append(entry)
+            walk_done, reason = pos.all_rated, "found_error"
+            break
+        item.chosen = item.rating is not None
+        positions.append(Position(i, parent_id, [item], chosen=0 if item.rating is not None else None))
+        presentation.append({"candidates": [node.pk], "chosen": 0 if item.rating is not None else None,
+                             "human": None})
+        if item.rating is None:
+            break
+    else:
+        walk_done, reason = True, "solution"
+    return TaskState(assignment, project, positions, walk_done, reason, presentation, path)
+
+
+def _branch_state(assignment: Assignment, ratings: dict) -> TaskState:
+    project, solution = assignment.project, assignment.solution
+    stored = [dict(e) for e in (assignment.presentation or [])]
+    limit = project.candidates_per_position
+    if not stored:
+        stored = [{"candidates": [], "chosen": None, "human": None}]
+    positions, parent_id = [], None
+    walk_done, reason = False, None
+    # One query for every node already recorded, however long the walk.
+    nodes = {n.pk: n for n in StepNode.objects.filter(pk__in=[
+        pk for e in stored for pk in [*(e.get("candidates") or []), e.get("human")] if pk])}
+    i = 0
+    while i < len(stored):
+        entry = stored[i]
+        if entry.get("chosen") is None and entry.get("human") is None:
+            fresh = candidate_nodes(solution.problem_id, parent_id, limit=limit)
+            nodes.update((n.pk, n) for n in fresh)
+            entry["candidates"] = _merge_candidates(entry.get("candidates") or [], fresh, limit)
+        ids = list(entry.get("candidates") or [])
+        items = [_item(nodes[pk], ratings, "candidate") for pk in ids if pk in nodes]
+        chosen = entry.get("chosen")
+        if chosen is not None and chosen < len(items):
+            items[chosen].chosen = True
+        human = Item(node=nodes[entry["human"]], role="human") if entry.get("human") in nodes else None
+        positions.append(Position(i, parent_id, items, chosen=chosen, human=human, waiting=not items))
+        nxt = items[chosen].node if chosen is not None and chosen < len(items) else (
+            human.node if human else None)
+        if nxt is None:
+            break
+        if is_final(nxt):
+            walk_done, reason = True, "solution"
+            break
+        parent_id = nxt.pk
+        if i == len(stored) - 1:
+            stored.append({"candidates": [], "chosen": None, "human": None})
+        i += 1
+    stored = stored[: len(positions)]
+    return TaskState(assignment, project, positions, walk_done, reason, stored)
+
+
+def task_state(assignment: Assignment, *, path=None, ratings=None) -> TaskState:
+    """The task as the annotator sees it. ``path``/``ratings``: already loaded in this request."""
+    ratings = load_ratings(assignment) if ratings is None else ratings
+    if assignment.project.mode == Project.Mode.BRANCH:
+        state = _branch_state(assignment, ratings)
+    else:
+        state = _first_error_state(assignment, ratings, path)
+    if assignment.project.show_hints:
+        _attach_hints(state)
+    _attach_runs(state)
+    return state
+
+
+def _attach_hints(state: TaskState) -> None:
+    """Machine pre-annotations for the shown steps; display only, never ratings."""
+    by_node: dict[int, list] = {}
+    ids = [item.node.pk for p in state.positions for item in p.items]
+    for hint in PreAnnotation.objects.filter(node_id__in=ids).order_by("kind", "source"):
+        by_node.setdefault(hint.node_id, []).append(hint)
+    for p in state.positions:
+        for item in p.items:
+            item.hints = by_node.get(item.node.pk, [])
+
+
+def _attach_runs(state: TaskState) -> None:
+    from workers.models import Run
+
+    for pos in state.positions:
+        if pos.waiting and pos.index < len(state.presentation):
+            run_id = state.presentation[pos.index].get("run")
+            if run_id is not None:
+                pos.run_requested = True
+                pos.run = Run.objects.filter(pk=run_id).first() if run_id else None
+
+
+def rateable_node_ids(state: TaskState) -> set[int]:
+    return {item.node.pk for item in state.items}

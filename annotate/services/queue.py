@@ -1,0 +1,229 @@
+"""The labeling queue: hand an annotator their next solution, under a lease.
+
+Label Studio semantics without its known bugs:
+
+* reloading returns the task you hold (one active assignment per project and user,
+  enforced by a partial unique constraint as well);
+* a solution never has more holders and finishers than ``project.overlap``: candidate
+  Solution rows are locked with ``SELECT ... FOR NO KEY UPDATE SKIP LOCKED`` and the holder
+  count is derived in the same transaction, never kept as a counter;
+* a lease expires, and an expired one goes back to the queue (marked lazily here);
+* skipping; and "no more tasks" (``None``) only when nothing is left for you.
+
+The order comes from the project's queue strategy (``queue_strategies``); only a
+short window from its front is read, so the call stays cheap at a million solutions.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.core.cache import cache
+from django.db.models import Count, F, Func, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+
+from annotate.models import Assignment, Project, Solution
+
+from .queue_strategies import get_strategy
+
+#: Candidate rows read per attempt; small, so concurrent callers rarely collide.
+WINDOW = 8
+#: Attempts before concluding that nothing is left (each one excludes full solutions).
+MAX_ATTEMPTS = 50
+
+
+class QueueError(Exception):
+    """A queue action that cannot be done; the message is for the annotator."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+def holding_q(now=None) -> Q:
+    """Assignments that take a slot of a solution's overlap: finished ones and live leases."""
+    now = now or timezone.now()
+    return Q(status=Assignment.Status.SUBMITTED) | Q(
+        status=Assignment.Status.ACTIVE, lease_expires_at__gt=now
+    )
+
+
+def expire_stale_leases(project: Project) -> int:
+    """Mark active assignments whose lease ran out as expired (lazily, on queue calls)."""
+    stale = Assignment.objects.filter(
+        project=project, status=Assignment.Status.ACTIVE, lease_expires_at__lte=timezone.now())
+    freed = list(stale.values_list("solution_id", flat=True)[:10_000])
+    if not freed:
+        return 0
+    count = stale.update(status=Assignment.Status.EXPIRED, finished_at=timezone.now())
+    slot_freed(project, freed)
+    return count
+
+
+def held_task(project: Project, user) -> Assignment | None:
+    """The user's active, unexpired assignment in the project, if any."""
+    return (
+        Assignment.objects.select_related("solution", "project")
+        .filter(project=project, annotator=user, status=Assignment.Status.ACTIVE,
+                lease_expires_at__gt=timezone.now())
+        .first()
+    )
+
+
+def _slots_taken(now) -> Subquery:
+    """Holders of the outer solution, as a scalar subquery: evaluated per candidate row with
+    an index probe, so it costs the same however many assignments the table holds (an
+    EXISTS would be planned as an anti join over all of them)."""
+    return Subquery(
+        Assignment.objects.filter(holding_q(now), solution_id=OuterRef("pk")).order_by()
+        .annotate(n=Func(F("id"), function="COUNT")).values("n")
+    )
+
+
+def _open_candidates(project: Project, user, *, gold: bool, now, mark: int = 0) -> QuerySet:
+    """Solutions the user has not had (an own expired lease may be resumed) with a free slot."""
+    mine = Subquery(
+        Assignment.objects.filter(solution_id=OuterRef("pk"), annotator=user)
+        .exclude(status=Assignment.Status.EXPIRED).values("id")[:1]
+    )
+    return (
+        Solution.objects.filter(project=project, is_gold=gold, id__gte=mark)
+        .annotate(_taken=_slots_taken(now), _mine=mine)
+        .filter(_taken__lt=project.overlap, _mine__isnull=True)
+    )
+
+
+# The low-water mark: an id below which every solution of the pool was full when last
+# looked at. Queries start there, so a project far into labeling is as fast as a fresh
+# one. It is only a hint (the locked recount decides): freed slots lower it, it expires
+# after MARK_TTL seconds, and an empty result is retried from 0 before saying "none left".
+MARK_TTL = 60
+
+
+def _mark_key(project: Project, gold: bool) -> str:
+    # The creation time guards against a reused primary key (e.g. SQLite after a rollback).
+    born = int(project.created.timestamp() * 1e6) if project.created else 0
+    return f"stepwise:queue-mark:{project.pk}:{born}:{int(gold)}:{project.overlap}"
+
+
+def _low_water_mark(project: Project, gold: bool, now) -> int:
+    key = _mark_key(project, gold)
+    mark = cache.get(key, 0)
+    first = (
+        Solution.objects.filter(project=project, is_gold=gold, id__gte=mark)
+        .annotate(_taken=_slots_taken(now)).filter(_taken__lt=project.overlap)
+        .order_by("project_id", "id").values_list("id", flat=True).first()
+    )
+    if first is not None and first != mark:
+        cache.set(key, first, MARK_TTL)
+    return first if first is not None else mark
+
+
+def slot_freed(project: Project, solution_ids) -> None:
+    """A slot of these solutions opened again (skip, expiry): lower the mark to reach them."""
+    ids = list(solution_ids)
+    if not ids:
+        return
+    low = min(ids)
+    for gold in (False, True):
+        key = _mark_key(project, gold)
+        if cache.get(key, 0) > low:
+            cache.set(key, low, MARK_TTL)
+
+
+def _pools(project: Project, user) -> list[bool]:
+    """Which pools to draw from, in order: gold only during screening, else mixed in."""
+    from quality.selectors import has_passed_screening
+
+    if not has_passed_screening(project, user):
+        return [True]
+    if project.gold_rate > 0 and random.random() < project.gold_rate:
+        return [True, False]
+    return [False]
+
+
+def _claim(project: Project, user, ordered: QuerySet, *, skip_locked: bool, now) -> Assignment | None:
+    """Lock a window of candidates, recount their slots, and take the first one with room."""
+    window = list(
+        ordered.select_for_update(skip_locked=skip_locked, of=("self",), no_key=True)
+        .values_list("pk", flat=True)[: WINDOW if skip_locked else 1]
+    )
+    if not window:
+        return None
+    taken = dict(
+        Assignment.objects.filter(holding_q(now), solution_id__in=window)
+        .values_list("solution_id").annotate(n=Count("id")).values_list("solution_id", "n")
+    )
+    for solution_id in window:
+        if taken.get(solution_id, 0) < project.overlap:
+            lease = now + timedelta(seconds=project.lease_seconds)
+            try:
+                with transaction.atomic():
+                    return Assignment.objects.create(
+                        project=project, solution_id=solution_id, annotator=user,
+                        status=Assignment.Status.ACTIVE, lease_expires_at=lease,
+                    )
+            except IntegrityError:
+                # The user's own lapsed assignment on it: resume it, ratings and all.
+                own = Assignment.objects.filter(solution_id=solution_id, annotator=user,
+                                                status=Assignment.Status.EXPIRED).first()
+                if own is None:
+                    raise
+                own.status, own.lease_expires_at, own.finished_at = (
+                    Assignment.Status.ACTIVE, lease, None)
+                own.save(update_fields=["status", "lease_expires_at", "finished_at", "updated"])
+                return own
+    return None
+
+
+def next_task(project: Project, user) -> Assignment | None:
+    """The task the user holds, or a new one; None when nothing is left for them."""
+    held = held_task(project, user)
+    if held is not None:
+        return held
+    expire_stale_leases(project)
+    strategy = get_strategy(project.queue_strategy)
+    for gold in _pools(project, user):
+        mark = _low_water_mark(project, gold, timezone.now())
+        for attempt in range(MAX_ATTEMPTS):
+            now = timezone.now()
+            candidates = _open_candidates(project, user, gold=gold, now=now, mark=mark)
+            ordered = strategy(candidates, project, user)
+            try:
+                with transaction.atomic():
+                    # Skip rows others are deciding on; when all visible ones are locked,
+                    # wait for one instead of reporting an empty queue.
+                    made = _claim(project, user, ordered, skip_locked=True, now=now)
+                    if made is None and attempt > 0:
+                        made = _claim(project, user, ordered, skip_locked=False, now=now)
+            except IntegrityError:
+                # A concurrent request of the same user took a task first: return that one.
+                held = held_task(project, user)
+                if held is not None:
+                    return held
+                continue
+            if made is not None:
+                made.project = project
+                return made
+            if not candidates.exists():
+                if mark == 0:
+                    break
+                mark = 0  # the hint may be stale: look at the whole pool once more
+    return None
+
+
+def lease_until(project: Project):
+    """When a lease taken or renewed now runs out; activity on a task renews it."""
+    return timezone.now() + timedelta(seconds=project.lease_seconds)
+
+
+def skip_task(assignment: Assignment) -> None:
+    """Give the task back; the user is not offered this solution again. Ratings are kept."""
+    updated = Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.ACTIVE).update(
+        status=Assignment.Status.SKIPPED, finished_at=timezone.now()
+    )
+    if not updated:
+        raise QueueError("This task is no longer active, so it cannot be skipped.", 409)
+    slot_freed(assignment.project, [assignment.solution_id])

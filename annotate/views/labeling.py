@@ -1,0 +1,147 @@
+"""The labeling page and its htmx actions. Thin: parse, call a service, render.
+
+Every action answers with the re-rendered task panel, or a 4xx plain-text message that
+the page shows in its message bar (label.js); nothing already saved is touched then.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from annotate.models import Project
+from annotate.selectors.labeling import task_state
+from annotate.selectors.projects import role_in
+from annotate.services import labeling
+from annotate.services.labeling import LabelingError
+from annotate.services.queue import QueueError, next_task, skip_task
+
+
+def _error(message: str, status: int) -> HttpResponse:
+    return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+
+
+def _member_project(request, slug: str) -> Project:
+    project = get_object_or_404(Project, slug=slug, archived_at__isnull=True)
+    if role_in(project, request.user) is None:
+        raise LabelingError("You are not a member of this project.", 403)
+    return project
+
+
+def _panel(request, state, status: int = 200):
+    ctx = {"state": state, "assignment": state.assignment, "project": state.project}
+    return render(request, "annotate/_task.html", ctx, status=status)
+
+
+@login_required
+def start(request, slug: str):
+    """Next task: the one held, or a new one; a clear page when none is left."""
+    if request.method not in ("GET", "POST"):
+        return HttpResponseNotAllowed(["GET", "POST"])
+    try:
+        project = _member_project(request, slug)
+    except LabelingError as exc:
+        return _error(str(exc), exc.status)
+    assignment = next_task(project, request.user)
+    if assignment is None:
+        return render(request, "annotate/no_tasks.html", {"project": project})
+    url = reverse("annotate:task", args=[assignment.pk])
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+@login_required
+def task(request, pk: int):
+    try:
+        assignment = labeling.load_for_user(pk, request.user)
+    except LabelingError as exc:
+        return _error(str(exc), exc.status)
+    state = task_state(assignment)
+    template = "annotate/_task.html" if request.htmx else "annotate/label.html"
+    ctx = {"state": state, "assignment": assignment, "project": assignment.project,
+           "problem": assignment.solution.problem,
+           "keymap": assignment.project.effective_keymap}
+    return render(request, template, ctx)
+
+
+def _action(fn):
+    """POST-only htmx action: run the service; render the panel or the error message."""
+
+    @login_required
+    @require_POST
+    def view(request, pk: int):
+        try:
+            state = fn(request, pk)
+        except LabelingError as exc:
+            return _error(str(exc), exc.status)
+        return _panel(request, state)
+
+    view.__name__ = fn.__name__
+    return view
+
+
+@_action
+def rate(request, pk):
+    p = request.POST
+    return labeling.rate_step(pk, request.user, node_id=p.get("node"), rating=p.get("rating"),
+                              time_ms=p.get("ms"))
+
+
+@_action
+def flag(request, pk):
+    return labeling.toggle_flag(pk, request.user, node_id=request.POST.get("node"))
+
+
+@_action
+def undo(request, pk):
+    return labeling.undo(pk, request.user)
+
+
+@_action
+def choose(request, pk):
+    p = request.POST
+    return labeling.choose_candidate(pk, request.user, position=p.get("position"),
+                                     index=p.get("index"))
+
+
+@_action
+def write(request, pk):
+    p = request.POST
+    return labeling.write_step(pk, request.user, position=p.get("position"), text=p.get("text", ""))
+
+
+@login_required
+@require_POST
+def finish(request, pk: int):
+    try:
+        assignment = labeling.finish(pk, request.user, reason=request.POST.get("reason", ""),
+                                     note=request.POST.get("note", ""))
+    except LabelingError as exc:
+        return _error(str(exc), exc.status)
+    return _go_next(request, assignment.project)
+
+
+@login_required
+@require_POST
+def skip(request, pk: int):
+    try:
+        assignment = labeling.load_for_user(pk, request.user)
+        skip_task(assignment)
+    except (LabelingError, QueueError) as exc:
+        return _error(str(exc), exc.status)
+    return _go_next(request, assignment.project)
+
+
+def _go_next(request, project):
+    url = reverse("annotate:start", args=[project.slug])
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
