@@ -1,9 +1,43 @@
+from django.apps import apps
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from . import pages
+from .views import exports, ingest, ratings, resources, runs, tokens
 
 app_name = "api"
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("tokens/", tokens.TokenListCreate.as_view(), name="tokens"),
+    path("tokens/<int:pk>/", tokens.TokenRevoke.as_view(), name="token"),
+    path("tokens/manage/", pages.tokens_page, name="tokens-page"),
+    path("projects/", resources.ProjectList.as_view(), name="projects"),
+    path("projects/<int:pk>/", resources.ProjectDetail.as_view(), name="project"),
+    path("problems/", resources.ProblemList.as_view(), name="problems"),
+    path("problems/bulk/", ingest.ProblemBulkCreate.as_view(), name="problems-bulk"),
+    path("problems/<int:pk>/", resources.ProblemDetail.as_view(), name="problem"),
+    path("problems/<int:pk>/tree/", resources.ProblemTree.as_view(), name="problem-tree"),
+    path("solutions/", resources.SolutionList.as_view(), name="solutions"),
+    path("solutions/bulk/", ingest.SolutionBulkCreate.as_view(), name="solutions-bulk"),
+    path("solutions/<int:pk>/", resources.SolutionDetail.as_view(), name="solution"),
+    path("assignments/", resources.AssignmentList.as_view(), name="assignments"),
+    path("assignments/<int:pk>/", resources.AssignmentDetail.as_view(), name="assignment"),
+    path("ratings/", ratings.RatingChanges.as_view(), name="ratings"),
+    path("runs/", runs.RunListCreate.as_view(), name="runs"),
+    path("runs/<int:pk>/", runs.RunDetail.as_view(), name="run"),
+    path("runs/<int:pk>/cancel/", runs.RunCancel.as_view(), name="run-cancel"),
+    path("exports/", exports.ExportListCreate.as_view(), name="exports"),
+    path("exports/stream/", exports.ExportStream.as_view(), name="export-stream"),
+    path("exports/<int:pk>/", exports.ExportDetail.as_view(), name="export"),
+    path("exports/<int:pk>/download/", exports.ExportDownload.as_view(), name="export-download"),
 ]
+
+if apps.is_installed("training"):
+    from .views import models as trained
+
+    urlpatterns += [
+        path("models/", trained.TrainedModelList.as_view(), name="models"),
+        path("models/<int:pk>/", trained.TrainedModelDetail.as_view(), name="model"),
+    ]

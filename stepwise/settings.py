@@ -52,7 +52,11 @@ INSTALLED_APPS = [
     "django_htmx",
     "annotate",
     "workers",
+    "quality",
     "api",
+    "training",
+    "exports",
+    "drf_spectacular_sidecar",
 ]
 
 MIDDLEWARE = [
@@ -89,6 +93,7 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{DATA_DIR / 'stepwise.sqlite3'}"),
         conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -156,7 +161,12 @@ CACHES = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.APITokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "api.throttling.APIUserThrottle",
+        "api.throttling.APIAnonThrottle",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -166,6 +176,20 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Process supervision data: projects, step trees, ratings, runs and exports.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the drf-spectacular-sidecar package, never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "OriginEnum": "api.schema.ORIGIN_CHOICES",
+        "AssignmentSourceEnum": "api.schema.ASSIGNMENT_SOURCE_CHOICES",
+    },
+}
+# API rate limits (DRF throttles on the default cache: Redis when REDIS_URL is set).
+STEPWISE_API_RATES = {
+    "user": os.environ.get("API_RATE_USER", "3000/minute"),
+    "anon": os.environ.get("API_RATE_ANON", "60/minute"),
 }
 
 # --- Celery -----------------------------------------------------------------
@@ -190,6 +214,8 @@ EXPORTS_DIR = Path(os.environ.get("STEPWISE_EXPORTS_DIR", DATA_DIR / "exports"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # API keys are masked in every log line, whatever logs them.
+    "filters": {"redact_tokens": {"()": "api.log_filters.RedactTokens"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_tokens"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }

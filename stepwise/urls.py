@@ -6,6 +6,9 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("django-admin/", admin.site.urls),
+    path("manage/", include("annotate.manage_urls")),
+    path("api/prm/", include("training.api_urls")),
     path("api/", include("api.urls")),
+    path("training/", include("training.urls")),
     path("", include("annotate.urls")),
 ]

@@ -1,0 +1,127 @@
+"""Starting runs over the API. Each kind goes through the service that owns it, which
+checks that every id belongs to the project and that the settings are sane; the API only
+checks the shape of the params first. Unknown kinds and parameters are 400s."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.exceptions import ValidationError
+
+STARTABLE_KINDS = ("generate_solutions", "generate_candidates", "autolabel", "train_prm",
+                   "score_solutions", "export")
+
+#: kind -> {param: (type, required)}; types: "int", "ids", "str", "bool", "dict", "strs"
+PARAMS: dict[str, dict[str, tuple[str, bool]]] = {
+    "generate_solutions": {"problem_ids": ("ids", False), "n": ("int", False)},
+    "generate_candidates": {"problem_id": ("int", True), "parent_id": ("int", False),
+                            "k": ("int", False)},
+    "autolabel": {"solution_ids": ("ids", False), "methods": ("strs", False),
+                  "rollouts": ("int", False)},
+    "train_prm": {"name": ("str", True), "base_model": ("str", False),
+                  "hyperparameters": ("dict", False), "snapshot_id": ("int", False),
+                  "score_after": ("bool", False)},
+    "score_solutions": {"prm_model_id": ("int", True), "solution_ids": ("ids", False)},
+}
+
+
+def _typed(kind: str, value: Any) -> bool:
+    is_int = isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**62
+    return {
+        "int": is_int,
+        "ids": isinstance(value, list) and len(value) <= 100_000 and all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 < v < 2**62 for v in value),
+        "str": isinstance(value, str) and len(value) <= 500,
+        "strs": isinstance(value, list) and all(isinstance(v, str) for v in value),
+        "bool": isinstance(value, bool),
+        "dict": isinstance(value, dict),
+    }[kind]
+
+
+def check_params(kind: str, params: dict) -> dict:
+    if kind not in STARTABLE_KINDS:
+        raise ValidationError({"kind": f"Unknown run kind '{kind}'. Startable: "
+                                       f"{', '.join(STARTABLE_KINDS)}."})
+    spec = PARAMS[kind]
+    errors = {}
+    for name in set(params) - set(spec):
+        errors[name] = f"Unknown parameter for {kind}. Accepted: {', '.join(sorted(spec))}."
+    for name, (type_, required) in spec.items():
+        if name not in params:
+            if required:
+                errors[name] = "Required."
+        elif not _typed(type_, params[name]):
+            errors[name] = f"Expected {type_}."
+    if errors:
+        raise ValidationError({"params": errors})
+    return params
+
+
+def start_api_run(kind: str, project, params: dict, user):
+    """Start a run of ``kind`` for the project; returns the Run."""
+    from annotate.models import Problem, StepNode
+
+    check_params(kind, params)
+    try:
+        if kind == "generate_solutions":
+            from workers.generation.services import request_solutions
+
+            run = request_solutions(project=project, problems=params.get("problem_ids"),
+                                    n=params.get("n", 4), requested_by=user)
+        elif kind == "generate_candidates":
+            from workers.generation.services import request_candidates
+
+            problem = Problem.objects.filter(project=project, pk=params["problem_id"]).first()
+            if problem is None:
+                raise ValueError("No such problem in this project.")
+            parent = None
+            if params.get("parent_id"):
+                parent = StepNode.objects.filter(problem=problem, pk=params["parent_id"]).first()
+                if parent is None:
+                    raise ValueError("No such step in this problem.")
+            run = request_candidates(project=project, problem=problem, parent=parent,
+                                     k=params.get("k", 3), requested_by=user)
+        elif kind == "autolabel":
+            from workers.autolabel.services import METHODS, request_autolabel
+
+            run = request_autolabel(project=project, solutions=params.get("solution_ids"),
+                                    methods=params.get("methods") or METHODS,
+                                    rollouts=params.get("rollouts", 8), requested_by=user)
+        elif kind == "train_prm":
+            run = _train(project, params, user)
+        else:  # score_solutions
+            from training.models import PrmModel
+            from training.services import start_scoring
+
+            model = PrmModel.objects.filter(project=project, pk=params["prm_model_id"]).first()
+            if model is None:
+                raise ValueError("No such trained model in this project.")
+            run = start_scoring(prm_model=model, solution_ids=params.get("solution_ids"),
+                                user=user)
+    except ValueError as exc:  # the services' own messages (TrainingError is a ValueError)
+        raise ValidationError({"params": str(exc)})
+    if run is None:
+        raise ValidationError({"kind": f"{kind} needs a generator model: set the project's "
+                                       "generator settings first."})
+    return run
+
+
+def _train(project, params, user):
+    from exports.models import ExportSnapshot
+    from exports.services import snapshot_file
+    from training.services import start_training
+
+    snapshot_path = ""
+    if params.get("snapshot_id"):
+        snapshot = ExportSnapshot.objects.filter(pk=params["snapshot_id"],
+                                                 projects=project).first()
+        path = snapshot_file(snapshot, None) if snapshot else None
+        if path is None:
+            raise ValueError("No ready export snapshot of this project with that id.")
+        snapshot_path = str(path)
+    model = start_training(project=project, name=params["name"],
+                           base_model=params.get("base_model", ""),
+                           hyperparameters=params.get("hyperparameters"),
+                           snapshot_path=snapshot_path, score_after=params.get("score_after",
+                                                                               False), user=user)
+    return model.run

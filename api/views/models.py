@@ -1,0 +1,41 @@
+"""Trained models (PRMs) of the training app: any project member may read them."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import generics, serializers
+from training.models import PrmModel
+
+from .common import PERMISSIONS, CreatedCursorPagination, P, int_param, visible_project_ids
+
+
+class TrainedModelSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PrmModel
+        fields = ["id", "project", "name", "base_model", "status", "hyperparameters",
+                  "data_source", "metrics", "model_card", "curve", "run", "created", "updated"]
+
+
+@extend_schema_view(get=extend_schema(parameters=[
+    P("project"), P("status", OpenApiTypes.STR, enum=[c.value for c in PrmModel.Status])]))
+class TrainedModelList(generics.ListAPIView):
+    permission_classes = PERMISSIONS
+    serializer_class = TrainedModelSerializer
+    pagination_class = CreatedCursorPagination
+
+    def get_queryset(self):
+        qs = PrmModel.objects.filter(project__in=visible_project_ids(self.request.user))
+        project = int_param(self.request, "project")
+        if project:
+            qs = qs.filter(project_id=project)
+        value = self.request.query_params.get("status")
+        if value:
+            qs = qs.filter(status=value)
+        return qs
+
+
+class TrainedModelDetail(generics.RetrieveAPIView):
+    permission_classes = PERMISSIONS
+    serializer_class = TrainedModelSerializer
+
+    def get_queryset(self):
+        return PrmModel.objects.filter(project__in=visible_project_ids(self.request.user))

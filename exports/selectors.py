@@ -1,0 +1,281 @@
+"""Reading what an export contains, in chunks, so memory stays flat at any size.
+
+Rows are read with ``values_list`` in keyset-paginated chunks (``id > last``), and each
+chunk's ratings, step nodes and problems are fetched in a few batched queries.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+from django.db.models import Exists, OuterRef, Q
+
+from annotate.models import Assignment, PreAnnotation, Problem, Solution, StepNode, StepRating
+
+from .records import Record, Step, split_of
+
+# ~5k ratings per query keeps PostgreSQL on index plans; 2,000 assignments (20k ratings)
+# made it hash-join the whole step-node table for every chunk.
+CHUNK = 500
+#: When several machine labels exist for a step, the most trustworthy kind wins.
+MACHINE_KIND_ORDER = ("exact", "mc_hard", "binary_search", "mc_soft", "imported", "prm_score")
+
+
+def _assignment_filter(spec: dict) -> Q:
+    q = Q(project_id__in=spec["projects"], status=Assignment.Status.SUBMITTED)
+    if spec["created_after"]:
+        q &= Q(created__gte=spec["created_after"])
+    if spec["created_before"]:
+        q &= Q(created__lt=spec["created_before"])
+    if spec["finish_reasons"]:
+        q &= Q(finish_reason__in=spec["finish_reasons"])
+    if spec.get("annotators"):
+        q &= Q(annotator_id__in=spec["annotators"])
+    if spec["gold"] == "exclude":
+        q &= Q(solution__is_gold=False)
+    elif spec["gold"] == "only":
+        q &= Q(solution__is_gold=True)
+    return q
+
+
+def _chunks(queryset, fields: tuple[str, ...], chunk: int = CHUNK) -> Iterator[list[tuple]]:
+    """Keyset pagination on id: each chunk is one indexed query, however deep we are."""
+    last = 0
+    while True:
+        rows = list(queryset.filter(id__gt=last).order_by("id").values_list("id", *fields)[:chunk])
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]
+
+
+class _Nodes:
+    """Step nodes of one chunk, fetched by id and then by missing parents, one query per level."""
+
+    def __init__(self):
+        self.nodes: dict[int, tuple[int | None, str]] = {}
+
+    def load(self, ids) -> None:
+        missing = {i for i in ids if i is not None and i not in self.nodes}
+        while missing:
+            rows = StepNode.objects.filter(id__in=missing).values_list("id", "parent_id", "text")
+            parents = set()
+            for node_id, parent_id, text in rows:
+                self.nodes[node_id] = (parent_id, text)
+                if parent_id is not None and parent_id not in self.nodes:
+                    parents.add(parent_id)
+            missing = parents
+
+    def path(self, last_step_id: int) -> list[int]:
+        path, node = [], last_step_id
+        while node is not None:
+            path.append(node)
+            node = self.nodes[node][0]
+        path.reverse()
+        return path
+
+
+PROBLEM_FIELDS = ("statement", "ground_truth_answer", "external_id", "statement_hash")
+
+
+def _problems(ids) -> dict[int, tuple]:
+    return {row[0]: row[1:] for row in Problem.objects.filter(id__in=set(ids)).values_list(
+        "id", *PROBLEM_FIELDS)}
+
+
+def _machine_labels(node_ids) -> dict[int, tuple[float, str]]:
+    best: dict[int, tuple[int, float, str]] = {}
+    rank = {kind: i for i, kind in enumerate(MACHINE_KIND_ORDER)}
+    for node_id, kind, value in PreAnnotation.objects.filter(node_id__in=set(node_ids)).values_list(
+            "node_id", "kind", "value"):
+        r = rank.get(kind, len(rank))
+        if node_id not in best or r < best[node_id][0]:
+            best[node_id] = (r, value, kind)
+    return {node_id: (value, kind) for node_id, (_, value, kind) in best.items()}
+
+
+def _machine_step(node_id: int, text: str, machine) -> Step:
+    value, _kind = machine[node_id]
+    return Step(node_id, text, 1 if value >= 0.5 else -1, source="machine", score=float(value))
+
+
+SOLUTION_FIELDS = ("project_id", "problem_id", "last_step_id", "final_answer", "is_correct",
+                   "external_id", "is_gold")
+
+
+def _record(spec, kind, rec_id, sol, problem, nodes, steps, **extra) -> Record:
+    statement, truth, problem_ext, statement_hash = problem
+    return Record(
+        id=rec_id, project_id=sol[0], problem_id=sol[1], problem_external_id=problem_ext,
+        problem=statement, ground_truth_answer=truth, solution_id=sol[-1],
+        solution_external_id=sol[5], steps=steps, final_answer=sol[3], is_correct=sol[4],
+        is_gold=sol[6], label_source=kind,
+        split=split_of(statement_hash, spec["test_fraction"], spec["split_seed"]), **extra)
+
+
+def iter_per_annotator(spec: dict) -> Iterator[Record]:
+    fields = ("annotator_id", "finish_reason") + tuple(f"solution__{f}" for f in SOLUTION_FIELDS) \
+        + ("solution_id",) + tuple(f"solution__problem__{f}" for f in PROBLEM_FIELDS)
+    qs = Assignment.objects.filter(_assignment_filter(spec))
+    for rows in _chunks(qs, fields):
+        ratings: dict[int, dict[int, tuple]] = {}
+        nodes = _Nodes()
+        texts = nodes.nodes
+        # The chunk's ratings, joined with their nodes' parent and text so the paths need
+        # no further query. (An id range joined to the assignment filter instead of this IN
+        # list made PostgreSQL scan every assignment per chunk.)
+        for a_id, node_id, rating, flagged, parent_id, text in StepRating.objects.filter(
+                assignment_id__in=[r[0] for r in rows]).values_list(
+                "assignment_id", "node_id", "rating", "flagged", "node__parent_id", "node__text"):
+            by_node = ratings.get(a_id)
+            if by_node is None:
+                by_node = ratings[a_id] = {}
+            by_node[node_id] = (rating, flagged)
+            texts[node_id] = (parent_id, text)
+        nodes.load({r[5] for r in rows} | {p for p, _t in list(texts.values())})
+        problems = {r[4]: r[-4:] for r in rows}
+        rows = [r[:-4] for r in rows]
+        paths = {r[0]: nodes.path(r[5]) for r in rows}
+        machine = _machine_labels(n for p in paths.values() for n in p) \
+            if spec["machine_labels"] else {}
+        unrated = (None, None)
+        for row in rows:
+            a_id, annotator_id, finish_reason, *sol = row
+            rated = ratings.get(a_id, {})
+            path = paths[a_id]
+            steps = []
+            for node_id in path:  # the hot loop of every export: keep it plain
+                rating, flagged = rated.get(node_id, unrated)
+                if rating is None and node_id in machine:
+                    steps.append(_machine_step(node_id, texts[node_id][1], machine))
+                else:
+                    steps.append(Step(node_id, texts[node_id][1], rating, "human", None, None,
+                                      flagged))
+            # Only first-error or branch labeling rates nodes off the path.
+            alternatives = {} if rated.keys() <= set(path) else _alternatives(path, rated, nodes)
+            yield _record(spec, "per_annotator", f"a{a_id}", sol, problems[sol[1]], nodes, steps,
+                          assignment_id=a_id, annotator_id=annotator_id,
+                          finish_reason=finish_reason, alternatives=alternatives)
+    if spec["machine_labels"]:
+        yield from iter_machine_only(spec)
+
+
+def _alternatives(path, rated, nodes) -> dict[int, list[Step]]:
+    """Rated siblings of path steps: the other candidates shown at that position."""
+    on_path = set(path)
+    position = {(nodes.nodes[n][0]): i for i, n in enumerate(path)}
+    alternatives: dict[int, list[Step]] = {}
+    for node_id, (rating, flagged) in rated.items():
+        if node_id in on_path or rating is None:
+            continue
+        i = position.get(nodes.nodes[node_id][0])
+        if i is not None:
+            alternatives.setdefault(i, []).append(
+                Step(node_id, nodes.nodes[node_id][1], rating, flagged=flagged))
+    for steps in alternatives.values():
+        steps.sort(key=lambda s: s.node_id)
+    return alternatives
+
+
+def _solutions(spec: dict, labeled: bool):
+    submitted = Assignment.objects.filter(_assignment_filter(spec), solution_id=OuterRef("pk"))
+    qs = Solution.objects.filter(project_id__in=spec["projects"])
+    if spec["gold"] == "exclude":
+        qs = qs.filter(is_gold=False)
+    elif spec["gold"] == "only":
+        qs = qs.filter(is_gold=True)
+    if labeled:
+        return qs.filter(Exists(submitted))
+    qs = qs.exclude(Exists(Assignment.objects.filter(
+        solution_id=OuterRef("pk"), status=Assignment.Status.SUBMITTED)))
+    if spec["created_after"]:
+        qs = qs.filter(created__gte=spec["created_after"])
+    if spec["created_before"]:
+        qs = qs.filter(created__lt=spec["created_before"])
+    return qs
+
+
+def iter_consensus(spec: dict) -> Iterator[Record]:
+    from quality.consensus import consensus_labels
+
+    qs = _solutions(spec, labeled=True)
+    for rows in _chunks(qs, SOLUTION_FIELDS):
+        rows = [r[1:] + (r[0],) for r in rows]  # id last, as _record expects
+        labels = consensus_labels([r[-1] for r in rows])
+        reasons: dict[int, Counter] = {}
+        for sol_id, reason in Assignment.objects.filter(
+                _assignment_filter(spec), solution_id__in=[r[-1] for r in rows]).values_list(
+                "solution_id", "finish_reason"):
+            reasons.setdefault(sol_id, Counter())[reason] += 1
+        nodes = _Nodes()
+        nodes.load(r[2] for r in rows)
+        problems = _problems(r[1] for r in rows)
+        paths = {r[-1]: nodes.path(r[2]) for r in rows}
+        machine = _machine_labels(n for p in paths.values() for n in p) \
+            if spec["machine_labels"] else {}
+        for sol in rows:
+            by_node = labels.get(sol[-1], {})
+            steps, low = [], False
+            for node_id in paths[sol[-1]]:
+                label = by_node.get(node_id)
+                if label is not None and spec["min_agreement"] is not None \
+                        and label.source != "review" and label.agreement < spec["min_agreement"]:
+                    low = True  # ties count: their agreement is low too
+                if label is not None and label.rating is not None:
+                    steps.append(Step(node_id, nodes.nodes[node_id][1], label.rating,
+                                      source="review" if label.source == "review" else "consensus",
+                                      agreement=label.agreement))
+                elif node_id in machine:
+                    steps.append(_machine_step(node_id, nodes.nodes[node_id][1], machine))
+                else:
+                    steps.append(Step(node_id, nodes.nodes[node_id][1], None))
+            if low:
+                continue  # a solution whose labels annotators disagreed on stays out
+            reason = reasons.get(sol[-1], Counter()).most_common(1)
+            yield _record(spec, "consensus", f"s{sol[-1]}", sol, problems[sol[1]], nodes, steps,
+                          finish_reason=reason[0][0] if reason else "")
+    if spec["machine_labels"]:
+        yield from iter_machine_only(spec)
+
+
+def iter_machine_only(spec: dict) -> Iterator[Record]:
+    """Solutions no human labeled, with machine labels on their steps (marked machine)."""
+    if spec["finish_reasons"] or spec.get("annotators"):
+        return  # those filters select human work only
+    for rows in _chunks(_solutions(spec, labeled=False), SOLUTION_FIELDS):
+        rows = [r[1:] + (r[0],) for r in rows]
+        nodes = _Nodes()
+        nodes.load(r[2] for r in rows)
+        paths = {r[-1]: nodes.path(r[2]) for r in rows}
+        machine = _machine_labels(n for p in paths.values() for n in p)
+        problems = _problems(r[1] for r in rows)
+        for sol in rows:
+            path = paths[sol[-1]]
+            if not any(n in machine for n in path):
+                continue
+            steps = [_machine_step(n, nodes.nodes[n][1], machine) if n in machine
+                     else Step(n, nodes.nodes[n][1], None) for n in path]
+            yield _record(spec, "machine", f"m{sol[-1]}", sol, problems[sol[1]], nodes, steps)
+
+
+def iter_records(spec: dict) -> Iterator[Record]:
+    if spec["labels"] == "consensus":
+        return iter_consensus(spec)
+    return iter_per_annotator(spec)
+
+
+def iter_assignment_chunks(spec: dict) -> Iterator[list[int]]:
+    for rows in _chunks(Assignment.objects.filter(_assignment_filter(spec)), ()):
+        yield [r[0] for r in rows]
+
+
+def iter_problem_chunks(spec: dict) -> Iterator[list[tuple]]:
+    """Problems with a ground-truth answer, for RL prompt sets."""
+    qs = Problem.objects.filter(project_id__in=spec["projects"]).exclude(ground_truth_answer="")
+    if spec["created_after"]:
+        qs = qs.filter(created__gte=spec["created_after"])
+    if spec["created_before"]:
+        qs = qs.filter(created__lt=spec["created_before"])
+    yield from _chunks(qs, ("project_id", "project__slug", "statement", "ground_truth_answer",
+                            "external_id", "statement_hash", "subject", "level"))

@@ -1,0 +1,140 @@
+"""Creating and building export snapshots.
+
+``create_snapshot`` validates the spec, checks the role in every project, numbers the
+version and starts the ``export`` run; the run calls ``build_snapshot``, which streams
+rows into files under ``EXPORTS_DIR`` and records counts and hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from annotate.models import Project
+
+from .models import ExportSnapshot
+from .spec import SpecError, normalize_spec
+from .writers import file_kind, iter_rows
+
+EXPORT_ROLES = ("admin", "reviewer")
+PROGRESS_EVERY = 5000
+
+
+class ExportPermissionError(PermissionError):
+    pass
+
+
+def check_export_access(user, project_ids: list[int]) -> list[Project]:
+    """Every project must exist and the user must be its admin or reviewer."""
+    from annotate.selectors.projects import role_in
+
+    projects = list(Project.objects.filter(pk__in=project_ids))
+    found = {p.pk for p in projects}
+    missing = [pk for pk in project_ids if pk not in found]
+    if missing:
+        raise SpecError({"projects": f"No such project: {', '.join(map(str, missing))}."})
+    for project in projects:
+        if role_in(project, user) not in EXPORT_ROLES:
+            raise ExportPermissionError(
+                f"Exporting project {project.pk} needs the admin or reviewer role.")
+    return projects
+
+
+def default_name(spec: dict, projects: list[Project]) -> str:
+    return f"{'+'.join(sorted(p.slug for p in projects))}-{spec['format']}"[:200]
+
+
+def create_snapshot(*, user, raw_spec: dict, name: str = "") -> ExportSnapshot:
+    from workers.runs import start_run
+
+    spec = normalize_spec(raw_spec)
+    projects = check_export_access(user, spec["projects"])
+    name = (name or "").strip()[:200] or default_name(spec, projects)
+    for attempt in range(5):
+        try:
+            with transaction.atomic():
+                # Two concurrent exports of one name may pick the same version: the unique
+                # (name, version) constraint turns that into a retry with the next number.
+                current = ExportSnapshot.objects.filter(name=name).aggregate(
+                    v=Max("version"))["v"] or 0
+                snapshot = ExportSnapshot.objects.create(
+                    name=name, version=current + 1, format=spec["format"], filters=spec,
+                    created_by=user if user.is_authenticated else None,
+                )
+                snapshot.projects.set(projects)
+                run = start_run("export", {"snapshot_id": snapshot.pk}, project=projects[0],
+                                user=user)
+                ExportSnapshot.objects.filter(pk=snapshot.pk).update(run=run)
+                snapshot.run = run
+            break
+        except IntegrityError:
+            if attempt == 4:
+                raise
+    return snapshot
+
+
+def snapshot_dir(snapshot: ExportSnapshot) -> Path:
+    return Path(settings.EXPORTS_DIR) / f"{snapshot.pk:06d}-v{snapshot.version}"
+
+
+def build_snapshot(snapshot_id: int, progress=None) -> dict:
+    """Write the snapshot's files. Memory stays flat: rows stream from chunked queries."""
+    snapshot = ExportSnapshot.objects.get(pk=snapshot_id)
+    if snapshot.status == ExportSnapshot.Status.READY:
+        return {"files": snapshot.files}  # a redelivered task: already built
+    ExportSnapshot.objects.filter(pk=snapshot_id).update(status=ExportSnapshot.Status.BUILDING)
+    directory = snapshot_dir(snapshot)
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    spec = snapshot.filters
+    kind = file_kind(snapshot.format)
+    sinks: dict = {}
+    rows = 0
+    try:
+        from .sinks import make_sink
+
+        for split, row, steps in iter_rows(spec):
+            sink = sinks.get(split)
+            if sink is None:
+                sink = sinks[split] = make_sink(kind, directory, split)
+            sink.add(row, steps)
+            rows += 1
+            if progress and rows % PROGRESS_EVERY == 0:
+                progress(rows)
+        if not sinks:  # an empty export is still a (valid, empty) file
+            sinks["all"] = make_sink(kind, directory, "all")
+        files = {}
+        for split in sorted(sinks):
+            info = sinks[split].close()
+            info["path"] = str(sinks[split].file.path.relative_to(settings.EXPORTS_DIR))
+            files[split] = info
+    except BaseException as exc:
+        for sink in sinks.values():
+            sink.discard()
+        ExportSnapshot.objects.filter(pk=snapshot_id).update(
+            status=ExportSnapshot.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000],
+            finished_at=timezone.now())
+        raise
+    content = hashlib.sha256(
+        "".join(f"{split}:{files[split]['sha256']}\n" for split in sorted(files)).encode()
+    ).hexdigest()
+    ExportSnapshot.objects.filter(pk=snapshot_id).update(
+        status=ExportSnapshot.Status.READY, files=files, content_hash=content,
+        row_count=sum(f["rows"] for f in files.values()),
+        step_count=sum(f["steps"] for f in files.values()), finished_at=timezone.now())
+    return {"files": files, "content_hash": content}
+
+
+def snapshot_file(snapshot: ExportSnapshot, split: str | None) -> Path | None:
+    if snapshot.status != ExportSnapshot.Status.READY:
+        return None
+    if split is None:
+        split = "all" if "all" in snapshot.files else "train"
+    info = snapshot.files.get(split)
+    return Path(settings.EXPORTS_DIR) / info["path"] if info else None

@@ -1,0 +1,121 @@
+"""What an export asks for: format, filters and options, validated once for the API,
+the snapshot builder and the streaming endpoint."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django.utils.dateparse import parse_datetime
+
+FORMATS = ("prm800k", "trl", "openrlhf", "rlhflow", "processbench", "parquet", "rl_prompts")
+LABEL_MODES = ("per_annotator", "consensus")
+GOLD_MODES = ("include", "exclude", "only")
+FINISH_REASONS = ("solution", "found_error", "give_up", "bad_problem")
+
+
+class SpecError(ValueError):
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+def _ids(value, name, errors) -> list[int]:
+    if not isinstance(value, list) or not value or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+        errors[name] = "Give a non-empty list of positive integer ids."
+        return []
+    return sorted(set(value))
+
+
+def to_utc(raw) -> datetime | None:
+    """An ISO 8601 string as an aware UTC datetime (naive means UTC), or None if invalid.
+    Converting first matters: PostgreSQL refuses odd offsets such as -19:43."""
+    try:
+        parsed = parse_datetime(raw) if isinstance(raw, str) and len(raw) < 64 else None
+        if parsed is None:
+            return None
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _when(value, name, errors) -> str | None:
+    if value in (None, ""):
+        return None
+    parsed = to_utc(value)
+    if parsed is None:
+        errors[name] = "Give an ISO 8601 date-time."
+        return None
+    return parsed.isoformat()
+
+
+def normalize_spec(raw: dict) -> dict:
+    """Return a complete, canonical spec, or raise SpecError naming each bad field."""
+    if not isinstance(raw, dict):
+        raise SpecError({"non_field_errors": "The export spec must be an object."})
+    errors: dict[str, str] = {}
+    known = {"format", "projects", "created_after", "created_before", "finish_reasons", "labels",
+             "annotators", "gold", "min_agreement", "machine_labels", "neutral",
+             "expand_alternatives", "label_type", "test_fraction", "split_seed"}
+    for key in set(raw) - known:
+        errors[key] = "Unknown field."
+    fmt = raw.get("format", "trl")
+    if fmt not in FORMATS:
+        errors["format"] = f"One of: {', '.join(FORMATS)}."
+    spec = {"format": fmt, "projects": _ids(raw.get("projects"), "projects", errors)}
+    spec["created_after"] = _when(raw.get("created_after"), "created_after", errors)
+    spec["created_before"] = _when(raw.get("created_before"), "created_before", errors)
+    reasons = raw.get("finish_reasons") or []
+    if not isinstance(reasons, list) or any(r not in FINISH_REASONS for r in reasons):
+        errors["finish_reasons"] = f"A list of: {', '.join(FINISH_REASONS)}."
+        reasons = []
+    spec["finish_reasons"] = sorted(set(reasons))
+    labels = raw.get("labels", "per_annotator")
+    if labels not in LABEL_MODES:
+        errors["labels"] = f"One of: {', '.join(LABEL_MODES)}."
+    spec["labels"] = labels
+    spec["annotators"] = (_ids(raw["annotators"], "annotators", errors)
+                          if raw.get("annotators") not in (None, []) else [])
+    if spec["annotators"] and labels != "per_annotator":
+        errors["annotators"] = "Annotator filters apply to per_annotator labels only."
+    gold = raw.get("gold", "include")
+    if gold not in GOLD_MODES:
+        errors["gold"] = f"One of: {', '.join(GOLD_MODES)}."
+    spec["gold"] = gold
+    agreement = raw.get("min_agreement")
+    if agreement is not None:
+        if isinstance(agreement, bool) or not isinstance(agreement, (int, float)) \
+                or not 0 <= agreement <= 1:
+            errors["min_agreement"] = "A number between 0 and 1."
+        elif labels != "consensus":
+            errors["min_agreement"] = "Agreement exists for consensus labels only."
+    spec["min_agreement"] = agreement
+    for flag in ("machine_labels", "expand_alternatives"):
+        value = raw.get(flag, False)
+        if not isinstance(value, bool):
+            errors[flag] = "true or false."
+        spec[flag] = value is True
+    spec["neutral"] = raw.get("neutral", "positive")
+    if spec["neutral"] not in ("positive", "negative"):
+        errors["neutral"] = "positive or negative: how an Okay (0) step maps to a bool."
+    spec["label_type"] = raw.get("label_type", "hard")
+    if spec["label_type"] not in ("hard", "soft"):
+        errors["label_type"] = "hard (+/-) or soft (floats)."
+    fraction = raw.get("test_fraction")
+    if fraction is not None and (isinstance(fraction, bool)
+                                 or not isinstance(fraction, (int, float))
+                                 or not 0 < fraction < 1):
+        errors["test_fraction"] = "A number strictly between 0 and 1."
+    spec["test_fraction"] = fraction
+    seed = raw.get("split_seed", "")
+    if not isinstance(seed, str) or len(seed) > 100:
+        errors["split_seed"] = "A string of at most 100 characters."
+    spec["split_seed"] = seed if isinstance(seed, str) else ""
+    if fmt == "prm800k" and (labels != "per_annotator" or spec["machine_labels"]):
+        errors["format"] = "PRM800K records are one annotator's human labels: use per_annotator " \
+                           "labels without machine labels."
+    if errors:
+        raise SpecError(errors)
+    return spec

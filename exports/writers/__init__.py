@@ -1,0 +1,32 @@
+"""One writer per trainer format, all reading the same internal Record.
+
+Each format module has ``iter_rows(spec) -> Iterator[(split, row: dict, steps: int)]``;
+``sinks`` writes rows as JSONL or Parquet. ``FORMATS`` maps a format name to
+``(iter_rows, file kind)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from . import chat, openrlhf, processbench, prm800k, rl_prompts, trl
+
+Rows = Iterator[tuple[str, dict, int]]
+
+FORMATS: dict[str, tuple[Callable[[dict], Rows], str]] = {
+    "prm800k": (prm800k.iter_rows, "jsonl"),
+    "trl": (trl.iter_rows, "jsonl"),
+    "openrlhf": (openrlhf.iter_rows, "jsonl"),
+    "rlhflow": (chat.iter_rows, "jsonl"),
+    "processbench": (processbench.iter_rows, "jsonl"),
+    "parquet": (trl.iter_rows, "parquet"),
+    "rl_prompts": (rl_prompts.iter_rows, "jsonl"),
+}
+
+
+def iter_rows(spec: dict) -> Rows:
+    return FORMATS[spec["format"]][0](spec)
+
+
+def file_kind(fmt: str) -> str:
+    return FORMATS[fmt][1]

@@ -1,0 +1,28 @@
+"""RLHFlow PRM chat data: the problem and first step as the first user turn, each step a
+user turn answered by an assistant turn ``+`` or ``-``."""
+
+from ..records import Record, labeled_prefix, step_is_good
+from ..selectors import iter_records
+
+
+def record_row(record: Record, spec: dict) -> dict | None:
+    prefix = labeled_prefix(record.steps)
+    if not prefix:
+        return None
+    turns = []
+    for i, step in enumerate(prefix):
+        content = f"{record.problem} {step.text}" if i == 0 else step.text
+        turns.append({"role": "user", "content": content})
+        turns.append({"role": "assistant",
+                      "content": "+" if step_is_good(step, spec["neutral"]) else "-"})
+    row = {"conversations": turns}
+    if spec["machine_labels"]:
+        row["label_sources"] = [s.source for s in prefix]
+    return row
+
+
+def iter_rows(spec: dict):
+    for record in iter_records(spec):
+        row = record_row(record, spec)
+        if row is not None:
+            yield record.split, row, len(row["conversations"]) // 2
