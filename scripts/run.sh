@@ -18,7 +18,12 @@ echo "==> starting the Celery worker (queues default, gpu) -> data/logs/worker.l
 celery -A workers.celery_app worker -Q default,gpu --pool=solo --loglevel=INFO \
   --without-gossip --without-mingle >data/logs/worker.log 2>&1 &
 WORKER_PID=$!
-trap 'kill $WORKER_PID 2>/dev/null || true' EXIT INT TERM
+# The demo generator is a tiny GPT-2 trained offline on the demo domain: about 4 minutes on
+# 2 cores the first time, then cached. The server does not wait for it.
+echo "==> building the demo generator model in the background -> data/logs/demo-model.log"
+python manage.py build_demo_model >data/logs/demo-model.log 2>&1 &
+BUILD_PID=$!
+trap 'kill $WORKER_PID $BUILD_PID 2>/dev/null || true' EXIT INT TERM
 
 cat <<MSG
 
@@ -28,6 +33,9 @@ cat <<MSG
     admin      / stepwise-admin      project admin (also Django superuser)
     annotator  / stepwise-annotator  annotator
     reviewer   / stepwise-reviewer   reviewer
+
+  Live generation and branching use the demo model once it is built
+  (data/logs/demo-model.log); until then generation runs fail with a message saying so.
 
 MSG
 python manage.py runserver "$HOST:$PORT" --noreload

@@ -287,11 +287,32 @@ def test_finished_generation_without_candidates_stops_polling(client, make_user)
     user = add_member(project, make_user("w2"))
     task = next_task(project, user)
     state = labeling.rate_step(task.pk, user, node_id=solution.last_step_id, rating=-1)
-    Run.objects.filter(pk=state.presentation[0]["run"]).update(status=Run.Status.FAILED)
+    run = Run.objects.filter(pk=state.presentation[0]["run"])
+    run.update(status=Run.Status.SUCCEEDED)
     client.force_login(user)
     page = client.get(f"/task/{task.pk}/", HTTP_HX_REQUEST="true").content.decode()
     assert "No new candidates" in page and "every 2s" not in page
+    # A failed run says why, and the task stays usable.
+    run.update(status=Run.Status.FAILED, error="Model not found: /models/tiny-generator")
+    page = client.get(f"/task/{task.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert "The generator failed: Model not found" in page and "every 2s" not in page
     assert labeling.finish(task.pk, user, reason="found_error").status == "submitted"
+
+
+def test_bad_generator_settings_are_reported_not_raised(client, make_user):
+    from workers.models import Run
+
+    project = make_project("gen3", generator={"model": "/models/x", "temperature": 99})
+    solution = make_solution(project, ["Only step, wrong."])
+    user = add_member(project, make_user("w3"))
+    task = next_task(project, user)
+    state = labeling.rate_step(task.pk, user, node_id=solution.last_step_id, rating=-1)
+    assert state.presentation[0]["run"] == 0 and not Run.objects.exists()
+    assert StepRating.objects.get(assignment=task).rating == -1  # the rating is kept
+    client.force_login(user)
+    page = client.get(f"/task/{task.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert "Candidates could not be requested: temperature must be in [0, 5]" in page
+    assert 'data-can-write="1"' in page
 
 
 def test_give_up_and_skip_through_the_views_go_to_the_next_task(client, make_user):

@@ -1,6 +1,8 @@
 """Celery tasks of the workers app. Each module that defines runs is imported here
 so that ``autodiscover_tasks`` registers them in the worker."""
 
+from .autolabel import tasks as _autolabel_tasks  # noqa: F401  (registers "autolabel")
+from .generation import tasks as _generation_tasks  # noqa: F401  (registers generate_*)
 from .runs import RunContext, run_task
 
 

@@ -68,6 +68,7 @@ class Position:
     waiting: bool = False  # no candidates yet; a generation run may add some
     run: object = None  # the generation Run asked for, while waiting
     run_requested: bool = False  # a request was made (run None then: no generator)
+    run_error: str = ""  # why candidates could not be requested (bad generator settings)
 
     @property
     def rateable(self) -> list[Item]:
@@ -242,6 +243,7 @@ def _attach_runs(state: TaskState) -> None:
             run_id = state.presentation[pos.index].get("run")
             if run_id is not None:
                 pos.run_requested = True
+                pos.run_error = state.presentation[pos.index].get("run_error", "")
                 pos.run = Run.objects.filter(pk=run_id).first() if run_id else None
 
 

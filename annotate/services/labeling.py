@@ -104,9 +104,15 @@ def _ask_for_candidates(assignment: Assignment, state: TaskState) -> None:
 
     project = assignment.project
     parent = StepNode.objects.filter(pk=pos.parent_id).first() if pos.parent_id else None
-    run = request_candidates(project=project, problem=assignment.solution.problem, parent=parent,
-                             k=max(1, project.candidates_per_position - (1 if pos.bad else 0)),
-                             requested_by=assignment.annotator)
+    try:
+        run = request_candidates(project=project, problem=assignment.solution.problem,
+                                 parent=parent,
+                                 k=max(1, project.candidates_per_position - (1 if pos.bad else 0)),
+                                 requested_by=assignment.annotator)
+    except ValueError as exc:  # bad generator settings: say so, and keep the task usable
+        entry["run"] = 0
+        entry["run_error"] = str(exc)[:500]
+        return
     entry["run"] = run.pk if run is not None else 0  # 0: no generator configured
     pos.run = run
 
