@@ -25,6 +25,9 @@ export CELERY_BROKER_URL="${CELERY_BROKER_URL:-redis://127.0.0.1:6379/15}"
 echo "==> migrations are up to date"
 python manage.py makemigrations --check --dry-run
 
+echo "==> the demo model the tests use (trained once, ~4 min on 2 cores; cached in data/test-models/)"
+python -c "import django; django.setup(); from workers.demo.testing import build_test_model; print(build_test_model())"
+
 echo "==> full suite on PostgreSQL + Redis"
 python -m pytest "$@"
 
