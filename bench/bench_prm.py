@@ -86,6 +86,10 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=6, help="MiniLM layers kept (6 = all)")
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--budgets", default="", help="comma-separated uniform budgets")
+    parser.add_argument("--base", default="",
+                        help="a base model path (any HF encoder or decoder); default: MiniLM")
+    parser.add_argument("--pool-problems", type=int, default=None,
+                        help="problems in the labeled pool (4 solutions each)")
     parser.add_argument("--al-budget", type=int, default=None,
                         help="labels for the active-learning loop (0 = skip it)")
     args = parser.parse_args()
@@ -97,18 +101,18 @@ def main() -> None:
     al_budget = budgets[-2] if args.quick else 200
     if args.al_budget is not None:
         al_budget = args.al_budget
-    pool = demo_solutions(150 if args.quick else 250, 4, seed=1)
+    pool = demo_solutions(args.pool_problems or (150 if args.quick else 250), 4, seed=1)
     test = demo_solutions(60 if args.quick else 100, 2, seed=99)
     cfg = TrainConfig(epochs=args.epochs, learning_rate=args.lr, batch_size=16, max_length=128,
                       val_fraction=0.0, early_stopping_patience=0)
     order = list(range(len(pool)))
     random.Random(0).shuffle(order)
     tmp = Path(tempfile.mkdtemp(prefix="bench_prm_"))
-    BASE = truncated_base(args.layers, tmp / "base")
+    BASE = args.base or truncated_base(args.layers, tmp / "base")
     print(f"pool {len(pool)} solutions, test {len(test)} solutions "
           f"({sum(v == 0 for e in test for v in e.labels)} bad of "
           f"{sum(v is not None for e in test for v in e.labels)} labeled steps); "
-          f"base MiniLM ({args.layers} of 6 layers); "
+          f"base {args.base or f'MiniLM ({args.layers} of 6 layers)'}; "
           f"{args.epochs} epochs, lr {args.lr}")
 
     print("\n## uniform selection: held-out AUROC vs labeled solutions")
