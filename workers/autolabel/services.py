@@ -16,6 +16,7 @@ from django.db.models import Q
 from annotate.models import Assignment, PreAnnotation, Solution, StepRating
 from workers.generation.config import GeneratorSettings
 from workers.generation.tree import path_of
+from workers.selection import project_ids
 
 from .estimators import binary_search_first_error, mc_estimates, search_labels
 from .rollouts import ModelRoller, answer_verdict
@@ -127,14 +128,8 @@ def request_autolabel(*, project, solutions=None, methods=METHODS, rollouts: int
         raise ValueError(f"methods must be a non-empty subset of {', '.join(METHODS)}.")
     if not 1 <= int(rollouts) <= 256:
         raise ValueError("rollouts must be between 1 and 256.")
-    qs = Solution.objects.filter(project=project)
-    if solutions is not None:
-        ids = [s.pk if hasattr(s, "pk") else int(s) for s in solutions]
-        qs = qs.filter(pk__in=ids)
-        if qs.count() != len(set(ids)):
-            raise ValueError("Some solutions are not in this project.")
-    ids = list(qs.order_by("pk").values_list("pk", flat=True))
-    if not ids:
-        raise ValueError("No solutions to label.")
+    ids = project_ids(Solution.objects.filter(project=project), solutions,
+                      foreign="Some solutions are not in this project.",
+                      empty="No solutions to label.")
     return start_run("autolabel", {"solution_ids": ids, "methods": list(methods),
                                    "rollouts": int(rollouts)}, project=project, user=requested_by)

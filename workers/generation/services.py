@@ -5,6 +5,7 @@ from __future__ import annotations
 from annotate.models import Problem, Project, StepNode
 from workers.models import Run
 from workers.runs import start_run
+from workers.selection import project_ids
 
 from .config import GeneratorSettings
 
@@ -52,14 +53,8 @@ def request_solutions(*, project: Project, problems=None, n: int = 4, requested_
     GeneratorSettings.from_dict(project.generator)
     if not 1 <= int(n) <= MAX_SOLUTIONS_PER_PROBLEM:
         raise ValueError(f"n must be between 1 and {MAX_SOLUTIONS_PER_PROBLEM}.")
-    qs = Problem.objects.filter(project=project)
-    if problems is not None:
-        ids = [p.pk if hasattr(p, "pk") else int(p) for p in problems]
-        qs = qs.filter(pk__in=ids)
-        if qs.count() != len(set(ids)):
-            raise ValueError("Some problems are not in this project.")
-    ids = list(qs.order_by("pk").values_list("pk", flat=True))
-    if not ids:
-        raise ValueError("The project has no problems to generate for.")
+    ids = project_ids(Problem.objects.filter(project=project), problems,
+                      foreign="Some problems are not in this project.",
+                      empty="The project has no problems to generate for.")
     return start_run("generate_solutions", {"problem_ids": ids, "n": int(n)},
                      project=project, user=requested_by)

@@ -134,6 +134,18 @@ def _timestamp(value) -> datetime | None:
     return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp
 
 
+def _check_completion(c, cname: str, not_object: str) -> None:
+    """A completion (or human completion) is an object with text and a -1/0/1/null rating."""
+    if not isinstance(c, dict):
+        raise RowError(not_object)
+    if "text" not in c:
+        raise RowError(f"missing field '{cname}.text'")
+    need_str(c["text"], f"{cname}.text", empty_ok=True)
+    rating = c.get("rating")
+    if rating is not None and (isinstance(rating, bool) or rating not in (-1, 0, 1)):
+        raise RowError(f"'{cname}.rating' is {rating!r}; expected -1, 0, 1 or null")
+
+
 def _check_position(step, i: int) -> dict:
     name = f"label.steps[{i}]"
     if not isinstance(step, dict):
@@ -144,25 +156,12 @@ def _check_position(step, i: int) -> dict:
                             max_len=MAX_CANDIDATES, empty_ok=True)
     for j, c in enumerate(completions):
         cname = f"{name}.completions[{j}]"
-        if not isinstance(c, dict):
-            raise RowError(f"'{cname}' must be an object")
-        if "text" not in c:
-            raise RowError(f"missing field '{cname}.text'")
-        need_str(c["text"], f"{cname}.text", empty_ok=True)
-        rating = c.get("rating")
-        if rating is not None and (isinstance(rating, bool) or rating not in (-1, 0, 1)):
-            raise RowError(f"'{cname}.rating' is {rating!r}; expected -1, 0, 1 or null")
+        _check_completion(c, cname, f"'{cname}' must be an object")
         need_bool(c.get("flagged"), f"{cname}.flagged", null_ok=True)
     human = step.get("human_completion")
     if human is not None:
-        if not isinstance(human, dict):
-            raise RowError(f"'{name}.human_completion' must be an object with 'text' or null")
-        if "text" not in human:
-            raise RowError(f"missing field '{name}.human_completion.text'")
-        need_str(human["text"], f"{name}.human_completion.text", empty_ok=True)
-        rating = human.get("rating")
-        if rating is not None and (isinstance(rating, bool) or rating not in (-1, 0, 1)):
-            raise RowError(f"'{name}.human_completion.rating' is {rating!r}; expected -1, 0, 1 or null")
+        hname = f"{name}.human_completion"
+        _check_completion(human, hname, f"'{hname}' must be an object with 'text' or null")
     chosen = need_int(step.get("chosen_completion"), f"{name}.chosen_completion", null_ok=True,
                       minimum=0, maximum=len(completions) - 1)
     if not completions and human is None:
