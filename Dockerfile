@@ -17,4 +17,4 @@ RUN SECRET_KEY=build-only python manage.py collectstatic --noinput
 RUN useradd --create-home stepwise && mkdir -p /data && chown stepwise /data
 USER stepwise
 EXPOSE 8000
-CMD ["gunicorn", "stepwise.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]
+CMD ["gunicorn", "stepwise.wsgi:application"]

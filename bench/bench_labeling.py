@@ -12,6 +12,7 @@ Ratios are against the smallest size, measured in the same process.
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import http.client
 import re
@@ -168,7 +169,11 @@ CSRF = "b" * 32  # an unmasked CSRF secret: valid as both cookie and header
 
 def session_cookie(user) -> str:
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
+    from importlib import import_module
+
+    from django.conf import settings
+
+    SessionStore = import_module(settings.SESSION_ENGINE).SessionStore
 
     store = SessionStore()
     store[SESSION_KEY] = str(user.pk)
@@ -178,14 +183,23 @@ def session_cookie(user) -> str:
     return f"sessionid={store.session_key}; csrftoken={CSRF}"
 
 
-def start_server(port: int, workers: int, threads: int, conn_max_age: int) -> subprocess.Popen:
-    # Persistent database connections (DB_CONN_MAX_AGE) save a connection set-up per request.
+#: The server set-up measured before gunicorn.conf.py existed: 2 processes x 8 threads and
+#: nothing else (no config file, so no gc.freeze in the workers).
+BASELINE_SERVER = {"config": "/dev/null", "workers": 2, "threads": 8}
+
+
+def start_server(port: int, workers: int | None, threads: int | None, conn_max_age: int,
+                 redis_url: str, config: str = "gunicorn.conf.py") -> subprocess.Popen:
+    """gunicorn with the project's gunicorn.conf.py, as production runs it; --workers and
+    --threads override its process and thread counts."""
+    # Persistent database connections (DB_CONN_MAX_AGE) save a connection set-up per request;
+    # REDIS_URL puts sessions in the cache, as docker-compose.yml does.
     env = dict(os.environ, DJANGO_SETTINGS_MODULE=os.environ["DJANGO_SETTINGS_MODULE"],
-               DB_CONN_MAX_AGE=str(conn_max_age), PYTHONWARNINGS="ignore")
+               DB_CONN_MAX_AGE=str(conn_max_age), PYTHONWARNINGS="ignore", REDIS_URL=redis_url)
+    overrides = (["-w", str(workers)] if workers else []) + (["--threads", str(threads)] if threads else [])
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "stepwise.wsgi", "-b", f"127.0.0.1:{port}",
-         "-w", str(workers), "--threads", str(threads), "-k", "gthread", "--keep-alive", "30",
-         "--log-level", "warning"],
+        [sys.executable, "-m", "gunicorn", "stepwise.wsgi", "-c", config, "-k", "gthread",
+         "--keep-alive", "30", "-b", f"127.0.0.1:{port}", *overrides, "--log-level", "warning"],
         cwd=Path(__file__).resolve().parent.parent, env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -201,14 +215,21 @@ def start_server(port: int, workers: int, threads: int, conn_max_age: int) -> su
 
 
 def bench_concurrent(n_annotators: int, seconds: float, think: float, size: int, port: int,
-                     workers: int, threads: int, conn_max_age: int) -> tuple[list, list]:
+                     workers: int | None, threads: int | None, conn_max_age: int,
+                     redis_url: str, warmup: float, config: str = "gunicorn.conf.py"
+                     ) -> tuple[list, list]:
     """N annotators as HTTP clients of a real gunicorn server: next task, rate each step
-    (the label save), finish; repeat until the time is up."""
+    (the label save), finish; repeat until the time is up. Calls in the first ``warmup``
+    seconds (the backlog of everyone's first request at once) are not counted."""
     project = build_project("bench-concurrent", size, steps=STEPS_PER_SOLUTION)
     people = users("conc-", n_annotators, project)
     cookies = {u.pk: session_cookie(u) for u in people}
+    with connection.cursor() as cur:
+        # The rebuild left dead rows: vacuum now, or autovacuum runs during the measurement.
+        cur.execute("VACUUM ANALYZE annotate_assignment, annotate_steprating, annotate_ratingchange,"
+                    " annotate_solution, annotate_stepnode, annotate_problem, django_session")
     connection.close()
-    server = start_server(port, workers, threads, conn_max_age)
+    server = start_server(port, workers, threads, conn_max_age, redis_url, config)
     saves, nexts, bursts, errors = [], [], [], []
     lock = threading.Lock()
     barrier = threading.Barrier(n_annotators)
@@ -236,7 +257,8 @@ def bench_concurrent(n_annotators: int, seconds: float, think: float, size: int,
             return resp, data, (time.perf_counter() - t0) * 1000
 
         barrier.wait()
-        stop = time.monotonic() + seconds
+        measure_from = time.monotonic() + warmup
+        stop = measure_from + seconds
         first_call = True
         while time.monotonic() < stop:
             resp, data, dt = call("GET", f"/p/{project.slug}/next/")
@@ -247,7 +269,10 @@ def bench_concurrent(n_annotators: int, seconds: float, think: float, size: int,
             with lock:
                 # The first call of all N annotators at the same instant is a burst that
                 # queues behind the server's threads; it is reported apart.
-                (bursts if first_call else nexts).append(dt)
+                if first_call:
+                    bursts.append(dt)
+                elif time.monotonic() >= measure_from:
+                    nexts.append(dt)
             first_call = False
             resp, data, _ = call("GET", f"/task/{task_id}/")
             first = int(re.search(rb'data-node="(\d+)"', data).group(1))  # steps have consecutive ids
@@ -258,13 +283,19 @@ def bench_concurrent(n_annotators: int, seconds: float, think: float, size: int,
                 if resp.status != 200:
                     errors.append(f"rate {resp.status} {data[:100]!r}")
                     return
-                with lock:
-                    saves.append(dt)
+                if time.monotonic() >= measure_from:
+                    with lock:
+                        saves.append(dt)
             resp, data, _ = call("POST", f"/task/{task_id}/finish/", "reason=solution")
             if resp.status != 204:
                 errors.append(f"finish {resp.status} {data[:100]!r}")
                 return
 
+    # The load generator's own full garbage collections (this process holds Django) would
+    # stall every client thread and count as server latency; so would a client thread whose
+    # response has arrived waiting out the default 5 ms GIL switch interval.
+    gc.freeze()
+    sys.setswitchinterval(0.0005)
     threads_ = [threading.Thread(target=annotator, args=(u,)) for u in people]
     try:
         for t in threads_:
@@ -280,13 +311,44 @@ def bench_concurrent(n_annotators: int, seconds: float, think: float, size: int,
     return saves, nexts
 
 
+def bench_annotators(n: int, args) -> None:
+    """``--repeat`` runs of the project's server set-up, each followed by one of the baseline
+    set-up when ``--baseline`` is given: interleaved, so both see the same machine noise."""
+    setups = [("gunicorn.conf.py", {"config": "gunicorn.conf.py", "workers": args.workers,
+                                    "threads": args.threads})]
+    if args.baseline:
+        setups.append(("baseline 2x8, no config", BASELINE_SERVER))
+    p99s: dict[str, list[float]] = {name: [] for name, _ in setups}
+    for rep in range(args.repeat):
+        for name, server in setups:
+            print(f"{n} annotators, run {rep + 1}/{args.repeat}, {name} "
+                  f"({server['workers'] or 'conf'}x{server['threads'] or 'conf'}), think ~{args.think}s, "
+                  f"{args.seconds}s after {args.warmup}s warm-up, DB_CONN_MAX_AGE={args.conn_max_age}")
+            saves, nexts = bench_concurrent(
+                n, args.seconds, args.think, size=max(2000, n * 40), port=args.port,
+                workers=server["workers"], threads=server["threads"], config=server["config"],
+                conn_max_age=args.conn_max_age, redis_url=args.redis_url, warmup=args.warmup)
+            print(f"  label save (HTTP POST rate): {fmt(saves)}  ({len(saves) / args.seconds:.0f}/s)")
+            print(f"  next task  (HTTP GET next, after the first): {fmt(nexts)}", flush=True)
+            p99s[name].append(pct(saves, 99))
+    for name, values in p99s.items():
+        print(f"label save p99 with {n} annotators, {name}: median of {len(values)} runs "
+              f"{statistics.median(values):.1f} ms (runs: {', '.join(f'{v:.1f}' for v in values)})")
+    if args.baseline:
+        mine, base = (statistics.median(v) for v in p99s.values())
+        print(f"  ratio of median p99s, gunicorn.conf.py / baseline: {mine / base:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000",
                         help="comma-separated project sizes (solutions) for next-task latency")
     parser.add_argument("--calls", type=int, default=200, help="next_task calls per size")
     parser.add_argument("--annotators", default="1,50", help="comma-separated concurrency levels")
-    parser.add_argument("--seconds", type=float, default=20.0, help="duration per concurrency level")
+    parser.add_argument("--seconds", type=float, default=20.0,
+                        help="measured duration per concurrency level")
+    parser.add_argument("--warmup", type=float, default=5.0,
+                        help="seconds run before measuring (all annotators start at once)")
     parser.add_argument("--think", type=float, default=1.0,
                         help="mean think time between ratings, seconds (0: back-to-back)")
     parser.add_argument("--done-fraction", type=float, default=0.5,
@@ -294,8 +356,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--conn-max-age", type=int, default=60,
                         help="DB_CONN_MAX_AGE for the server (0: a new connection per request)")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="gunicorn worker processes (default: gunicorn.conf.py's)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="gunicorn threads per worker (default: gunicorn.conf.py's)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs per concurrency level (the machine is noisy: compare medians)")
+    parser.add_argument("--baseline", action="store_true",
+                        help="interleave runs of the pre-gunicorn.conf.py set-up (2x8 threads)")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/8",
+                        help="the server's REDIS_URL (session cache); empty: per-process memory")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("This benchmark needs PostgreSQL: set DATABASE_URL.")
@@ -303,13 +373,7 @@ def main() -> None:
     print(f"database {connection.settings_dict['NAME']} on {connection.vendor}, {os.cpu_count()} CPUs")
 
     for n in [int(x) for x in args.annotators.split(",") if x]:
-        print(f"{n} concurrent annotators, think time ~{args.think}s, {args.seconds}s, gunicorn "
-              f"{args.workers}x{args.threads} gthread, DB_CONN_MAX_AGE={args.conn_max_age}")
-        saves, nexts = bench_concurrent(n, args.seconds, args.think, size=max(2000, n * 40),
-                                        port=args.port, workers=args.workers, threads=args.threads,
-                                        conn_max_age=args.conn_max_age)
-        print(f"  label save (HTTP POST rate): {fmt(saves)}  ({len(saves) / args.seconds:.0f}/s)")
-        print(f"  next task  (HTTP GET next, after the first): {fmt(nexts)}")
+        bench_annotators(n, args)
 
     sizes = [int(x) for x in args.sizes.split(",") if x]
     if not sizes:

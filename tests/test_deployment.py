@@ -111,6 +111,9 @@ def test_defaults_need_no_services(tmp_path):
     assert _settings_value("s.DATABASES['default']['ENGINE']", env) == "django.db.backends.sqlite3"
     assert _settings_value("s.DATABASES['default']['NAME']", env) == str(tmp_path / "stepwise.sqlite3")
     assert _settings_value("s.CELERY_BROKER_URL", env) == "filesystem://"
+    # Every broker folder, broadcast (control) included, lives under the data directory.
+    folders = _settings_value("sorted(s.CELERY_BROKER_TRANSPORT_OPTIONS.items())", env)
+    assert f"('control_folder', '{tmp_path / 'broker' / 'control'}')" in folders
     assert _settings_value("s.DEBUG", env) == "False"
 
 
@@ -132,3 +135,30 @@ def test_celery_routes_gpu_work_and_acks_late():
     assert app.conf.task_acks_late is True
     assert app.conf.worker_prefetch_multiplier == 1
     assert app.conf.task_always_eager is False
+
+
+def _gunicorn_config(env_extra: dict) -> dict:
+    env = _clean_env()
+    env.update({"DJANGO_SETTINGS_MODULE": "stepwise.settings", "SECRET_KEY": "x"}, **env_extra)
+    out = subprocess.run([sys.executable, "-m", "gunicorn", "--print-config", "stepwise.wsgi:application"],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    pairs = (line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def test_gunicorn_reads_the_project_config_file(tmp_path):
+    """compose and the Dockerfile start plain `gunicorn stepwise.wsgi:application`: the
+    process count, thread count and keep-alive come from gunicorn.conf.py."""
+    cfg = _gunicorn_config({"STEPWISE_DATA_DIR": str(tmp_path)})
+    assert cfg["workers"] == str(min(len(os.sched_getaffinity(0)) + 1, 17))
+    assert cfg["threads"] == "2" and cfg["worker_class"] == "gthread"
+    assert cfg["keepalive"] == "30" and cfg["bind"] == "['0.0.0.0:8000']"
+    tuned = _gunicorn_config({"STEPWISE_DATA_DIR": str(tmp_path), "WEB_CONCURRENCY": "3",
+                              "GUNICORN_THREADS": "4"})
+    assert tuned["workers"] == "3" and tuned["threads"] == "4"
+
+
+def test_sessions_are_cached_and_written_through(tmp_path):
+    engine = _settings_value("s.SESSION_ENGINE", {"STEPWISE_DATA_DIR": str(tmp_path)})
+    assert engine == "django.contrib.sessions.backends.cached_db"

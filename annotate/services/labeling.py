@@ -32,10 +32,15 @@ class LabelingError(Exception):
         self.status = status
 
 
-def load_for_user(assignment_id: int, user, *, lock: bool = False) -> Assignment:
-    """The assignment, if it is the user's; raises LabelingError (404/403) otherwise."""
-    qs = Assignment.objects.select_related("project", "solution", "solution__problem",
-                                           "solution__last_step")
+def load_for_user(assignment_id: int, user, *, lock: bool = False,
+                  with_problem: bool = False) -> Assignment:
+    """The assignment, if it is the user's; raises LabelingError (404/403) otherwise.
+
+    Actions (``lock``) join only the project and solution: the problem row (statement,
+    metadata) is loaded lazily by the rare action that needs it, the page by ``with_problem``.
+    """
+    related = ("project", "solution", "solution__problem") if with_problem else ("project", "solution")
+    qs = Assignment.objects.select_related(*related)
     if lock:
         qs = qs.select_for_update(of=("self",))
     assignment = qs.filter(pk=assignment_id).first()

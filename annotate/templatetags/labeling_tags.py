@@ -1,6 +1,7 @@
 """Template helpers for the labeling page: Markdown with LaTeX left intact, always escaped."""
 
 import re
+from functools import lru_cache
 
 from django import template
 from django.utils.html import escape
@@ -18,7 +19,13 @@ _MATH = re.compile(r"(\$\$.+?\$\$|\\\[.+?\\\]|\\\(.+?\\\)|(?<!\\)\$[^$\n]+?\$)",
 
 @register.filter
 def markdown_math(text) -> str:
-    text = str(text or "")
+    return mark_safe(_render(str(text or "")))
+
+
+# Step texts never change (nodes are content-addressed), and every save re-renders the
+# task panel: cache the rendering per text instead of re-running Markdown each time.
+@lru_cache(maxsize=4096)
+def _render(text: str) -> str:
     spans: list[str] = []
 
     def keep(match: re.Match) -> str:
@@ -26,8 +33,7 @@ def markdown_math(text) -> str:
         return f"\ue000{len(spans) - 1}\ue001"
 
     html = _md.render(_MATH.sub(keep, text))
-    html = re.sub("\ue000(\\d+)\ue001", lambda m: escape(spans[int(m.group(1))]), html)
-    return mark_safe(html)
+    return re.sub("\ue000(\\d+)\ue001", lambda m: escape(spans[int(m.group(1))]), html)
 
 
 @register.filter

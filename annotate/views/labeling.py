@@ -59,7 +59,7 @@ def start(request, slug: str):
 @login_required
 def task(request, pk: int):
     try:
-        assignment = labeling.load_for_user(pk, request.user)
+        assignment = labeling.load_for_user(pk, request.user, with_problem=not request.htmx)
     except LabelingError as exc:
         return _error(str(exc), exc.status)
     state = task_state(assignment)
