@@ -98,3 +98,27 @@ def test_project_examples_come_from_consensus_ratings(make_user):
     assert [e.solution_id for e in got] == [s.pk for s in sols]  # the unlabeled one is left out
     assert got[0].steps == ["add 1", "oops 2"] and got[0].labels == [1, 0]
     assert got[1].labels == [1, 1] and got[1].group != got[0].group
+
+
+def test_training_batches_cover_every_example_once_and_group_by_length():
+    import random
+
+    from training.trainer import _batches
+
+    rng = random.Random(3)
+    items = [{"input_ids": [0] * rng.randint(5, 120), "id": i} for i in range(1000)]
+    batches = list(_batches(items, 16, random.Random(0)))
+    assert sorted(x["id"] for b in batches for x in b) == list(range(1000))
+    assert all(len(b) <= 16 for b in batches)
+
+    def padding(bs):
+        return sum(max(len(x["input_ids"]) for x in b) * len(b) - sum(len(x["input_ids"]) for x in b)
+                   for b in bs)
+
+    plain = list(_batches(items, 16, None))
+    assert padding(batches) < padding(plain) / 5  # grouped by length: little padding
+    # Shuffled: another seed gives another order; the same seed the same one.
+    ids = lambda bs: [x["id"] for b in bs for x in b]  # noqa: E731
+    assert ids(batches) == ids(_batches(items, 16, random.Random(0)))
+    assert ids(batches) != ids(_batches(items, 16, random.Random(1)))
+    assert ids(plain) == list(range(1000))

@@ -110,18 +110,46 @@ def _set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+#: Batches per length-sorted pool when shuffling (transformers' group_by_length uses 50).
+LENGTH_POOL = 50
+
+
 def _batches(items: list[dict], size: int, rng: random.Random | None):
+    """Batches in order, or, with ``rng``, shuffled and grouped by length: shuffle, sort each
+    pool of ``LENGTH_POOL`` batches by length, shuffle the batches. Examples of similar length
+    share a batch, so little compute goes to padding, and the order stays random."""
     order = list(range(len(items)))
-    if rng is not None:
+    if rng is None:
+        batches = [order[i:i + size] for i in range(0, len(order), size)]
+    else:
         rng.shuffle(order)
-    for i in range(0, len(order), size):
-        yield [items[j] for j in order[i:i + size]]
+        pool = size * LENGTH_POOL
+        batches = []
+        for start in range(0, len(order), pool):
+            chunk = sorted(order[start:start + pool], key=lambda j: -len(items[j]["input_ids"]))
+            batches += [chunk[i:i + size] for i in range(0, len(chunk), size)]
+        rng.shuffle(batches)
+    for batch in batches:
+        yield [items[j] for j in batch]
 
 
 def _device():
     import torch
 
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _adamw(model, cfg: TrainConfig):
+    """AdamW with the fused kernel (one pass over the parameters instead of several; torch
+    has it on CPU and CUDA), as transformers' Trainer defaults to; the foreach one otherwise."""
+    import torch
+
+    try:
+        return torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate,
+                                 weight_decay=cfg.weight_decay, fused=True)
+    except (RuntimeError, ValueError):  # a device or dtype without the fused kernel
+        return torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate,
+                                 weight_decay=cfg.weight_decay)
 
 
 def validation_loss(model, encoded: list[dict], pad_id: int, batch_size: int) -> float | None:
@@ -174,8 +202,7 @@ def train(examples: list[StepExample], base: str, out_dir: str | Path, cfg: Trai
     device = _device()
     model.to(device)
     model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate,
-                                  weight_decay=cfg.weight_decay)
+    optimizer = _adamw(model, cfg)
     steps_per_epoch = math.ceil(len(train_enc) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
     scheduler = get_linear_schedule_with_warmup(
