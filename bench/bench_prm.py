@@ -74,6 +74,61 @@ def truncated_base(layers: int, out: Path) -> str:
     return str(out)
 
 
+def demo_base(kind: str) -> str:
+    """``demo-encoder`` / ``demo-decoder``: the domain-pretrained bases of workers.demo.bases
+    (masked LM / next-token LM on unlabeled correct solutions), built once into
+    data/bench-models/ of the checkout and reused."""
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    from django.conf import settings
+
+    from workers.demo.bases import BaseConfig, ensure_demo_base
+
+    config = BaseConfig(causal=kind == "demo-decoder")
+    digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()[:10]
+    out = Path(settings.BASE_DIR) / "data" / "bench-models" / f"{kind}-{digest}"
+    ensure_demo_base(out, config, log=lambda m: print(f"  building {kind}: {m}", flush=True))
+    return str(out)
+
+
+def resolve_base(base: str, layers: int, tmp: Path) -> str:
+    """--base: empty for the bundled MiniLM (cut to ``layers``), a demo base name, or a path."""
+    if base in ("demo-encoder", "demo-decoder"):
+        return demo_base(base)
+    return base or truncated_base(layers, tmp / "base")
+
+
+def lm_surprise_auroc(base: str, test: list[StepExample]) -> float | None:
+    """Reference without labels: score each step by the base LM's lowest token probability
+    in it (a causal LM only; None for an encoder). Shows what the base already knows."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from training.data import DEFAULT_SEPARATOR, format_text
+    from training.evaluate import step_metrics
+
+    archs = AutoConfig.from_pretrained(base).architectures or []
+    if not any(a.endswith(("CausalLM", "LMHeadModel")) for a in archs):
+        return None
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    lm = AutoModelForCausalLM.from_pretrained(base).eval()
+    sep = tokenizer.convert_tokens_to_ids(DEFAULT_SEPARATOR)
+    scores = []
+    with torch.no_grad():
+        for ex in test:
+            ids = tokenizer(format_text(ex.prompt, ex.steps, DEFAULT_SEPARATOR))["input_ids"]
+            logp = lm(input_ids=torch.tensor([ids])).logits.log_softmax(-1)[0]
+            ends = [i for i, t in enumerate(ids) if t == sep]
+            starts = [ends[0] - len(tokenizer(ex.steps[0], add_special_tokens=False)["input_ids"])]
+            starts += [end + 1 for end in ends[:-1]]
+            # The step's tokens, each given what came before it.
+            scores.append([min(float(logp[i - 1, ids[i]].exp()) for i in range(a, b))
+                           for a, b in zip(starts, ends)])
+    return step_metrics([e.labels for e in test], scores)["auroc"]
+
+
 def fit(examples, out: Path, cfg: TrainConfig) -> tuple[PrmScorer, dict]:
     summary = train(examples, BASE, out, cfg)
     return PrmScorer(out, max_length=cfg.max_length), summary
@@ -87,7 +142,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--budgets", default="", help="comma-separated uniform budgets")
     parser.add_argument("--base", default="",
-                        help="a base model path (any HF encoder or decoder); default: MiniLM")
+                        help="a base model path (any HF encoder or decoder), or demo-encoder / "
+                             "demo-decoder (domain-pretrained, built once); default: MiniLM")
     parser.add_argument("--pool-problems", type=int, default=None,
                         help="problems in the labeled pool (4 solutions each)")
     parser.add_argument("--al-budget", type=int, default=None,
@@ -108,12 +164,17 @@ def main() -> None:
     order = list(range(len(pool)))
     random.Random(0).shuffle(order)
     tmp = Path(tempfile.mkdtemp(prefix="bench_prm_"))
-    BASE = args.base or truncated_base(args.layers, tmp / "base")
+    BASE = resolve_base(args.base, args.layers, tmp)
     print(f"pool {len(pool)} solutions, test {len(test)} solutions "
           f"({sum(v == 0 for e in test for v in e.labels)} bad of "
           f"{sum(v is not None for e in test for v in e.labels)} labeled steps); "
           f"base {args.base or f'MiniLM ({args.layers} of 6 layers)'}; "
           f"{args.epochs} epochs, lr {args.lr}")
+
+    surprise = lm_surprise_auroc(BASE, test)
+    if surprise is not None:
+        print(f"zero-shot reference (no labels): the base LM's lowest token probability per step, "
+              f"AUROC {surprise}")
 
     print("\n## uniform selection: held-out AUROC vs labeled solutions")
     print("| labeled solutions | step labels | AUROC | AUPRC (bad) | ECE | ProcessBench F1 | train samples/s |")

@@ -12,6 +12,7 @@ then scored in its own input format on the same held-out whole solutions.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import os
 import random
 import sys
@@ -22,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
 import bench_prm  # noqa: E402  (sets up Django, offline hub)
-from bench_prm import demo_solutions, truncated_base  # noqa: E402
+from bench_prm import demo_solutions, resolve_base  # noqa: E402
 
 from training.data import apply_first_error, separator_id  # noqa: E402
 from training.evaluate import step_metrics  # noqa: E402
@@ -51,57 +52,31 @@ def trl_scores(model, tokenizer, examples, separator: str, max_length: int) -> l
     return out
 
 
-def main() -> None:
+def run_stepwise(chosen, base, cfg, out, test) -> tuple[float, dict]:
+    summary = train(chosen, base, out, cfg)
+    scores = PrmScorer(out, max_length=cfg.max_length).score([(e.prompt, e.steps) for e in test])
+    return summary["samples_per_second"], step_metrics([e.labels for e in test], scores)
+
+
+def run_trl(chosen, base, cfg, out, test) -> tuple[float, dict]:
+    """TRL 1.13 PRMTrainer, same base, separator token, head initialisation and schedule."""
     import torch
     from datasets import Dataset
     from trl.experimental.prm import PRMConfig, PRMTrainer
 
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--n", type=int, default=160)
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--lr", type=float, default=2e-4)
-    args = parser.parse_args()
-
-    import tempfile
-
-    tmp = Path(tempfile.mkdtemp(prefix="bench_trl_"))
-    base = truncated_base(args.layers, tmp / "base")
-    pool = demo_solutions(250, 4, seed=1)
-    order = list(range(len(pool)))
-    random.Random(0).shuffle(order)
-    chosen = [apply_first_error(pool[i], "drop") for i in order[: args.n]]
-    test = demo_solutions(60, 2, seed=99)
-    cfg = TrainConfig(epochs=args.epochs, learning_rate=args.lr, batch_size=16, max_length=128,
-                      val_fraction=0.0, early_stopping_patience=0, after_first_error="drop",
-                      warmup_ratio=0.1)
-    n_samples = len(chosen) * args.epochs
-    print(f"{len(chosen)} training solutions ({sum(len(e.labels) for e in chosen)} step labels), "
-          f"{args.epochs} epochs, lr {args.lr}, MiniLM {args.layers}/6 layers, CPU threads "
-          f"{torch.get_num_threads()}")
-
-    # Stepwise
-    t0 = time.perf_counter()
-    summary = train(chosen, base, tmp / "stepwise", cfg)
-    sw_wall = time.perf_counter() - t0
-    sw = step_metrics([e.labels for e in test],
-                      PrmScorer(tmp / "stepwise", max_length=128).score(
-                          [(e.prompt, e.steps) for e in test]))
-
-    # TRL 1.13 PRMTrainer, same base, separator token and head initialisation
     torch.manual_seed(cfg.seed)
     model, tokenizer = load_base(base, cfg.separator)
     separator_id(tokenizer, cfg.separator)
     data = Dataset.from_list([{"prompt": e.prompt, "completions": e.steps,
                                "labels": [bool(v) for v in e.labels]} for e in chosen])
     trl_args = PRMConfig(
-        output_dir=str(tmp / "trl"), per_device_train_batch_size=16,
-        num_train_epochs=args.epochs, learning_rate=args.lr,
-        warmup_steps=int(-(-len(chosen) // 16) * args.epochs * cfg.warmup_ratio),
+        output_dir=str(out), per_device_train_batch_size=cfg.batch_size,
+        num_train_epochs=cfg.epochs, learning_rate=cfg.learning_rate,
+        warmup_steps=int(-(-len(chosen) // cfg.batch_size) * cfg.epochs * cfg.warmup_ratio),
         lr_scheduler_type="linear", max_grad_norm=1.0, weight_decay=0.0, seed=cfg.seed,
-        max_length=128, step_separator=cfg.separator, disable_dropout=False,
-        save_strategy="no", report_to=[], logging_steps=10, use_cpu=not torch.cuda.is_available(),
-        dataloader_num_workers=0,
+        max_length=cfg.max_length, step_separator=cfg.separator, disable_dropout=False,
+        save_strategy="no", report_to=[], logging_steps=10 ** 6,
+        use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0,
         # Stepwise trains in fp32 without activation checkpointing; TRL's defaults turn
         # both on (bf16, checkpointing), so they are switched off for a like-for-like run.
         bf16=False, activation_checkpointing=False,
@@ -109,17 +84,62 @@ def main() -> None:
     trainer = PRMTrainer(model=model, args=trl_args, train_dataset=data, processing_class=tokenizer)
     t0 = time.perf_counter()
     result = trainer.train()
-    trl_wall = time.perf_counter() - t0
-    trl = step_metrics([e.labels for e in test],
-                       trl_scores(trainer.model, tokenizer, test, cfg.separator, 128))
+    rate = result.metrics.get("train_samples_per_second") or \
+        len(chosen) * cfg.epochs / (time.perf_counter() - t0)
+    scores = trl_scores(trainer.model, tokenizer, test, cfg.separator, cfg.max_length)
+    return float(rate), step_metrics([e.labels for e in test], scores)
 
-    sw_rate = summary["samples_per_second"]
-    trl_rate = result.metrics.get("train_samples_per_second") or n_samples / trl_wall
-    print("| trainer | train samples/s (loop) | wall s (incl. setup) | held-out step AUROC | AUPRC (bad) |")
-    print(f"| Stepwise | {sw_rate:.2f} | {sw_wall:.0f} | {sw['auroc']} | {sw['auprc_bad']} |")
-    print(f"| TRL 1.13 PRMTrainer | {trl_rate:.2f} | {trl_wall:.0f} | {trl['auroc']} | {trl['auprc_bad']} |")
-    print(f"throughput ratio Stepwise/TRL: {sw_rate / trl_rate:.2f}x; "
-          f"AUROC difference: {sw['auroc'] - trl['auroc']:+.4f}")
+
+def main() -> None:
+    import statistics
+    import tempfile
+
+    import torch
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=160)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--layers", type=int, default=2, help="MiniLM layers kept (6 = all)")
+    parser.add_argument("--base", default="",
+                        help="a base path, or demo-encoder / demo-decoder; default: MiniLM")
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of each trainer (seed = run number), alternating which goes first")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_trl_"))
+    base = resolve_base(args.base, args.layers, tmp)
+    pool = demo_solutions(max(250, args.n // 4 + 1), 4, seed=1)
+    order = list(range(len(pool)))
+    random.Random(0).shuffle(order)
+    chosen = [apply_first_error(pool[i], "drop") for i in order[: args.n]]
+    test = demo_solutions(60, 2, seed=99)
+    cfg = TrainConfig(epochs=args.epochs, learning_rate=args.lr, batch_size=16, max_length=128,
+                      val_fraction=0.0, early_stopping_patience=0, after_first_error="drop",
+                      warmup_ratio=0.1)
+    print(f"{len(chosen)} training solutions ({sum(len(e.labels) for e in chosen)} step labels), "
+          f"{args.epochs} epochs, lr {args.lr}, base {args.base or f'MiniLM {args.layers}/6 layers'}, "
+          f"CPU threads {torch.get_num_threads()}, {args.repeat} runs each, alternating order")
+    runners = {"Stepwise": run_stepwise, "TRL 1.13 PRMTrainer": run_trl}
+    results: dict[str, list] = {name: [] for name in runners}
+    for rep in range(args.repeat):
+        names = list(runners) if rep % 2 == 0 else list(reversed(runners))
+        # Run r uses seed r for both trainers (initialisation, order, dropout): the medians
+        # then cover seed variance, not only timing noise.
+        run_cfg = replace(cfg, seed=rep)
+        for name in names:
+            rate, metrics = runners[name](chosen, base, run_cfg, tmp / f"{name[:3]}{rep}", test)
+            results[name].append((rate, metrics))
+            print(f"  run {rep + 1} {name}: {rate:.2f} samples/s, AUROC {metrics['auroc']}", flush=True)
+    print("| trainer | train samples/s (median) | held-out step AUROC (median) | AUPRC (bad) |")
+    med = {}
+    for name, runs in results.items():
+        med[name] = (statistics.median(r for r, _ in runs),
+                     statistics.median(m["auroc"] for _, m in runs),
+                     statistics.median(m["auprc_bad"] for _, m in runs))
+        print(f"| {name} | {med[name][0]:.2f} | {med[name][1]:.4f} | {med[name][2]:.4f} |")
+    sw, trl = med["Stepwise"], med["TRL 1.13 PRMTrainer"]
+    print(f"throughput ratio Stepwise/TRL: {sw[0] / trl[0]:.2f}x; AUROC difference: {sw[1] - trl[1]:+.4f}")
 
 
 if __name__ == "__main__":

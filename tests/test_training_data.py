@@ -100,14 +100,14 @@ def test_project_examples_come_from_consensus_ratings(make_user):
     assert got[1].labels == [1, 1] and got[1].group != got[0].group
 
 
-def test_training_batches_cover_every_example_once_and_group_by_length():
+def test_training_batches_cover_every_example_once_and_can_group_by_length():
     import random
 
     from training.trainer import _batches
 
     rng = random.Random(3)
     items = [{"input_ids": [0] * rng.randint(5, 120), "id": i} for i in range(1000)]
-    batches = list(_batches(items, 16, random.Random(0)))
+    batches = list(_batches(items, 16, random.Random(0), by_length=True))
     assert sorted(x["id"] for b in batches for x in b) == list(range(1000))
     assert all(len(b) <= 16 for b in batches)
 
@@ -115,10 +115,23 @@ def test_training_batches_cover_every_example_once_and_group_by_length():
         return sum(max(len(x["input_ids"]) for x in b) * len(b) - sum(len(x["input_ids"]) for x in b)
                    for b in bs)
 
-    plain = list(_batches(items, 16, None))
-    assert padding(batches) < padding(plain) / 5  # grouped by length: little padding
+    shuffled = list(_batches(items, 16, random.Random(0)))
+    assert sorted(x["id"] for b in shuffled for x in b) == list(range(1000))
+    assert padding(batches) < padding(shuffled) / 5  # grouped by length: little padding
     # Shuffled: another seed gives another order; the same seed the same one.
     ids = lambda bs: [x["id"] for b in bs for x in b]  # noqa: E731
-    assert ids(batches) == ids(_batches(items, 16, random.Random(0)))
-    assert ids(batches) != ids(_batches(items, 16, random.Random(1)))
-    assert ids(plain) == list(range(1000))
+    assert ids(batches) == ids(_batches(items, 16, random.Random(0), by_length=True))
+    assert ids(batches) != ids(_batches(items, 16, random.Random(1), by_length=True))
+    assert ids(shuffled) != list(range(1000))
+    assert ids(_batches(items, 16, None)) == list(range(1000))
+
+
+def test_train_config_rejects_bad_values_with_a_message():
+    from training.trainer import TrainConfig
+
+    assert TrainConfig.from_dict({"group_by_length": True}).group_by_length is True
+    assert TrainConfig.from_dict({}).group_by_length is False
+    for bad, message in [({"group_by_length": "yes"}, "group_by_length"), ({"epochs": 0}, "epochs"),
+                         ({"learning_rate": 2}, "learning_rate"), ({"val_fraction": 1}, "val_fraction")]:
+        with pytest.raises(ValueError, match=message):
+            TrainConfig.from_dict(bad)

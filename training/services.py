@@ -14,7 +14,7 @@ from .trainer import TrainConfig
 
 HYPERPARAMETERS = ("learning_rate", "epochs", "batch_size", "max_length", "seed", "val_fraction",
                    "early_stopping_patience", "weight_decay", "warmup_ratio", "neutral",
-                   "after_first_error")
+                   "after_first_error", "group_by_length")
 
 
 class TrainingError(ValueError):
