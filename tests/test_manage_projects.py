@@ -127,8 +127,10 @@ def test_manage_nav_link(client, make_user):
     project = make_project("nav", admin=admin)
     add(project, annot)
     client.force_login(annot)
-    assert 'id="nav-manage"' not in client.get(reverse("annotate:home")).content.decode()
+    page = client.get(reverse("annotate:home")).content.decode()
+    assert 'id="nav-manage"' not in page and 'id="nav-training"' not in page
     client.force_login(admin)
-    assert 'id="nav-manage"' in client.get(reverse("annotate:home")).content.decode()
+    page = client.get(reverse("annotate:home")).content.decode()
+    assert 'id="nav-manage"' in page and 'id="nav-training"' in page
     index = client.get(reverse("manage:index")).content.decode()
     assert 'data-project="nav"' in index
