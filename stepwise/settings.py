@@ -138,9 +138,6 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "annotate:home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Sessions are read on every request: from the cache (Redis in production), written
-# through to the database so a cache flush logs nobody out.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # Security: strict in production, relaxed only for local DEBUG runs.
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -162,6 +159,13 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+
+# Sessions are read on every request: from Redis when there is one, written through to the
+# database so a cache flush logs nobody out. A per-process memory cache would let one
+# process keep a session another has ended (logout), so without Redis they stay in the
+# database.
+SESSION_ENGINE = ("django.contrib.sessions.backends.cached_db" if REDIS_URL
+                  else "django.contrib.sessions.backends.db")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -159,6 +159,8 @@ def test_gunicorn_reads_the_project_config_file(tmp_path):
     assert tuned["workers"] == "3" and tuned["threads"] == "4"
 
 
-def test_sessions_are_cached_and_written_through(tmp_path):
-    engine = _settings_value("s.SESSION_ENGINE", {"STEPWISE_DATA_DIR": str(tmp_path)})
-    assert engine == "django.contrib.sessions.backends.cached_db"
+def test_sessions_are_cached_in_redis_only(tmp_path):
+    env = {"STEPWISE_DATA_DIR": str(tmp_path)}
+    assert _settings_value("s.SESSION_ENGINE", env) == "django.contrib.sessions.backends.db"
+    env["REDIS_URL"] = "redis://h:6379/1"
+    assert _settings_value("s.SESSION_ENGINE", env) == "django.contrib.sessions.backends.cached_db"
