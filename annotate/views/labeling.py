@@ -63,11 +63,12 @@ def task(request, pk: int):
     except LabelingError as exc:
         return _error(str(exc), exc.status)
     state = task_state(assignment)
-    template = "annotate/_task.html" if request.htmx else "annotate/label.html"
+    if request.htmx:  # the panel alone (polling for candidates): no problem, no keymap
+        return _panel(request, state)
     ctx = {"state": state, "assignment": assignment, "project": assignment.project,
            "problem": assignment.solution.problem,
            "keymap": assignment.project.effective_keymap}
-    return render(request, template, ctx)
+    return render(request, "annotate/label.html", ctx)
 
 
 def _action(fn):
