@@ -78,17 +78,11 @@ def demo_base(kind: str) -> str:
     """``demo-encoder`` / ``demo-decoder``: the domain-pretrained bases of workers.demo.bases
     (masked LM / next-token LM on unlabeled correct solutions), built once into
     data/bench-models/ of the checkout and reused."""
-    import hashlib
-    import json
-    from dataclasses import asdict
-
-    from django.conf import settings
-
     from workers.demo.bases import BaseConfig, ensure_demo_base
+    from workers.demo.testing import cached_model_dir
 
     config = BaseConfig(causal=kind == "demo-decoder")
-    digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()[:10]
-    out = Path(settings.BASE_DIR) / "data" / "bench-models" / f"{kind}-{digest}"
+    out = cached_model_dir("bench-models", kind, config)
     ensure_demo_base(out, config, log=lambda m: print(f"  building {kind}: {m}", flush=True))
     return str(out)
 

@@ -125,18 +125,15 @@ def _batches(items: list[dict], size: int, rng: random.Random | None, by_length:
     sort each pool of ``LENGTH_POOL`` shuffled batches by length, then shuffle the batches.
     Examples of similar length share a batch, so little compute goes to padding."""
     order = list(range(len(items)))
-    if rng is None:
-        batches = [order[i:i + size] for i in range(0, len(order), size)]
-    elif not by_length:
+    grouped = rng is not None and by_length
+    if rng is not None:
         rng.shuffle(order)
-        batches = [order[i:i + size] for i in range(0, len(order), size)]
-    else:
-        rng.shuffle(order)
+    if grouped:  # a pool is a whole number of batches, so sorting per pool keeps them apart
         pool = size * LENGTH_POOL
-        batches = []
-        for start in range(0, len(order), pool):
-            chunk = sorted(order[start:start + pool], key=lambda j: -len(items[j]["input_ids"]))
-            batches += [chunk[i:i + size] for i in range(0, len(chunk), size)]
+        order = [j for start in range(0, len(order), pool)
+                 for j in sorted(order[start:start + pool], key=lambda j: -len(items[j]["input_ids"]))]
+    batches = [order[i:i + size] for i in range(0, len(order), size)]
+    if grouped:
         rng.shuffle(batches)
     for batch in batches:
         yield [items[j] for j in batch]

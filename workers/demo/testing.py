@@ -26,14 +26,19 @@ from .model import BuildConfig, ensure_demo_model
 TEST_CONFIG = BuildConfig()
 
 
-def build_test_model(config: BuildConfig = TEST_CONFIG) -> Path:
+def cached_model_dir(folder: str, name: str, config) -> Path:
+    """``data/<folder>/<name>-<hash of config>`` in the checkout: a new config, a new build."""
     from django.conf import settings
 
+    digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()[:10]
+    return Path(settings.BASE_DIR) / "data" / folder / f"{name}-{digest}"
+
+
+def build_test_model(config: BuildConfig = TEST_CONFIG) -> Path:
     override = os.environ.get("STEPWISE_TEST_MODEL")
     if override:
         return Path(override)
-    digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()[:10]
-    out = Path(settings.BASE_DIR) / "data" / "test-models" / f"demo-arith-{digest}"
+    out = cached_model_dir("test-models", "demo-arith", config)
     out.parent.mkdir(parents=True, exist_ok=True)
     # One builder at a time (parallel test sessions share DATA_DIR).
     with open(out.parent / ".demo-arith.lock", "w") as lock:
