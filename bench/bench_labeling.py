@@ -339,6 +339,70 @@ def bench_annotators(n: int, args) -> None:
         print(f"  ratio of median p99s, gunicorn.conf.py / baseline: {mine / base:.2f}x")
 
 
+def bench_in_process(cycles: int, profile: str | None) -> None:
+    """One annotator's cycle (next task, task panel, 4 saves, finish) through Django's test
+    client in this process: the CPU cost and query count of each request, with no server,
+    network or other clients. Stable where the concurrent numbers are not."""
+    import cProfile
+    import pstats
+
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    project = build_project("bench-in-process", max(2000, cycles * 2), steps=STEPS_PER_SOLUTION)
+    user = users("inproc-", 1, project)[0]
+    client = Client(enforce_csrf_checks=True, HTTP_HX_REQUEST="true", HTTP_X_CSRFTOKEN=CSRF)
+    for part in session_cookie(user).split("; "):
+        name, value = part.split("=", 1)
+        client.cookies[name] = value
+    times: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
+    queries: dict[str, int] = {}
+    profiler = cProfile.Profile() if profile else None
+
+    def call(name, method, url, data=None, capture=False):
+        t0, c0 = time.perf_counter(), time.process_time()
+        if capture:
+            with CaptureQueriesContext(connection) as ctx:
+                resp = getattr(client, method)(url, data)
+            queries[name] = len(ctx.captured_queries)
+            if os.environ.get("BENCH_SHOW_SQL"):
+                print(f"--- {name}")
+                for q in ctx.captured_queries:
+                    print("   ", q["sql"][:300])
+        else:
+            if profiler and name.startswith(profile):
+                profiler.enable()
+            resp = getattr(client, method)(url, data)
+            if profiler:
+                profiler.disable()
+            times.setdefault(name, []).append((time.perf_counter() - t0) * 1000)
+            cpu.setdefault(name, []).append((time.process_time() - c0) * 1000)
+        assert resp.status_code in (200, 204), (name, resp.status_code, resp.content[:200])
+        return resp
+
+    for cycle in range(cycles + 1):
+        capture = cycle == 0  # the first cycle counts queries (and warms up), the rest time
+        resp = call("next task", "get", f"/p/{project.slug}/next/", capture=capture)
+        task_id = int(resp["HX-Redirect"].rstrip("/").split("/")[-1])
+        resp = call("task panel", "get", f"/task/{task_id}/", capture=capture)
+        first = int(re.search(rb'data-node="(\d+)"', resp.content).group(1))
+        for node_id in range(first, first + STEPS_PER_SOLUTION):
+            call("label save", "post", f"/task/{task_id}/rate/",
+                 {"node": node_id, "rating": 1, "ms": 900}, capture=capture)
+        call("finish", "post", f"/task/{task_id}/finish/", {"reason": "solution"}, capture=capture)
+    print(f"in-process, {cycles} cycles of one annotator (test client, no server; wall time,"
+          " then the CPU time of this process alone, which excludes PostgreSQL's):")
+    for name, values in times.items():
+        print(f"  {name:11} median {statistics.median(values):6.2f} ms  p90 {pct(values, 90):6.2f} ms"
+              f"  (this process's CPU: median {statistics.median(cpu[name]):5.2f} ms)"
+              f"  {queries[name]:2d} queries")
+    if profiler:
+        stats = pstats.Stats(profiler)
+        stats.sort_stats("cumulative").print_stats(os.environ.get("BENCH_PROFILE_FILTER", ""), 45)
+        stats.sort_stats("tottime").print_stats(25)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000",
@@ -366,11 +430,17 @@ def main() -> None:
                         help="interleave runs of the pre-gunicorn.conf.py set-up (2x8 threads)")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/8",
                         help="the server's REDIS_URL (session cache); empty: per-process memory")
+    parser.add_argument("--in-process", type=int, default=0, metavar="CYCLES",
+                        help="only time each request of CYCLES annotator cycles in this process")
+    parser.add_argument("--profile", default=None, metavar="REQUEST",
+                        help="with --in-process: cProfile the requests whose name starts so")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("This benchmark needs PostgreSQL: set DATABASE_URL.")
     call_command("migrate", verbosity=0)
     print(f"database {connection.settings_dict['NAME']} on {connection.vendor}, {os.cpu_count()} CPUs")
+    if args.in_process:
+        return bench_in_process(args.in_process, args.profile)
 
     for n in [int(x) for x in args.annotators.split(",") if x]:
         bench_annotators(n, args)

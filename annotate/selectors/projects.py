@@ -1,6 +1,6 @@
 """Read-side queries about projects, always scoped to what a user may see."""
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from annotate.models import Assignment, Membership, Project
@@ -24,6 +24,23 @@ def role_in(project: Project, user) -> str | None:
     return (
         Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
     )
+
+
+def active_project_and_role(slug: str, user) -> tuple[Project | None, str | None]:
+    """An active (not archived) project by slug and the user's role in it, in one query:
+    the next-task request needs both. Same answers as ``role_in``."""
+    qs = Project.objects.filter(slug=slug, archived_at__isnull=True)
+    if not user.is_authenticated:
+        return qs.first(), None
+    if not user.is_superuser:
+        qs = qs.annotate(_role=Subquery(
+            Membership.objects.filter(project=OuterRef("pk"), user=user)
+            .values("role")[:1]))
+    found = list(qs[:1])
+    if not found:
+        return None, None
+    project = found[0]
+    return project, Membership.Role.ADMIN if user.is_superuser else project._role
 
 
 def projects_with_progress(user) -> list[Project]:

@@ -32,20 +32,38 @@ class LabelingError(Exception):
         self.status = status
 
 
+# What an action (and the htmx panel) reads of the assignment and its project and solution.
+# Every key press loads these, and building the SELECT of three whole rows (the project
+# alone has ~25 columns) cost more CPU than running it. A path that needs another field
+# gets it with one extra query; tests/test_labeling_queries.py pins the hot paths' counts.
+ACTION_FIELDS = (
+    "id", "project_id", "solution_id", "annotator_id", "status", "lease_expires_at",
+    "started_at", "finish_reason", "presentation",
+    "project__id", "project__slug", "project__mode", "project__rating_scale",
+    "project__overlap", "project__candidates_per_position", "project__lease_seconds",
+    "project__show_hints", "project__created",
+    "solution__id", "solution__problem_id", "solution__last_step_id",
+)
+
+
 def load_for_user(assignment_id: int, user, *, lock: bool = False,
                   with_problem: bool = False) -> Assignment:
     """The assignment, if it is the user's; raises LabelingError (404/403) otherwise.
 
-    Actions (``lock``) join only the project and solution: the problem row (statement,
-    metadata) is loaded lazily by the rare action that needs it, the page by ``with_problem``.
+    Actions (``lock``) and the panel read only ``ACTION_FIELDS``; the page
+    (``with_problem``) loads whole rows, the problem's statement included.
     """
-    related = ("project", "solution", "solution__problem") if with_problem else ("project", "solution")
-    qs = Assignment.objects.select_related(*related)
+    if with_problem:
+        qs = Assignment.objects.select_related("project", "solution", "solution__problem")
+    else:
+        qs = Assignment.objects.select_related("project", "solution").only(*ACTION_FIELDS)
     if lock:
         qs = qs.select_for_update(of=("self",))
-    assignment = qs.filter(pk=assignment_id).first()
-    if assignment is None:
+    # A slice, not first(): the pk needs no ORDER BY.
+    found = list(qs.filter(pk=assignment_id)[:1])
+    if not found:
         raise LabelingError("No such task.", 404)
+    assignment = found[0]
     if assignment.annotator_id != user.pk:
         raise LabelingError("This task belongs to another annotator.", 403)
     return assignment
@@ -144,8 +162,10 @@ def _set(rating: StepRating | None, assignment: Assignment, node_id: int, user, 
         rating.time_spent_ms = (rating.time_spent_ms or 0) + time_ms
     changed = (new_value, new_flag) != (old_value, old_flag)
     rating.rating, rating.flagged = new_value, new_flag
-    if rating.pk is None or changed or time_ms:
+    if rating.pk is None:
         rating.save()
+    elif changed or time_ms:
+        rating.save(update_fields=["rating", "flagged", "time_spent_ms", "updated"])
     if changed:
         RatingChange.objects.create(rating=rating, changed_by=user, old_rating=old_value,
                                     new_rating=new_value, old_flagged=old_flag,

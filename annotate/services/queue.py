@@ -21,7 +21,7 @@ from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.core.cache import cache
-from django.db.models import Count, F, Func, OuterRef, Q, QuerySet, Subquery
+from django.db.models import F, Func, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from annotate.models import Assignment, Project, Solution
@@ -64,12 +64,13 @@ def expire_stale_leases(project: Project) -> int:
 
 def held_task(project: Project, user) -> Assignment | None:
     """The user's active, unexpired assignment in the project, if any."""
-    return (
-        Assignment.objects.select_related("solution", "project")
-        .filter(project=project, annotator=user, status=Assignment.Status.ACTIVE,
-                lease_expires_at__gt=timezone.now())
-        .first()
-    )
+    found = list(Assignment.objects.filter(
+        project=project, annotator=user, status=Assignment.Status.ACTIVE,
+        lease_expires_at__gt=timezone.now())[:1])  # at most one (a partial unique constraint)
+    if not found:
+        return None
+    found[0].project = project
+    return found[0]
 
 
 def _slots_taken(now) -> Subquery:
@@ -152,29 +153,33 @@ def _claim(project: Project, user, ordered: QuerySet, *, skip_locked: bool, now)
     )
     if not window:
         return None
-    taken = dict(
-        Assignment.objects.filter(holding_q(now), solution_id__in=window)
-        .values_list("solution_id").annotate(n=Count("id")).values_list("solution_id", "n")
-    )
+    # The holders of the locked rows, and the user's own lapsed assignments among them (to
+    # resume rather than insert a second one): one query, at most overlap + 1 rows each.
+    taken: dict[int, int] = {}
+    own_expired: dict[int, int] = {}
+    rows = (Assignment.objects.filter(solution_id__in=window)
+            .filter(holding_q(now) | Q(annotator=user, status=Assignment.Status.EXPIRED))
+            .values_list("id", "solution_id", "annotator_id", "status"))
+    for pk, solution_id, annotator_id, status in rows:
+        if status == Assignment.Status.EXPIRED:
+            own_expired[solution_id] = pk
+        else:
+            taken[solution_id] = taken.get(solution_id, 0) + 1
     for solution_id in window:
-        if taken.get(solution_id, 0) < project.overlap:
-            lease = now + timedelta(seconds=project.lease_seconds)
-            try:
-                with transaction.atomic():
-                    return Assignment.objects.create(
-                        project=project, solution_id=solution_id, annotator=user,
-                        status=Assignment.Status.ACTIVE, lease_expires_at=lease,
-                    )
-            except IntegrityError:
-                # The user's own lapsed assignment on it: resume it, ratings and all.
-                own = Assignment.objects.filter(solution_id=solution_id, annotator=user,
-                                                status=Assignment.Status.EXPIRED).first()
-                if own is None:
-                    raise
-                own.status, own.lease_expires_at, own.finished_at = (
-                    Assignment.Status.ACTIVE, lease, None)
-                own.save(update_fields=["status", "lease_expires_at", "finished_at", "updated"])
-                return own
+        if taken.get(solution_id, 0) >= project.overlap:
+            continue
+        lease = now + timedelta(seconds=project.lease_seconds)
+        if solution_id in own_expired:
+            own = Assignment.objects.get(pk=own_expired[solution_id])
+            own.status, own.lease_expires_at, own.finished_at = Assignment.Status.ACTIVE, lease, None
+            own.save(update_fields=["status", "lease_expires_at", "finished_at", "updated"])
+            return own
+        # No savepoint: an IntegrityError here (a concurrent request of the same user took
+        # a task) aborts the whole attempt, and next_task returns the task that request took.
+        return Assignment.objects.create(
+            project=project, solution_id=solution_id, annotator=user,
+            status=Assignment.Status.ACTIVE, lease_expires_at=lease,
+        )
     return None
 
 

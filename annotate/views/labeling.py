@@ -7,14 +7,14 @@ the page shows in its message bar (label.js); nothing already saved is touched t
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse, HttpResponseNotAllowed
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from annotate.models import Project
 from annotate.selectors.labeling import task_state
-from annotate.selectors.projects import role_in
+from annotate.selectors.projects import active_project_and_role
 from annotate.services import labeling
 from annotate.services.labeling import LabelingError
 from annotate.services.queue import QueueError, next_task, skip_task
@@ -25,8 +25,10 @@ def _error(message: str, status: int) -> HttpResponse:
 
 
 def _member_project(request, slug: str) -> Project:
-    project = get_object_or_404(Project, slug=slug, archived_at__isnull=True)
-    if role_in(project, request.user) is None:
+    project, role = active_project_and_role(slug, request.user)
+    if project is None:
+        raise Http404("No such project.")
+    if role is None:
         raise LabelingError("You are not a member of this project.", 403)
     return project
 
