@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "stepwise.settings")
 os.environ.setdefault("SECRET_KEY", "bench-only")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -35,63 +36,12 @@ from training.data import StepExample  # noqa: E402
 from training.evaluate import evaluate_examples  # noqa: E402
 from training.scoring import PrmScorer, aggregate  # noqa: E402
 from training.strategies import interleave  # noqa: E402
+from bench_bases import resolve_base  # noqa: E402
 from training.trainer import TrainConfig, default_base_model, train  # noqa: E402
-from workers.demo import domain  # noqa: E402
-
-
-def demo_solutions(n_problems: int, per_problem: int, seed: int) -> list[StepExample]:
-    """Problems with several sampled solutions, half with a planted error; exact labels."""
-    rng = random.Random(seed)
-    out = []
-    for p in range(n_problems):
-        problem = domain.random_problem(rng, min_ops=2, max_ops=4)
-        for _ in range(per_problem):
-            steps = domain.correct_steps(problem) if rng.random() < 0.5 else \
-                domain.flawed_steps(problem, rng)[0]
-            labels = [int(v) for v in domain.check_steps(problem, steps)]
-            cut = labels.index(0) + 1 if 0 in labels else len(labels)
-            # Whole solutions, unlabeled after the first error ("mask"): the PRM cannot
-            # find the error by noticing which step comes last.
-            out.append(StepExample(
-                group=f"{seed}-{p}", prompt=problem.statement, steps=steps,
-                labels=labels[:cut] + [None] * (len(labels) - cut),
-                is_correct=domain.parse_answer(steps[-1]) == problem.answer,
-            ))
-    return out
+from workers.demo.labeled import demo_solutions  # noqa: E402
 
 
 BASE = default_base_model()
-
-
-def truncated_base(layers: int, out: Path) -> str:
-    """The MiniLM encoder cut to its first ``layers`` layers (faster on a busy CPU)."""
-    from transformers import AutoModel, AutoTokenizer
-
-    if layers >= 6:
-        return default_base_model()
-    AutoModel.from_pretrained(default_base_model(), num_hidden_layers=layers).save_pretrained(out)
-    AutoTokenizer.from_pretrained(default_base_model()).save_pretrained(out)
-    return str(out)
-
-
-def demo_base(kind: str) -> str:
-    """``demo-encoder`` / ``demo-decoder``: the domain-pretrained bases of workers.demo.bases
-    (masked LM / next-token LM on unlabeled correct solutions), built once into
-    data/bench-models/ of the checkout and reused."""
-    from workers.demo.bases import BaseConfig, ensure_demo_base
-    from workers.demo.testing import cached_model_dir
-
-    config = BaseConfig(causal=kind == "demo-decoder")
-    out = cached_model_dir("bench-models", kind, config)
-    ensure_demo_base(out, config, log=lambda m: print(f"  building {kind}: {m}", flush=True))
-    return str(out)
-
-
-def resolve_base(base: str, layers: int, tmp: Path) -> str:
-    """--base: empty for the bundled MiniLM (cut to ``layers``), a demo base name, or a path."""
-    if base in ("demo-encoder", "demo-decoder"):
-        return demo_base(base)
-    return base or truncated_base(layers, tmp / "base")
 
 
 def lm_surprise_auroc(base: str, test: list[StepExample]) -> float | None:

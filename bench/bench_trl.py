@@ -23,12 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
 import bench_prm  # noqa: E402  (sets up Django, offline hub)
-from bench_prm import demo_solutions, resolve_base  # noqa: E402
+from bench_bases import resolve_base  # noqa: E402
 
 from training.data import apply_first_error, separator_id  # noqa: E402
 from training.evaluate import step_metrics  # noqa: E402
 from training.scoring import PrmScorer  # noqa: E402
 from training.trainer import TrainConfig, load_base, train  # noqa: E402
+from workers.demo.labeled import demo_solutions  # noqa: E402
 
 
 def trl_scores(model, tokenizer, examples, separator: str, max_length: int) -> list[list[float]]:

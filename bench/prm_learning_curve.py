@@ -4,6 +4,7 @@ on N labeled solutions and print the training loss and held-out step AUROC after
 A research probe, not the Stepwise trainer (training/trainer.py): it has its own short loop
 so that it can evaluate per epoch and give the new classifier head its own learning rate.
 Same data, encoding and metrics as bench/bench_prm.py; results in docs/performance.md.
+It needs only torch and transformers (no Django), and uses a GPU when there is one.
 
     python bench/prm_learning_curve.py --base demo-encoder --n 16000 --epochs 6 \\
         --lr 3e-4 --head-lr 1e-3 --batch-size 32
@@ -12,7 +13,9 @@ Same data, encoding and metrics as bench/bench_prm.py; results in docs/performan
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
 import random
 import sys
 import tempfile
@@ -20,12 +23,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-from bench_prm import demo_solutions, resolve_base  # noqa: E402  (sets up Django, offline hub)
+from bench_bases import resolve_base  # noqa: E402
 
 from training.data import DEFAULT_SEPARATOR, collate, encode, separator_id  # noqa: E402
 from training.evaluate import step_metrics  # noqa: E402
 from training.trainer import load_base  # noqa: E402
+from workers.demo.labeled import demo_solutions  # noqa: E402
 
 
 def held_out_auroc(model, tokenizer, encoded, test) -> float:
@@ -37,8 +43,9 @@ def held_out_auroc(model, tokenizer, encoded, test) -> float:
         for start in range(0, len(encoded), 64):
             batch = encoded[start:start + 64]
             inputs = collate(batch, tokenizer.pad_token_id)
-            probs = model(input_ids=inputs["input_ids"],
-                          attention_mask=inputs["attention_mask"]).logits.softmax(-1)[..., 1]
+            probs = model(input_ids=inputs["input_ids"].to(model.device),
+                          attention_mask=inputs["attention_mask"].to(model.device)
+                          ).logits.float().softmax(-1)[..., 1].cpu()
             for row, item in enumerate(batch):
                 kept = [float(probs[row, pos]) for pos in item["positions"]]
                 scores.append(kept + [None] * (len(test[start + row].steps) - len(kept)))
@@ -57,14 +64,22 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-4, help="learning rate of the base")
     parser.add_argument("--head-lr", type=float, default=None, help="of the new head (default: --lr)")
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--pretrain-steps", type=int, default=None,
+                        help="LM pre-training steps of a demo base (default: the standard build)")
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="stop after the epoch that passes this much training time")
+    parser.add_argument("--json", default="", help="also write the per-epoch results here")
     args = parser.parse_args()
 
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    base = resolve_base(args.base, args.layers, Path(tempfile.mkdtemp(prefix="prm_curve_")),
+                        args.pretrain_steps)
     torch.manual_seed(0)
-    base = resolve_base(args.base, args.layers, Path(tempfile.mkdtemp(prefix="prm_curve_")))
     pool = demo_solutions(max(250, args.n // 4 + 1), 4, seed=1)
     random.Random(0).shuffle(pool)
     train, test = pool[:args.n], demo_solutions(100, 2, seed=99)
     model, tokenizer = load_base(base, DEFAULT_SEPARATOR)
+    model.to(device)
     sep = separator_id(tokenizer, DEFAULT_SEPARATOR)
 
     def enc(ex):
@@ -75,13 +90,16 @@ def main() -> None:
     head = [p for name, p in model.named_parameters() if name.startswith("classifier")]
     body = [p for name, p in model.named_parameters() if not name.startswith("classifier")]
     optimizer = torch.optim.AdamW([{"params": body, "lr": args.lr},
-                                   {"params": head, "lr": args.head_lr or args.lr}])
+                                   {"params": head, "lr": args.head_lr or args.lr}],
+                                  fused=device == "cuda")
     total = math.ceil(len(train_enc) / args.batch_size) * args.epochs
     warmup = max(1, int(0.05 * total))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, s / warmup) * max(0.0, 1 - s / total))
-    print(f"base {args.base or 'MiniLM'}, {args.n} solutions, {args.epochs} epochs ({total} steps), "
-          f"lr {args.lr}, head lr {args.head_lr or args.lr}", flush=True)
+    print(f"base {args.base or 'MiniLM'} ({base}), {args.n} solutions, {args.epochs} epochs "
+          f"({total} steps), batch {args.batch_size}, lr {args.lr}, head lr "
+          f"{args.head_lr or args.lr}, on {device}", flush=True)
+    results = {"args": vars(args), "base": base, "device": device, "epochs": []}
     model.train()
     started = time.perf_counter()
     for epoch in range(args.epochs):
@@ -90,7 +108,7 @@ def main() -> None:
         running, batches = 0.0, 0
         for i in range(0, len(order), args.batch_size):
             inputs = collate([train_enc[k] for k in order[i:i + args.batch_size]], tokenizer.pad_token_id)
-            loss = model(**inputs).loss
+            loss = model(**{k: v.to(device) for k, v in inputs.items()}).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -98,8 +116,16 @@ def main() -> None:
             optimizer.zero_grad()
             running, batches = running + float(loss.detach()), batches + 1
         auroc = held_out_auroc(model, tokenizer, test_enc, test)
+        elapsed = time.perf_counter() - started
         print(f"epoch {epoch + 1}: train loss {running / batches:.4f}, held-out step AUROC "
-              f"{auroc:.4f} ({time.perf_counter() - started:.0f}s)", flush=True)
+              f"{auroc:.4f} ({elapsed:.0f}s)", flush=True)
+        results["epochs"].append({"epoch": epoch + 1, "train_loss": round(running / batches, 4),
+                                  "auroc": round(auroc, 4), "seconds": round(elapsed, 1)})
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=1))
+        if args.max_minutes and elapsed > 60 * args.max_minutes:
+            print(f"stopping: past {args.max_minutes} minutes", flush=True)
+            break
 
 
 if __name__ == "__main__":

@@ -122,6 +122,8 @@ def train_demo_base(out_dir: Path, config: BaseConfig = BaseConfig(), log=print)
             num_attention_heads=config.heads, intermediate_size=4 * config.width,
             max_position_embeddings=256, pad_token_id=tokenizer.pad_token_id,
         ))
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=config.steps,
                                                 pct_start=0.1)
@@ -138,7 +140,8 @@ def train_demo_base(out_dir: Path, config: BaseConfig = BaseConfig(), log=print)
         else:
             ids, labels = _mask(input_ids[idx, :width], special_ids, tokenizer.mask_token_id,
                                 len(tokenizer), config.mask_rate, generator)
-        loss = model(input_ids=ids, attention_mask=attention[idx, :width], labels=labels).loss
+        loss = model(input_ids=ids.to(device), attention_mask=attention[idx, :width].to(device),
+                     labels=labels.to(device)).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -148,7 +151,7 @@ def train_demo_base(out_dir: Path, config: BaseConfig = BaseConfig(), log=print)
             log(f"step {step + 1}/{config.steps} LM loss {loss.item():.3f}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir)
+    model.cpu().save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return {"train_seconds": round(time.monotonic() - started, 1),
             "parameters": sum(p.numel() for p in model.parameters()),

@@ -24,14 +24,15 @@ from pathlib import Path
 from .model import BuildConfig, ensure_demo_model
 
 TEST_CONFIG = BuildConfig()
+CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def cached_model_dir(folder: str, name: str, config) -> Path:
-    """``data/<folder>/<name>-<hash of config>`` in the checkout: a new config, a new build."""
-    from django.conf import settings
+    """``data/<folder>/<name>-<hash of config>`` in the checkout: a new config, a new build.
 
+    Found from this file, not from Django settings, so the GPU benchmarks need no Django."""
     digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()[:10]
-    return Path(settings.BASE_DIR) / "data" / folder / f"{name}-{digest}"
+    return CHECKOUT / "data" / folder / f"{name}-{digest}"
 
 
 def build_test_model(config: BuildConfig = TEST_CONFIG) -> Path:
