@@ -360,9 +360,11 @@ def bench_in_process(cycles: int, profile: str | None) -> None:
     queries: dict[str, int] = {}
     profiler = cProfile.Profile() if profile else None
 
-    def call(name, method, url, data=None, capture=False):
+    def call(name, method, url, data=None, mode="time"):
         t0, c0 = time.perf_counter(), time.process_time()
-        if capture:
+        if mode == "warm-up":
+            resp = getattr(client, method)(url, data)
+        elif mode == "count":
             with CaptureQueriesContext(connection) as ctx:
                 resp = getattr(client, method)(url, data)
             queries[name] = len(ctx.captured_queries)
@@ -381,16 +383,17 @@ def bench_in_process(cycles: int, profile: str | None) -> None:
         assert resp.status_code in (200, 204), (name, resp.status_code, resp.content[:200])
         return resp
 
-    for cycle in range(cycles + 1):
-        capture = cycle == 0  # the first cycle counts queries (and warms up), the rest time
-        resp = call("next task", "get", f"/p/{project.slug}/next/", capture=capture)
+    for cycle in range(cycles + 2):
+        # The first cycle warms up (untimed, uncounted), the second counts queries, the rest time.
+        mode = {0: "warm-up", 1: "count"}.get(cycle, "time")
+        resp = call("next task", "get", f"/p/{project.slug}/next/", mode=mode)
         task_id = int(resp["HX-Redirect"].rstrip("/").split("/")[-1])
-        resp = call("task panel", "get", f"/task/{task_id}/", capture=capture)
+        resp = call("task panel", "get", f"/task/{task_id}/", mode=mode)
         first = int(re.search(rb'data-node="(\d+)"', resp.content).group(1))
         for node_id in range(first, first + STEPS_PER_SOLUTION):
             call("label save", "post", f"/task/{task_id}/rate/",
-                 {"node": node_id, "rating": 1, "ms": 900}, capture=capture)
-        call("finish", "post", f"/task/{task_id}/finish/", {"reason": "solution"}, capture=capture)
+                 {"node": node_id, "rating": 1, "ms": 900}, mode=mode)
+        call("finish", "post", f"/task/{task_id}/finish/", {"reason": "solution"}, mode=mode)
     print(f"in-process, {cycles} cycles of one annotator (test client, no server; wall time,"
           " then the CPU time of this process alone, which excludes PostgreSQL's):")
     for name, values in times.items():

@@ -17,6 +17,7 @@ short window from its front is read, so the call stays cheap at a million soluti
 from __future__ import annotations
 
 import random
+import time
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
@@ -50,10 +51,29 @@ def holding_q(now=None) -> Q:
     )
 
 
-def expire_stale_leases(project: Project) -> int:
-    """Mark active assignments whose lease ran out as expired (lazily, on queue calls)."""
+def _held_or_expire(project: Project, user) -> Assignment | None:
+    """The user's live task in the project, if any. The same query finds the project's
+    lapsed leases, which are marked expired here (lazily, on each queue call)."""
+    now = timezone.now()
+    held, stale = None, []
+    for row in (Assignment.objects.filter(project=project, status=Assignment.Status.ACTIVE)
+                .filter(Q(annotator=user) | Q(lease_expires_at__lte=now))[:10_000]):
+        if row.lease_expires_at is not None and row.lease_expires_at <= now:
+            stale.append(row.solution_id)
+        elif row.annotator_id == user.pk:
+            held = row
+    if stale:
+        expire_stale_leases(project, now)
+    if held is not None:
+        held.project = project
+    return held
+
+
+def expire_stale_leases(project: Project, now=None) -> int:
+    """Mark active assignments whose lease ran out as expired."""
     stale = Assignment.objects.filter(
-        project=project, status=Assignment.Status.ACTIVE, lease_expires_at__lte=timezone.now())
+        project=project, status=Assignment.Status.ACTIVE,
+        lease_expires_at__lte=now or timezone.now())
     freed = list(stale.values_list("solution_id", flat=True)[:10_000])
     if not freed:
         return 0
@@ -109,14 +129,25 @@ def _mark_key(project: Project, gold: bool) -> str:
     return f"stepwise:queue-mark:{project.pk}:{born}:{int(gold)}:{project.overlap}"
 
 
+# How often one process recomputes the mark; in between it uses the cached value. A mark a
+# second behind costs the claim query a few more index probes; recomputing it on every
+# call cost a query per next task.
+MARK_REFRESH = 1.0
+_mark_checked: dict[str, float] = {}
+
+
 def _low_water_mark(project: Project, gold: bool, now) -> int:
     key = _mark_key(project, gold)
-    mark = cache.get(key, 0)
+    mark = cache.get(key)
+    if mark is not None and time.monotonic() - _mark_checked.get(key, -MARK_REFRESH) < MARK_REFRESH:
+        return mark
+    mark = mark or 0
     first = (
         Solution.objects.filter(project=project, is_gold=gold, id__gte=mark)
         .annotate(_taken=_slots_taken(now)).filter(_taken__lt=project.overlap)
         .order_by("project_id", "id").values_list("id", flat=True).first()
     )
+    _mark_checked[key] = time.monotonic()
     if first is not None and first != mark:
         cache.set(key, first, MARK_TTL)
     return first if first is not None else mark
@@ -185,10 +216,9 @@ def _claim(project: Project, user, ordered: QuerySet, *, skip_locked: bool, now)
 
 def next_task(project: Project, user) -> Assignment | None:
     """The task the user holds, or a new one; None when nothing is left for them."""
-    held = held_task(project, user)
+    held = _held_or_expire(project, user)
     if held is not None:
         return held
-    expire_stale_leases(project)
     strategy = get_strategy(project.queue_strategy)
     for gold in _pools(project, user):
         mark = _low_water_mark(project, gold, timezone.now())
