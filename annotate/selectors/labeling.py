@@ -113,6 +113,43 @@ def load_ratings(assignment: Assignment) -> dict[int, StepRating]:
     return {r.node_id: r for r in StepRating.objects.filter(assignment=assignment)}
 
 
+# The rating columns an action needs (the rest are deferred; a changed rating saves these).
+_RATING_FIELDS = ("id", "node_id", "rating", "flagged", "time_spent_ms")
+
+
+def path_and_ratings(solution, assignment: Assignment) -> tuple[list[StepNode], dict[int, StepRating]]:
+    """``solution_path`` and ``load_ratings`` in one round trip: every first-error request
+    needs both. Node rows and rating rows come as one UNION, each padded with NULLs."""
+    node_table, rating_table = StepNode._meta.db_table, StepRating._meta.db_table
+    node_cols = [f.column for f in StepNode._meta.concrete_fields]
+    rating_cols = [StepRating._meta.get_field(f).column for f in _RATING_FIELDS]
+    pad_nodes, pad_ratings = ", ".join(["NULL"] * len(node_cols)), ", ".join(["NULL"] * len(rating_cols))
+    rows = StepNode.objects.raw(
+        f"""WITH RECURSIVE up(id, parent_id) AS (
+                SELECT id, parent_id FROM {node_table} WHERE id = %s
+                UNION ALL
+                SELECT n.id, n.parent_id FROM {node_table} n JOIN up ON n.id = up.parent_id)
+            SELECT {", ".join(f"n.{c}" for c in node_cols)},
+                   {", ".join(f"NULL AS r_{c}" for c in rating_cols)}
+              FROM {node_table} n WHERE n.id IN (SELECT id FROM up)
+            UNION ALL
+            SELECT {pad_nodes}, {", ".join(f"r.{c}" for c in rating_cols)}
+              FROM {rating_table} r WHERE r.assignment_id = %s""",
+        [solution.last_step_id, assignment.pk])
+    path, ratings = [], {}
+    for row in rows:
+        if row.pk is not None:
+            path.append(row)
+            continue
+        values = [getattr(row, f"r_{c}") for c in rating_cols]
+        rating = StepRating.from_db(StepRating.objects.db, _RATING_FIELDS, values)
+        if rating.flagged is not None:
+            rating.flagged = bool(rating.flagged)  # SQLite gives 0/1 for an unconverted column
+        rating.assignment = assignment
+        ratings[rating.node_id] = rating
+    return sorted(path, key=lambda n: n.depth), ratings
+
+
 def _item(node: StepNode, ratings: dict, role: str) -> Item:
     r = ratings.get(node.pk)
     return Item(node=node, rating=r.rating if r else None, flagged=r.flagged if r else None,
@@ -213,15 +250,25 @@ def _branch_state(assignment: Assignment, ratings: dict) -> TaskState:
 
 def task_state(assignment: Assignment, *, path=None, ratings=None) -> TaskState:
     """The task as the annotator sees it. ``path``/``ratings``: already loaded in this request."""
-    ratings = load_ratings(assignment) if ratings is None else ratings
     if assignment.project.mode == Project.Mode.BRANCH:
-        state = _branch_state(assignment, ratings)
+        state = _branch_state(assignment, load_ratings(assignment) if ratings is None else ratings)
     else:
+        if ratings is None and path is None:
+            path, ratings = path_and_ratings(assignment.solution, assignment)
+        elif ratings is None:
+            ratings = load_ratings(assignment)
         state = _first_error_state(assignment, ratings, path)
     if assignment.project.show_hints:
         _attach_hints(state)
     _attach_runs(state)
     return state
+
+
+def load_task_data(assignment: Assignment) -> tuple[list | None, dict[int, StepRating]]:
+    """What ``task_state`` reads, for an action that looks at the ratings first."""
+    if assignment.project.mode == Project.Mode.BRANCH:
+        return None, load_ratings(assignment)
+    return path_and_ratings(assignment.solution, assignment)
 
 
 def _attach_hints(state: TaskState) -> None:

@@ -15,8 +15,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotate.models import Assignment, Project, RatingChange, StepNode, StepRating
-from annotate.selectors.labeling import (TaskState, is_final, load_ratings, rateable_node_ids,
-                                         task_state)
+from annotate.selectors.labeling import (TaskState, is_final, load_task_data,
+                                         rateable_node_ids, task_state)
 
 from .queue import lease_until, slot_freed
 
@@ -188,8 +188,8 @@ def rate_step(assignment_id: int, user, *, node_id, rating, time_ms=None) -> Tas
         if value not in _allowed_ratings(assignment.project):
             allowed = ", ".join(str(v) for v in sorted(_allowed_ratings(assignment.project)))
             raise LabelingError(f"Rating {value} is out of range; use one of {allowed}.")
-        ratings = load_ratings(assignment)
-        before = task_state(assignment, ratings=ratings)
+        path, ratings = load_task_data(assignment)
+        before = task_state(assignment, path=path, ratings=ratings)
         node_id = _node_in_task(before, node_id)
         ms = (max(0, min(_parse_int(time_ms, "The time"), 24 * 3600 * 1000))
               if time_ms not in (None, "") else None)
@@ -202,8 +202,8 @@ def toggle_flag(assignment_id: int, user, *, node_id) -> TaskState:
     """Mark a step "unsure", or unmark it."""
     with _action():
         assignment = _begin(assignment_id, user)
-        ratings = load_ratings(assignment)
-        before = task_state(assignment, ratings=ratings)
+        path, ratings = load_task_data(assignment)
+        before = task_state(assignment, path=path, ratings=ratings)
         node_id = _node_in_task(before, node_id)
         existing = ratings.get(node_id)
         ratings[node_id] = _set(existing, assignment, node_id, user,
