@@ -14,8 +14,11 @@ small indexed queries), so a reload resumes exactly where the annotator was.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
-from annotate.models import Assignment, PreAnnotation, Project, StepNode, StepRating
+from django.db import connection
+
+from annotate.models import Assignment, PreAnnotation, Project, Solution, StepNode, StepRating
 
 ANSWER_MARK = "# Answer"
 
@@ -109,12 +112,61 @@ class TaskState:
         return self.positions[-1] if self.positions else None
 
 
+# What actions and the task panel read of an assignment, its project and its solution; any
+# other field loads on first access (one query; tests/test_labeling_queries.py pins the hot
+# paths' counts). Raw SQL because building this three-table SELECT with the ORM cost more
+# CPU, on every key press, than PostgreSQL spent running it.
+_ACTION_FIELDS = {
+    Assignment: ("id", "project_id", "solution_id", "annotator_id", "status", "lease_expires_at",
+                 "started_at", "finish_reason", "presentation"),
+    Project: ("id", "slug", "mode", "rating_scale", "overlap", "candidates_per_position",
+              "lease_seconds", "show_hints"),
+    Solution: ("id", "problem_id", "last_step_id"),
+}
+
+
+def _in_model_order(model, names) -> list[str]:
+    """``Model.from_db`` takes a subset of fields in the model's own field order."""
+    return [f.attname for f in model._meta.concrete_fields if f.attname in names]
+
+
+@lru_cache(maxsize=8)
+def _action_sql(lock: bool, vendor: str) -> str:
+    cols = [f"a.{Assignment._meta.get_field(f).column}" for f in _ACTION_FIELDS[Assignment]]
+    for model, alias in ((Project, "p"), (Solution, "s")):
+        cols += [f"{alias}.{model._meta.get_field(f).column} AS _{alias}_{f}"
+                 for f in _in_model_order(model, _ACTION_FIELDS[model])]
+    sql = (f"SELECT {', '.join(cols)} FROM {Assignment._meta.db_table} a"
+           f" JOIN {Project._meta.db_table} p ON p.id = a.project_id"
+           f" JOIN {Solution._meta.db_table} s ON s.id = a.solution_id WHERE a.id = %s")
+    if lock and connection.features.has_select_for_update_of:
+        sql += " FOR UPDATE OF a"  # the assignment row alone, as select_for_update(of=("self",))
+    return sql
+
+
+def assignment_for_action(assignment_id: int, *, lock: bool = False) -> Assignment | None:
+    """The assignment with the project and solution fields actions read; ``lock`` takes its
+    row lock (inside the caller's transaction) where the database has row locks."""
+    found = list(Assignment.objects.raw(_action_sql(lock, connection.vendor), [assignment_id]))
+    if not found:
+        return None
+    assignment = found[0]
+    for model, alias, attr in ((Project, "p", "project"), (Solution, "s", "solution")):
+        names = _in_model_order(model, _ACTION_FIELDS[model])
+        obj = model.from_db(connection.alias, names,
+                            [getattr(assignment, f"_{alias}_{f}") for f in names])
+        setattr(assignment, attr, obj)
+    assignment.project.show_hints = bool(assignment.project.show_hints)  # SQLite gives 0/1
+    return assignment
+
+
 def load_ratings(assignment: Assignment) -> dict[int, StepRating]:
     return {r.node_id: r for r in StepRating.objects.filter(assignment=assignment)}
 
 
-# The rating columns an action needs (the rest are deferred; a changed rating saves these).
-_RATING_FIELDS = ("id", "node_id", "rating", "flagged", "time_spent_ms")
+# The rating columns an action needs (the rest are deferred; a changed rating saves these),
+# in the model's field order as ``from_db`` wants them.
+_RATING_FIELDS = _in_model_order(StepRating, ("id", "node_id", "rating", "flagged", "time_spent_ms"))
 
 
 def path_and_ratings(solution, assignment: Assignment) -> tuple[list[StepNode], dict[int, StepRating]]:

@@ -15,8 +15,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotate.models import Assignment, Project, RatingChange, StepNode, StepRating
-from annotate.selectors.labeling import (TaskState, is_final, load_task_data,
-                                         rateable_node_ids, task_state)
+from annotate.selectors.labeling import (TaskState, assignment_for_action, is_final,
+                                         load_task_data, rateable_node_ids, task_state)
 
 from .queue import lease_until, slot_freed
 
@@ -32,38 +32,21 @@ class LabelingError(Exception):
         self.status = status
 
 
-# What an action (and the htmx panel) reads of the assignment and its project and solution.
-# Every key press loads these, and building the SELECT of three whole rows (the project
-# alone has ~25 columns) cost more CPU than running it. A path that needs another field
-# gets it with one extra query; tests/test_labeling_queries.py pins the hot paths' counts.
-ACTION_FIELDS = (
-    "id", "project_id", "solution_id", "annotator_id", "status", "lease_expires_at",
-    "started_at", "finish_reason", "presentation",
-    "project__id", "project__slug", "project__mode", "project__rating_scale",
-    "project__overlap", "project__candidates_per_position", "project__lease_seconds",
-    "project__show_hints", "project__created",
-    "solution__id", "solution__problem_id", "solution__last_step_id",
-)
-
-
 def load_for_user(assignment_id: int, user, *, lock: bool = False,
                   with_problem: bool = False) -> Assignment:
     """The assignment, if it is the user's; raises LabelingError (404/403) otherwise.
 
-    Actions (``lock``) and the panel read only ``ACTION_FIELDS``; the page
-    (``with_problem``) loads whole rows, the problem's statement included.
+    Actions (``lock``) and the panel read only the fields they use
+    (``selectors.labeling.assignment_for_action``); the page (``with_problem``) loads whole
+    rows, the problem's statement included.
     """
     if with_problem:
-        qs = Assignment.objects.select_related("project", "solution", "solution__problem")
+        assignment = (Assignment.objects.select_related("project", "solution", "solution__problem")
+                      .filter(pk=assignment_id).first())
     else:
-        qs = Assignment.objects.select_related("project", "solution").only(*ACTION_FIELDS)
-    if lock:
-        qs = qs.select_for_update(of=("self",))
-    # A slice, not first(): the pk needs no ORDER BY.
-    found = list(qs.filter(pk=assignment_id)[:1])
-    if not found:
+        assignment = assignment_for_action(assignment_id, lock=lock)
+    if assignment is None:
         raise LabelingError("No such task.", 404)
-    assignment = found[0]
     if assignment.annotator_id != user.pk:
         raise LabelingError("This task belongs to another annotator.", 403)
     return assignment
