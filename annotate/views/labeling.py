@@ -6,10 +6,12 @@ the page shows in its message bar (label.js); nothing already saved is touched t
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.views.decorators.http import require_POST
 
 from annotate.models import Project
@@ -33,8 +35,25 @@ def _member_project(request, slug: str) -> Project:
     return project
 
 
+_PANEL_ACTIONS = ("rate", "flag", "undo", "choose", "finish")
+_PLACEHOLDER = 987654321
+
+
+@lru_cache(maxsize=8)
+def _panel_url_patterns(script_prefix: str) -> dict[str, str]:
+    # The panel is re-rendered on every key press; reverse() walked the URL resolver five
+    # times per render. Resolve once with a placeholder id, fill in the task's id after.
+    return {name: reverse(f"annotate:{name}", args=[_PLACEHOLDER]) for name in _PANEL_ACTIONS}
+
+
+def _panel_urls(pk: int) -> dict[str, str]:
+    patterns = _panel_url_patterns(get_script_prefix())
+    return {name: url.replace(str(_PLACEHOLDER), str(pk)) for name, url in patterns.items()}
+
+
 def _panel(request, state, status: int = 200):
-    ctx = {"state": state, "assignment": state.assignment, "project": state.project}
+    ctx = {"state": state, "assignment": state.assignment, "project": state.project,
+           "urls": _panel_urls(state.assignment.pk)}
     return render(request, "annotate/_task.html", ctx, status=status)
 
 
@@ -68,7 +87,7 @@ def task(request, pk: int):
     if request.htmx:  # the panel alone (polling for candidates): no problem, no keymap
         return _panel(request, state)
     ctx = {"state": state, "assignment": assignment, "project": assignment.project,
-           "problem": assignment.solution.problem,
+           "urls": _panel_urls(assignment.pk), "problem": assignment.solution.problem,
            "keymap": assignment.project.effective_keymap}
     return render(request, "annotate/label.html", ctx)
 
