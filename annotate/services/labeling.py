@@ -49,6 +49,7 @@ def load_for_user(assignment_id: int, user, *, lock: bool = False,
         raise LabelingError("No such task.", 404)
     if assignment.annotator_id != user.pk:
         raise LabelingError("This task belongs to another annotator.", 403)
+    assignment.annotator = user  # already loaded for the request: no query when it is needed
     return assignment
 
 
