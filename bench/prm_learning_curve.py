@@ -1,8 +1,9 @@
 """Learning-curve probe for the demo domain: fine-tune a base as a token-classification PRM
 on N labeled solutions and print the training loss and held-out step AUROC after every epoch.
 
-A research probe, not the Stepwise trainer (training/trainer.py): it has its own short loop
-so that it can evaluate per epoch and give the new classifier head its own learning rate.
+A research probe beside the Stepwise trainer (training/trainer.py): its own short loop, so
+that it can evaluate on the held-out set after every epoch; the optimizer's parameter groups
+(``head_learning_rate``) are the trainer's.
 Same data, encoding and metrics as bench/bench_prm.py; results in docs/performance.md.
 It needs only torch and transformers (no Django), and uses a GPU when there is one.
 
@@ -30,7 +31,7 @@ from bench_bases import resolve_base  # noqa: E402
 
 from training.data import DEFAULT_SEPARATOR, collate, encode, separator_id  # noqa: E402
 from training.evaluate import step_metrics  # noqa: E402
-from training.trainer import load_base  # noqa: E402
+from training.trainer import TrainConfig, load_base, parameter_groups  # noqa: E402
 from workers.demo.labeled import demo_solutions  # noqa: E402
 
 
@@ -87,11 +88,9 @@ def main() -> None:
                       sep_id=sep, max_length=128)
 
     train_enc, test_enc = [enc(e) for e in train], [enc(e) for e in test]
-    head = [p for name, p in model.named_parameters() if name.startswith("classifier")]
-    body = [p for name, p in model.named_parameters() if not name.startswith("classifier")]
-    optimizer = torch.optim.AdamW([{"params": body, "lr": args.lr},
-                                   {"params": head, "lr": args.head_lr or args.lr}],
-                                  fused=device == "cuda")
+    groups = parameter_groups(model, TrainConfig(learning_rate=args.lr,
+                                                 head_learning_rate=args.head_lr))
+    optimizer = torch.optim.AdamW(groups, fused=device == "cuda")
     total = math.ceil(len(train_enc) / args.batch_size) * args.epochs
     warmup = max(1, int(0.05 * total))
     scheduler = torch.optim.lr_scheduler.LambdaLR(

@@ -126,12 +126,35 @@ def test_training_batches_cover_every_example_once_and_can_group_by_length():
     assert ids(_batches(items, 16, None)) == list(range(1000))
 
 
+def test_head_learning_rate_gives_the_new_head_its_own_parameter_group():
+    from transformers import BertConfig, BertForTokenClassification
+
+    from training.trainer import TrainConfig, _adamw, parameter_groups
+
+    model = BertForTokenClassification(BertConfig(
+        vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=32, num_labels=2))
+    head = {id(model.classifier.weight), id(model.classifier.bias)}
+    every = {id(p) for p in model.parameters()}
+
+    single = parameter_groups(model, TrainConfig(learning_rate=1e-4))
+    assert len(single) == 1 and {id(p) for p in single[0]["params"]} == every
+
+    body_group, head_group = parameter_groups(
+        model, TrainConfig(learning_rate=1e-4, head_learning_rate=2e-3))
+    assert {id(p) for p in head_group["params"]} == head and head_group["lr"] == 2e-3
+    assert {id(p) for p in body_group["params"]} == every - head and body_group["lr"] == 1e-4
+    optimizer = _adamw(model, TrainConfig(learning_rate=1e-4, head_learning_rate=2e-3))
+    assert [g["lr"] for g in optimizer.param_groups] == [1e-4, 2e-3]
+
+
 def test_train_config_rejects_bad_values_with_a_message():
     from training.trainer import TrainConfig
 
     assert TrainConfig.from_dict({"group_by_length": True}).group_by_length is True
     assert TrainConfig.from_dict({}).group_by_length is False
     for bad, message in [({"group_by_length": "yes"}, "group_by_length"), ({"epochs": 0}, "epochs"),
-                         ({"learning_rate": 2}, "learning_rate"), ({"val_fraction": 1}, "val_fraction")]:
+                         ({"learning_rate": 2}, "learning_rate"), ({"val_fraction": 1}, "val_fraction"),
+                         ({"head_learning_rate": 0}, "head_learning_rate")]:
         with pytest.raises(ValueError, match=message):
             TrainConfig.from_dict(bad)

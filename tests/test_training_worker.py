@@ -22,12 +22,14 @@ def test_train_from_consensus_labels_then_score(celery_worker, client, make_user
 
     r = client.post(reverse("training:create"), {
         "project": project.pk, "name": "first prm", "base_model": str(base), "epochs": "4",
-        "learning_rate": "0.003", "batch_size": "16", "max_length": "96",
+        "learning_rate": "0.003", "head_learning_rate": "0.006", "batch_size": "16",
+        "max_length": "96",
         "early_stopping_patience": "0", "neutral": "good", "after_first_error": "mask",
         "score_after": "1"})
     model = PrmModel.objects.get(project=project, name="first prm")
     assert r.status_code == 302 and r["Location"] == reverse("training:detail", args=[model.pk])
     assert model.run.kind == "train_prm" and model.hyperparameters["epochs"] == 4
+    assert model.hyperparameters["head_learning_rate"] == 0.006
 
     run = wait_for_run(model.run, timeout=240)
     assert run.status == Run.Status.SUCCEEDED, run.error + run.log
@@ -69,6 +71,7 @@ def test_bad_training_requests_are_refused_without_writes(client, make_user):
     for data, message in [({"name": ""}, "Give the model a name"),
                           ({"name": "m", "epochs": "0"}, "epochs and batch_size must be"),
                           ({"name": "m", "learning_rate": "fast"}, "must be a number"),
+                          ({"name": "m", "head_learning_rate": "2"}, "head_learning_rate must be in"),
                           ({"name": "m", "snapshot_path": "/etc/passwd"}, "under the exports")]:
         r = client.post(reverse("training:create"), {"project": project.pk, **data})
         assert r.status_code == 400 and message in r.content.decode(), data

@@ -12,9 +12,9 @@ from .data import AFTER_FIRST_ERROR
 from .models import PrmModel
 from .trainer import TrainConfig
 
-HYPERPARAMETERS = ("learning_rate", "epochs", "batch_size", "max_length", "seed", "val_fraction",
-                   "early_stopping_patience", "weight_decay", "warmup_ratio", "neutral",
-                   "after_first_error", "group_by_length")
+HYPERPARAMETERS = ("learning_rate", "head_learning_rate", "epochs", "batch_size", "max_length",
+                   "seed", "val_fraction", "early_stopping_patience", "weight_decay",
+                   "warmup_ratio", "neutral", "after_first_error", "group_by_length")
 
 
 class TrainingError(ValueError):

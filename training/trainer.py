@@ -27,6 +27,9 @@ CARD = "model_card.json"
 @dataclass
 class TrainConfig:
     learning_rate: float = 5e-5
+    # The new classifier head starts from random weights; a higher LR for it than for the
+    # pretrained body shortens the plateau (docs/performance.md, "On a GPU"). None = same.
+    head_learning_rate: float | None = None
     epochs: int = 3
     batch_size: int = 8
     max_length: int = 256
@@ -51,6 +54,8 @@ class TrainConfig:
             raise ValueError("epochs and batch_size must be >= 1 and max_length >= 16")
         if not 0 < cfg.learning_rate < 1:
             raise ValueError("learning_rate must be in (0, 1)")
+        if cfg.head_learning_rate is not None and not 0 < cfg.head_learning_rate < 1:
+            raise ValueError("head_learning_rate must be in (0, 1), or empty for learning_rate")
         if not 0 <= cfg.val_fraction < 1:
             raise ValueError("val_fraction must be in [0, 1)")
         if not isinstance(cfg.group_by_length, bool):
@@ -145,16 +150,29 @@ def _device():
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def parameter_groups(model, cfg: TrainConfig) -> list[dict]:
+    """One group at ``learning_rate``; with ``head_learning_rate``, the head (every
+    parameter outside the pretrained body, ``model.base_model_prefix``) gets its own."""
+    if cfg.head_learning_rate is None:
+        return [{"params": list(model.parameters()), "lr": cfg.learning_rate}]
+    prefix = model.base_model_prefix + "."
+    body, head = [], []
+    for name, param in model.named_parameters():
+        (body if name.startswith(prefix) else head).append(param)
+    return [{"params": body, "lr": cfg.learning_rate},
+            {"params": head, "lr": cfg.head_learning_rate}]
+
+
 def _adamw(model, cfg: TrainConfig):
     """AdamW with the fused kernel (one pass over the parameters instead of several; torch
     has it on CPU and CUDA), as transformers' Trainer defaults to; the foreach one otherwise."""
     import torch
 
     try:
-        return torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate,
+        return torch.optim.AdamW(parameter_groups(model, cfg), lr=cfg.learning_rate,
                                  weight_decay=cfg.weight_decay, fused=True)
     except (RuntimeError, ValueError):  # a device or dtype without the fused kernel
-        return torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate,
+        return torch.optim.AdamW(parameter_groups(model, cfg), lr=cfg.learning_rate,
                                  weight_decay=cfg.weight_decay)
 
 

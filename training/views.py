@@ -15,7 +15,7 @@ from .models import PrmModel
 from .selectors import admin_projects, curve_svg, models_for
 from .services import TrainingError, start_scoring, start_training
 
-FORM_NUMBERS = {"learning_rate": float, "epochs": int, "batch_size": int, "max_length": int,
+FORM_NUMBERS = {"learning_rate": float, "head_learning_rate": float, "epochs": int, "batch_size": int, "max_length": int,
                 "seed": int, "val_fraction": float, "early_stopping_patience": int}
 
 
