@@ -104,21 +104,29 @@ def main() -> None:
     parser.add_argument("--base", default="",
                         help="a base path, or demo-encoder / demo-decoder; default: MiniLM")
     parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--data", choices=("demo", "rule"), default="demo",
+                        help="demo: the arithmetic demo domain (planted errors); rule: the test "
+                             "suite's learnable rule (a step is bad when it says guess/wrong/oops), "
+                             "which small bases learn within a CPU run")
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of each trainer (seed = run number), alternating which goes first")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_trl_"))
     base = resolve_base(args.base, args.layers, tmp)
-    pool = demo_solutions(max(250, args.n // 4 + 1), 4, seed=1)
+    if args.data == "rule":
+        from tests.prm_helpers import rule_examples
+
+        pool, test = rule_examples(max(90, args.n // 3 + 1), seed=1), rule_examples(60, 2, seed=99)
+    else:
+        pool, test = demo_solutions(max(250, args.n // 4 + 1), 4, seed=1), demo_solutions(60, 2, seed=99)
     order = list(range(len(pool)))
     random.Random(0).shuffle(order)
     chosen = [apply_first_error(pool[i], "drop") for i in order[: args.n]]
-    test = demo_solutions(60, 2, seed=99)
     cfg = TrainConfig(epochs=args.epochs, learning_rate=args.lr, batch_size=16, max_length=128,
                       val_fraction=0.0, early_stopping_patience=0, after_first_error="drop",
                       warmup_ratio=0.1)
-    print(f"{len(chosen)} training solutions ({sum(len(e.labels) for e in chosen)} step labels), "
+    print(f"{args.data} data: {len(chosen)} training solutions ({sum(len(e.labels) for e in chosen)} step labels), "
           f"{args.epochs} epochs, lr {args.lr}, base {args.base or f'MiniLM {args.layers}/6 layers'}, "
           f"CPU threads {torch.get_num_threads()}, {args.repeat} runs each, alternating order")
     runners = {"Stepwise": run_stepwise, "TRL 1.13 PRMTrainer": run_trl}

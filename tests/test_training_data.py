@@ -158,3 +158,40 @@ def test_train_config_rejects_bad_values_with_a_message():
                          ({"head_learning_rate": 0}, "head_learning_rate")]:
         with pytest.raises(ValueError, match=message):
             TrainConfig.from_dict(bad)
+
+
+def test_left_to_right_models_train_without_the_closing_tail():
+    """A decoder's separator scores ignore the closing [SEP], so training drops it; an
+    encoder's depend on it, so it stays."""
+    import torch
+    from transformers import (BertConfig, BertForTokenClassification, GPT2Config,
+                              GPT2ForTokenClassification)
+
+    from training.data import format_text
+    from training.trainer import predicts_left_to_right
+    from workers.demo.bases import build_tokenizer
+
+    prompt, steps = "Ann has 3 apples.", ["3 + 2 = 5", "# Answer: 5"]
+    tok = build_tokenizer([format_text(prompt, steps, "<|step|>")])
+    sep = separator_id(tok, "<|step|>")
+    kept = encode(tok, prompt, steps, [1, 1], separator="<|step|>", sep_id=sep, max_length=64)
+    cut = encode(tok, prompt, steps, [1, 1], separator="<|step|>", sep_id=sep, max_length=64,
+                 keep_tail=False)
+    assert kept["input_ids"][-1] == tok.sep_token_id
+    assert cut["input_ids"] == kept["input_ids"][:-1] and cut["positions"] == kept["positions"]
+    assert cut["labels"] == kept["labels"][:-1]
+
+    torch.manual_seed(0)
+    decoder = GPT2ForTokenClassification(GPT2Config(
+        vocab_size=len(tok), n_embd=16, n_layer=1, n_head=2, num_labels=2)).eval()
+    encoder = BertForTokenClassification(BertConfig(
+        vocab_size=len(tok), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=32, num_labels=2)).eval()
+    assert predicts_left_to_right(decoder) and not predicts_left_to_right(encoder)
+
+    def at_separators(model, item):
+        with torch.no_grad():
+            return model(input_ids=torch.tensor([item["input_ids"]])).logits[0, item["positions"]]
+
+    assert torch.allclose(at_separators(decoder, kept), at_separators(decoder, cut), atol=1e-5)
+    assert not torch.allclose(at_separators(encoder, kept), at_separators(encoder, cut), atol=1e-5)

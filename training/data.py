@@ -103,8 +103,12 @@ def format_text(prompt: str, steps: list[str], separator: str) -> str:
 
 
 def encode(tokenizer, prompt: str, steps: list[str], labels: list[int | None] | None, *,
-           separator: str, sep_id: int, max_length: int) -> dict:
+           separator: str, sep_id: int, max_length: int, keep_tail: bool = True) -> dict:
     """Token ids, per-token labels and the separator position of each step kept.
+
+    ``keep_tail=False`` drops what follows the last separator (a closing special token):
+    a left-to-right model's outputs there never depend on it, so training spends nothing on it
+    and a plain ``tokenizer(text)`` still gives the same scores.
 
     The text is tokenized whole with the tokenizer's own special tokens, so training,
     scoring and a plain ``tokenizer(text)`` agree. Too long an input keeps the last
@@ -124,6 +128,8 @@ def encode(tokenizer, prompt: str, steps: list[str], labels: list[int | None] | 
         budget = max_length - len(tail)
         positions = [p for p in positions if p < budget]
         ids = (ids[: positions[-1] + 1] if positions else ids[:budget]) + tail
+    if not keep_tail and positions:
+        ids = ids[: positions[-1] + 1]
     token_labels = [IGNORE] * len(ids)
     for i, pos in enumerate(positions):
         label = labels[i] if labels is not None else None

@@ -94,6 +94,23 @@ def load_base(base: str, separator: str = DEFAULT_SEPARATOR):
     return model, tokenizer
 
 
+def predicts_left_to_right(model) -> bool:
+    """Whether the model's output at a position never depends on later tokens (a decoder).
+
+    Checked by behaviour, not by architecture name: two inputs that differ only in their
+    last token must give the same output at the first position."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    ids = torch.tensor([[0, 1], [0, 2]], device=device)
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits
+    model.train(was_training)
+    return bool(torch.allclose(logits[0, 0], logits[1, 0], atol=1e-5))
+
+
 def load_trained(path: str | Path):
     """A trained PRM as saved here: plain transformers loading, nothing else."""
     from transformers import AutoModelForTokenClassification, AutoTokenizer
@@ -218,8 +235,11 @@ def train(examples: list[StepExample], base: str, out_dir: str | Path, cfg: Trai
     model, tokenizer = load_trained(ckpt) if resumed else load_base(base, cfg.separator)
     sep = separator_id(tokenizer, cfg.separator)
     pad = tokenizer.pad_token_id
+    # A decoder's scores ignore what follows the last step; an encoder's do not.
+    keep_tail = not predicts_left_to_right(model)
     enc = lambda ex: encode(tokenizer, ex.prompt, ex.steps, ex.labels,  # noqa: E731
-                            separator=cfg.separator, sep_id=sep, max_length=cfg.max_length)
+                            separator=cfg.separator, sep_id=sep, max_length=cfg.max_length,
+                            keep_tail=keep_tail)
     train_enc = [e for e in map(enc, train_ex) if any(v != -100 for v in e["labels"])]
     val_enc = [e for e in map(enc, val_ex) if any(v != -100 for v in e["labels"])]
 
