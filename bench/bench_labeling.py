@@ -189,9 +189,10 @@ BASELINE_SERVER = {"config": "/dev/null", "workers": 2, "threads": 8}
 
 
 def start_server(port: int, workers: int | None, threads: int | None, conn_max_age: int,
-                 redis_url: str, config: str = "gunicorn.conf.py") -> subprocess.Popen:
+                 redis_url: str, config: str = "gunicorn.conf.py", tree: str | None = None
+                 ) -> subprocess.Popen:
     """gunicorn with the project's gunicorn.conf.py, as production runs it; --workers and
-    --threads override its process and thread counts."""
+    --threads override its process and thread counts. ``tree``: serve another checkout."""
     # Persistent database connections (DB_CONN_MAX_AGE) save a connection set-up per request;
     # REDIS_URL puts sessions in the cache, as docker-compose.yml does.
     env = dict(os.environ, DJANGO_SETTINGS_MODULE=os.environ["DJANGO_SETTINGS_MODULE"],
@@ -200,7 +201,7 @@ def start_server(port: int, workers: int | None, threads: int | None, conn_max_a
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "stepwise.wsgi", "-c", config, "-k", "gthread",
          "--keep-alive", "30", "-b", f"127.0.0.1:{port}", *overrides, "--log-level", "warning"],
-        cwd=Path(__file__).resolve().parent.parent, env=env)
+        cwd=tree or Path(__file__).resolve().parent.parent, env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -216,8 +217,8 @@ def start_server(port: int, workers: int | None, threads: int | None, conn_max_a
 
 def bench_concurrent(n_annotators: int, seconds: float, think: float, size: int, port: int,
                      workers: int | None, threads: int | None, conn_max_age: int,
-                     redis_url: str, warmup: float, config: str = "gunicorn.conf.py"
-                     ) -> tuple[list, list]:
+                     redis_url: str, warmup: float, config: str = "gunicorn.conf.py",
+                     tree: str | None = None                     ) -> tuple[list, list]:
     """N annotators as HTTP clients of a real gunicorn server: next task, rate each step
     (the label save), finish; repeat until the time is up. Calls in the first ``warmup``
     seconds (the backlog of everyone's first request at once) are not counted."""
@@ -229,7 +230,7 @@ def bench_concurrent(n_annotators: int, seconds: float, think: float, size: int,
         cur.execute("VACUUM ANALYZE annotate_assignment, annotate_steprating, annotate_ratingchange,"
                     " annotate_solution, annotate_stepnode, annotate_problem, django_session")
     connection.close()
-    server = start_server(port, workers, threads, conn_max_age, redis_url, config)
+    server = start_server(port, workers, threads, conn_max_age, redis_url, config, tree)
     saves, nexts, bursts, errors = [], [], [], []
     lock = threading.Lock()
     barrier = threading.Barrier(n_annotators)
@@ -318,6 +319,9 @@ def bench_annotators(n: int, args) -> None:
                                     "threads": args.threads})]
     if args.baseline:
         setups.append(("baseline 2x8, no config", BASELINE_SERVER))
+    elif args.compare_tree:
+        setups.append((f"the same, served from {args.compare_tree}",
+                       {**setups[0][1], "tree": args.compare_tree}))
     p99s: dict[str, list[float]] = {name: [] for name, _ in setups}
     for rep in range(args.repeat):
         for name, server in setups:
@@ -327,6 +331,7 @@ def bench_annotators(n: int, args) -> None:
             saves, nexts = bench_concurrent(
                 n, args.seconds, args.think, size=max(2000, n * 40), port=args.port,
                 workers=server["workers"], threads=server["threads"], config=server["config"],
+                tree=server.get("tree"),
                 conn_max_age=args.conn_max_age, redis_url=args.redis_url, warmup=args.warmup)
             print(f"  label save (HTTP POST rate): {fmt(saves)}  ({len(saves) / args.seconds:.0f}/s)")
             print(f"  next task  (HTTP GET next, after the first): {fmt(nexts)}", flush=True)
@@ -334,9 +339,9 @@ def bench_annotators(n: int, args) -> None:
     for name, values in p99s.items():
         print(f"label save p99 with {n} annotators, {name}: median of {len(values)} runs "
               f"{statistics.median(values):.1f} ms (runs: {', '.join(f'{v:.1f}' for v in values)})")
-    if args.baseline:
+    if len(setups) == 2:
         mine, base = (statistics.median(v) for v in p99s.values())
-        print(f"  ratio of median p99s, gunicorn.conf.py / baseline: {mine / base:.2f}x")
+        print(f"  ratio of median p99s, {setups[0][0]} / {setups[1][0]}: {mine / base:.2f}x")
 
 
 def bench_in_process(cycles: int, profile: str | None) -> None:
@@ -431,6 +436,9 @@ def main() -> None:
                         help="runs per concurrency level (the machine is noisy: compare medians)")
     parser.add_argument("--baseline", action="store_true",
                         help="interleave runs of the pre-gunicorn.conf.py set-up (2x8 threads)")
+    parser.add_argument("--compare-tree", default=None, metavar="PATH",
+                        help="interleave runs of the same set-up served from another checkout "
+                             "(e.g. a `git worktree add /tmp/old <commit>`): old code against new")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/8",
                         help="the server's REDIS_URL (session cache); empty: per-process memory")
     parser.add_argument("--in-process", type=int, default=0, metavar="CYCLES",
