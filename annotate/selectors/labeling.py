@@ -166,16 +166,18 @@ def load_ratings(assignment: Assignment) -> dict[int, StepRating]:
 
 # The rating columns an action needs (the rest are deferred; a changed rating saves these),
 # in the model's field order as ``from_db`` wants them.
-_RATING_FIELDS = _in_model_order(StepRating, ("id", "node_id", "rating", "flagged", "time_spent_ms"))
+_RATING_FIELDS = _in_model_order(StepRating,
+                                 ("id", "node_id", "rating", "flagged", "time_spent_ms"))
 
 
-def path_and_ratings(solution, assignment: Assignment) -> tuple[list[StepNode], dict[int, StepRating]]:
+def path_and_ratings(solution, assignment: Assignment
+                     ) -> tuple[list[StepNode], dict[int, StepRating]]:
     """``solution_path`` and ``load_ratings`` in one round trip: every first-error request
     needs both. Node rows and rating rows come as one UNION, each padded with NULLs."""
     node_table, rating_table = StepNode._meta.db_table, StepRating._meta.db_table
     node_cols = [f.column for f in StepNode._meta.concrete_fields]
     rating_cols = [StepRating._meta.get_field(f).column for f in _RATING_FIELDS]
-    pad_nodes, pad_ratings = ", ".join(["NULL"] * len(node_cols)), ", ".join(["NULL"] * len(rating_cols))
+    pad_nodes = ", ".join(["NULL"] * len(node_cols))
     rows = StepNode.objects.raw(
         f"""WITH RECURSIVE up(id, parent_id) AS (
                 SELECT id, parent_id FROM {node_table} WHERE id = %s
@@ -194,7 +196,7 @@ def path_and_ratings(solution, assignment: Assignment) -> tuple[list[StepNode], 
             path.append(row)
             continue
         values = [getattr(row, f"r_{c}") for c in rating_cols]
-        rating = StepRating.from_db(StepRating.objects.db, _RATING_FIELDS, values)
+        rating = StepRating.from_db(connection.alias, _RATING_FIELDS, values)
         if rating.flagged is not None:
             rating.flagged = bool(rating.flagged)  # SQLite gives 0/1 for an unconverted column
         rating.assignment = assignment

@@ -202,7 +202,8 @@ def _claim(project: Project, user, ordered: QuerySet, *, skip_locked: bool, now)
         lease = now + timedelta(seconds=project.lease_seconds)
         if solution_id in own_expired:
             own = Assignment.objects.get(pk=own_expired[solution_id])
-            own.status, own.lease_expires_at, own.finished_at = Assignment.Status.ACTIVE, lease, None
+            own.status, own.lease_expires_at, own.finished_at = (
+                Assignment.Status.ACTIVE, lease, None)
             own.save(update_fields=["status", "lease_expires_at", "finished_at", "updated"])
             return own
         # No savepoint: an IntegrityError here (a concurrent request of the same user took
