@@ -378,7 +378,7 @@ def bench_in_process(cycles: int, profile: str | None) -> None:
                 for q in ctx.captured_queries:
                     print("   ", q["sql"][:300])
         else:
-            if profiler and name.startswith(profile):
+            if profiler and profile in name:
                 profiler.enable()
             resp = getattr(client, method)(url, data)
             if profiler:
