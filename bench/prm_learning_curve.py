@@ -31,7 +31,8 @@ from bench_bases import resolve_base  # noqa: E402
 
 from training.data import DEFAULT_SEPARATOR, collate, encode, separator_id  # noqa: E402
 from training.evaluate import step_metrics  # noqa: E402
-from training.trainer import TrainConfig, load_base, parameter_groups  # noqa: E402
+from training.trainer import (TrainConfig, load_base, parameter_groups,  # noqa: E402
+                              predicts_left_to_right)
 from workers.demo.labeled import demo_solutions  # noqa: E402
 
 
@@ -82,10 +83,11 @@ def main() -> None:
     model, tokenizer = load_base(base, DEFAULT_SEPARATOR)
     model.to(device)
     sep = separator_id(tokenizer, DEFAULT_SEPARATOR)
+    keep_tail = not predicts_left_to_right(model)  # as the trainer does
 
     def enc(ex):
         return encode(tokenizer, ex.prompt, ex.steps, ex.labels, separator=DEFAULT_SEPARATOR,
-                      sep_id=sep, max_length=128)
+                      sep_id=sep, max_length=128, keep_tail=keep_tail)
 
     train_enc, test_enc = [enc(e) for e in train], [enc(e) for e in test]
     groups = parameter_groups(model, TrainConfig(learning_rate=args.lr,
