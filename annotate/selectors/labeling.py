@@ -304,13 +304,13 @@ def _branch_state(assignment: Assignment, ratings: dict) -> TaskState:
 
 def task_state(assignment: Assignment, *, path=None, ratings=None) -> TaskState:
     """The task as the annotator sees it. ``path``/``ratings``: already loaded in this request."""
+    if ratings is None and path is None:
+        path, ratings = load_task_data(assignment)
+    elif ratings is None:
+        ratings = load_ratings(assignment)
     if assignment.project.mode == Project.Mode.BRANCH:
-        state = _branch_state(assignment, load_ratings(assignment) if ratings is None else ratings)
+        state = _branch_state(assignment, ratings)
     else:
-        if ratings is None and path is None:
-            path, ratings = path_and_ratings(assignment.solution, assignment)
-        elif ratings is None:
-            ratings = load_ratings(assignment)
         state = _first_error_state(assignment, ratings, path)
     if assignment.project.show_hints:
         _attach_hints(state)

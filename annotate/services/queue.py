@@ -55,31 +55,27 @@ def _held_or_expire(project: Project, user) -> Assignment | None:
     """The user's live task in the project, if any. The same query finds the project's
     lapsed leases, which are marked expired here (lazily, on each queue call)."""
     now = timezone.now()
-    held, stale = None, []
+    held, stale = None, {}
     for row in (Assignment.objects.filter(project=project, status=Assignment.Status.ACTIVE)
                 .filter(Q(annotator=user) | Q(lease_expires_at__lte=now))[:10_000]):
         if row.lease_expires_at is not None and row.lease_expires_at <= now:
-            stale.append(row.solution_id)
+            stale[row.pk] = row.solution_id
         elif row.annotator_id == user.pk:
             held = row
     if stale:
-        expire_stale_leases(project, now)
+        _expire(project, stale, now)
     if held is not None:
         held.project = project
     return held
 
 
-def expire_stale_leases(project: Project, now=None) -> int:
-    """Mark active assignments whose lease ran out as expired."""
-    stale = Assignment.objects.filter(
-        project=project, status=Assignment.Status.ACTIVE,
-        lease_expires_at__lte=now or timezone.now())
-    freed = list(stale.values_list("solution_id", flat=True)[:10_000])
-    if not freed:
-        return 0
-    count = stale.update(status=Assignment.Status.EXPIRED, finished_at=timezone.now())
-    slot_freed(project, freed)
-    return count
+def _expire(project: Project, stale: dict[int, int], now) -> None:
+    """Mark these lapsed assignments (id -> solution id) expired and free their slots. The
+    status and lease are checked again: a row may have been finished since it was read."""
+    Assignment.objects.filter(
+        pk__in=list(stale), status=Assignment.Status.ACTIVE, lease_expires_at__lte=now,
+    ).update(status=Assignment.Status.EXPIRED, finished_at=timezone.now())
+    slot_freed(project, list(stale.values()))
 
 
 def held_task(project: Project, user) -> Assignment | None:
