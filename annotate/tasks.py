@@ -21,3 +21,14 @@ def import_run(ctx: RunContext, *, path: str, fmt: str, project_id: int, options
     for message in report.messages()[:50]:
         ctx.log(message)
     return report.to_dict()
+
+
+@run_task("healthcheck")
+def healthcheck(ctx: RunContext, message: str = "ping", steps: int = 3) -> dict:
+    """A small run that proves the worker, the broker and the database are wired up."""
+    from annotate.models import Project
+
+    for i in range(steps):
+        ctx.progress(i + 1, steps)
+    ctx.log(f"echo: {message}")
+    return {"message": message, "projects": Project.objects.count()}

@@ -64,12 +64,12 @@ def start_api_run(kind: str, project, params: dict, user):
     check_params(kind, params)
     try:
         if kind == "generate_solutions":
-            from workers.generation.services import request_solutions
+            from generation.services import request_solutions
 
             run = request_solutions(project=project, problems=params.get("problem_ids"),
                                     n=params.get("n", 4), requested_by=user)
         elif kind == "generate_candidates":
-            from workers.generation.services import request_candidates
+            from generation.services import request_candidates
 
             problem = Problem.objects.filter(project=project, pk=params["problem_id"]).first()
             if problem is None:
@@ -82,7 +82,7 @@ def start_api_run(kind: str, project, params: dict, user):
             run = request_candidates(project=project, problem=problem, parent=parent,
                                      k=params.get("k", 3), requested_by=user)
         elif kind == "autolabel":
-            from workers.autolabel.services import METHODS, request_autolabel
+            from generation.autolabel.services import METHODS, request_autolabel
 
             run = request_autolabel(project=project, solutions=params.get("solution_ids"),
                                     methods=params.get("methods") or METHODS,

@@ -162,7 +162,7 @@ class RunSerializer(serializers.ModelSerializer):
     class Meta:
         model = Run
         fields = ["id", "kind", "params", "status", "progress_done", "progress_total",
-                  "progress_fraction", "log", "error", "result", "project", "cancel_requested",
+                  "progress_fraction", "log", "error", "reason", "result", "project", "cancel_requested",
                   "created", "started_at", "finished_at"]
 
 

@@ -1,9 +1,8 @@
-from django.apps import apps
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from . import pages
-from .views import exports, ingest, ratings, resources, runs, tokens
+from .views import exports, ingest, models, ratings, resources, runs, tokens
 
 app_name = "api"
 
@@ -32,12 +31,6 @@ urlpatterns = [
     path("exports/stream/", exports.ExportStream.as_view(), name="export-stream"),
     path("exports/<int:pk>/", exports.ExportDetail.as_view(), name="export"),
     path("exports/<int:pk>/download/", exports.ExportDownload.as_view(), name="export-download"),
+    path("models/", models.TrainedModelList.as_view(), name="models"),
+    path("models/<int:pk>/", models.TrainedModelDetail.as_view(), name="model"),
 ]
-
-if apps.is_installed("training"):
-    from .views import models as trained
-
-    urlpatterns += [
-        path("models/", trained.TrainedModelList.as_view(), name="models"),
-        path("models/<int:pk>/", trained.TrainedModelDetail.as_view(), name="model"),
-    ]

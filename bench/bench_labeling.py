@@ -15,11 +15,11 @@ import argparse
 import gc
 import hashlib
 import http.client
-import re
-import subprocess
 import os
 import random
+import re
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -168,10 +168,10 @@ CSRF = "b" * 32  # an unmasked CSRF secret: valid as both cookie and header
 
 
 def session_cookie(user) -> str:
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from importlib import import_module
 
     from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 
     SessionStore = import_module(settings.SESSION_ENGINE).SessionStore
 

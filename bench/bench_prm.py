@@ -32,14 +32,14 @@ import django  # noqa: E402
 
 django.setup()
 
+from bench_bases import resolve_base  # noqa: E402
+
+from demo.labeled import demo_solutions  # noqa: E402
 from training.data import StepExample  # noqa: E402
 from training.evaluate import evaluate_examples  # noqa: E402
 from training.scoring import PrmScorer, aggregate  # noqa: E402
 from training.strategies import interleave  # noqa: E402
-from bench_bases import resolve_base  # noqa: E402
 from training.trainer import TrainConfig, default_base_model, train  # noqa: E402
-from workers.demo.labeled import demo_solutions  # noqa: E402
-
 
 BASE = default_base_model()
 
@@ -153,7 +153,7 @@ def main() -> None:
         rest = [i for i in range(len(pool)) if i not in labeled]
         scores = scorer.score([(pool[i].prompt, pool[i].steps) for i in rest])
         score = {i: aggregate(s, "min") for i, s in zip(rest, scores)}
-        ranked = lambda ids: sorted(ids, key=lambda i: -score[i])  # noqa: E731
+        ranked = lambda ids, score=score: sorted(ids, key=lambda j: -score[j])  # noqa: E731
         picks = interleave(ranked([i for i in rest if pool[i].is_correct is False]),
                            ranked([i for i in rest if pool[i].is_correct is not False]))
         labeled.update(picks[:al_batch])

@@ -39,10 +39,10 @@ def main() -> None:
     from django.test import Client
 
     from annotate.models import Membership, Project
+    from demo import domain
     from training.models import PrmModel
     from training.scoring import PrmScorer
     from training.trainer import default_base_model, load_base
-    from workers.demo import domain
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=256)

@@ -12,24 +12,23 @@ then scored in its own input format on the same held-out whole solutions.
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 import os
 import random
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
-import bench_prm  # noqa: E402  (sets up Django, offline hub)
 from bench_bases import resolve_base  # noqa: E402
 
+from demo.labeled import demo_solutions  # noqa: E402
 from training.data import apply_first_error, separator_id  # noqa: E402
 from training.evaluate import step_metrics  # noqa: E402
 from training.scoring import PrmScorer  # noqa: E402
 from training.trainer import TrainConfig, load_base, train  # noqa: E402
-from workers.demo.labeled import demo_solutions  # noqa: E402
 
 
 def trl_scores(model, tokenizer, examples, separator: str, max_length: int) -> list[list[float]]:
@@ -115,7 +114,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench_trl_"))
     base = resolve_base(args.base, args.layers, tmp)
     if args.data == "rule":
-        from tests.prm_helpers import rule_examples
+        from tests.prm_factories import rule_examples
 
         pool, test = rule_examples(max(90, args.n // 3 + 1), seed=1), rule_examples(60, 2, seed=99)
     else:

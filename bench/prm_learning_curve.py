@@ -29,11 +29,10 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 from bench_bases import resolve_base  # noqa: E402
 
+from demo.labeled import demo_solutions  # noqa: E402
 from training.data import DEFAULT_SEPARATOR, collate, encode, separator_id  # noqa: E402
 from training.evaluate import step_metrics  # noqa: E402
-from training.trainer import (TrainConfig, load_base, parameter_groups,  # noqa: E402
-                              predicts_left_to_right)
-from workers.demo.labeled import demo_solutions  # noqa: E402
+from training.trainer import TrainConfig, load_base, parameter_groups, predicts_left_to_right  # noqa: E402
 
 
 def held_out_auroc(model, tokenizer, encoded, test) -> float:

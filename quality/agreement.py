@@ -111,9 +111,8 @@ def _pair_confusions(project) -> dict[tuple[int, int], dict[tuple[int, int], int
 
 
 def _kappa(confusion: dict[tuple[int, int], int], weights=None) -> float | None:
-    from sklearn.metrics import cohen_kappa_score
-
     import sklearn
+    from sklearn.metrics import cohen_kappa_score
 
     y1 = [a for a, _ in confusion]
     y2 = [b for _, b in confusion]

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import (Case, Count, Exists, F, IntegerField, Max, Min, OuterRef, QuerySet,
-                              Value, When)
+from django.db.models import Case, Exists, F, IntegerField, Max, Min, OuterRef, QuerySet, Value, When
 
 from annotate.models import Assignment, GoldLabel, Membership, RatingChange, Solution, StepNode, StepRating
 

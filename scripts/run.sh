@@ -15,7 +15,7 @@ python manage.py seed_demo
 
 mkdir -p data/logs
 echo "==> starting the Celery worker (queues default, gpu) -> data/logs/worker.log"
-celery -A workers.celery_app worker -Q default,gpu --pool=solo --loglevel=INFO \
+celery -A stepwise worker -Q default,gpu --pool=solo --loglevel=INFO \
   --without-gossip --without-mingle >data/logs/worker.log 2>&1 &
 WORKER_PID=$!
 # The demo generator is a tiny GPT-2 trained offline on the demo domain: about 4 minutes on

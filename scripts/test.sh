@@ -22,11 +22,15 @@ export DJANGO_SETTINGS_MODULE=tests.settings
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/stepwise}"
 export CELERY_BROKER_URL="${CELERY_BROKER_URL:-redis://127.0.0.1:6379/15}"
 
+echo "==> layer contracts (pyproject.toml) and lint"
+lint-imports
+ruff check .
+
 echo "==> migrations are up to date"
 STEPWISE_TEST_SQLITE=1 STEPWISE_DATA_DIR="$PWD/data/test-sqlite" python manage.py makemigrations --check --dry-run
 
 echo "==> the demo model the tests use (trained once, ~4 min on 2 cores; cached in data/test-models/)"
-python -c "import django; django.setup(); from workers.demo.testing import build_test_model; print(build_test_model())"
+python -c "import django; django.setup(); from demo.testing import build_test_model; print(build_test_model())"
 
 echo "==> full suite on PostgreSQL + Redis"
 python -m pytest "$@"

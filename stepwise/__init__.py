@@ -1,4 +1,4 @@
 # Import the Celery app so that shared_task binds to it when Django starts.
-from workers.celery_app import app as celery_app
+from stepwise.celery import app as celery_app
 
 __all__ = ("celery_app",)

@@ -50,12 +50,16 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "django_htmx",
-    "annotate",
+    # Bottom to top (docs/architecture.md): each app imports only the apps below it.
     "workers",
+    "annotate",
     "quality",
-    "api",
+    "generation",
     "training",
     "exports",
+    "console",
+    "demo",
+    "api",
     "drf_spectacular_sidecar",
 ]
 

@@ -2,8 +2,16 @@
 
 from django.utils import timezone
 
-from annotate.models import (Assignment, Membership, PreAnnotation, Problem, Project, Solution,
-                             StepNode, StepRating)
+from annotate.models import (
+    Assignment,
+    Membership,
+    PreAnnotation,
+    Problem,
+    Project,
+    Solution,
+    StepNode,
+    StepRating,
+)
 
 
 def node(problem, parent, text):

@@ -5,7 +5,7 @@ import pytest
 from annotate.models import Membership, PreAnnotation, Project
 from annotate.services.queue import next_task
 from annotate.services.queue_strategies import STRATEGIES
-from tests.prm_helpers import ready_model, rule_examples, seed_project, trained_tiny_prm
+from tests.prm_factories import ready_model, rule_examples, seed_project, trained_tiny_prm
 from training.data import StepExample
 from training.models import SolutionScore
 from training.scoring import score_project_solutions

@@ -7,14 +7,14 @@ import random
 import pytest
 
 from annotate.models import Assignment, PreAnnotation, Project, Solution, StepRating
+from annotate.services.tree import path_of
+from demo import domain
+from demo.labels import exact_labels_for_solution
+from demo.seed import seed_demo_content
+from demo.testing import build_test_model
+from generation.autolabel.estimators import binary_search_first_error, mc_estimates, search_labels
+from generation.autolabel.services import human_agreement, request_autolabel
 from tests.conftest import wait_for_run
-from workers.autolabel.estimators import binary_search_first_error, mc_estimates, search_labels
-from workers.autolabel.services import human_agreement, request_autolabel
-from workers.demo import domain
-from workers.demo.labels import exact_labels_for_solution
-from workers.demo.seed import seed_demo_content
-from workers.demo.testing import build_test_model
-from workers.generation.tree import path_of
 from workers.models import Run
 
 pytestmark = [pytest.mark.portable]
@@ -34,7 +34,7 @@ def test_estimators_find_the_planted_error_and_search_needs_fewer_rollouts():
         problem = domain.random_problem(rng, min_ops=3, max_ops=6)
         steps, at = domain.flawed_steps(problem, rng)
         roll = exact_roll(problem)
-        estimates = mc_estimates(steps, 4, roll, answer_correct=lambda s: (
+        estimates = mc_estimates(steps, 4, roll, answer_correct=lambda s, problem=problem: (
             None if domain.parse_answer(s) is None else domain.parse_answer(s) == problem.answer))
         assert [e.hard for e in estimates] == [float(i < at) for i in range(len(steps))]
         result = binary_search_first_error(steps, 4, roll, solution_correct=False)

@@ -1,14 +1,14 @@
-"""The domain-pretrained PRM bases of the demo (workers.demo.bases): built offline, load
+"""The domain-pretrained PRM bases of the demo (demo.bases): built offline, load
 as any Hugging Face base, and its tokenizer keeps numbers and the step separator whole."""
 
 from dataclasses import replace
 
 import pytest
 
+from demo import domain
+from demo.bases import BaseConfig, ensure_demo_base
 from training.data import DEFAULT_SEPARATOR, encode, separator_id
 from training.trainer import load_base
-from workers.demo import domain
-from workers.demo.bases import BaseConfig, ensure_demo_base
 
 pytestmark = pytest.mark.portable
 

@@ -5,10 +5,10 @@ import random
 import pytest
 
 from annotate.models import Problem, Project, Solution, StepNode
-from workers.demo import domain
-from workers.demo.labels import exact_labels_for_solution
-from workers.demo.seed import seed_demo_content
-from workers.generation.tree import path_of
+from annotate.services.tree import path_of
+from demo import domain
+from demo.labels import exact_labels_for_solution
+from demo.seed import seed_demo_content
 
 pytestmark = [pytest.mark.portable]
 
@@ -65,3 +65,31 @@ def test_seed_creates_problems_and_solutions_with_a_realistic_share_of_errors():
     again = seed_demo_content(project, n_problems=30, solutions_per_problem=3)
     assert again["problems"] == 0 and again["solutions"] == 0
     assert Solution.objects.filter(project=project).count() == 90
+
+
+def test_alternative_suffixes_go_on_right_and_wrong_to_an_answer():
+    rng = random.Random(5)
+    for _ in range(100):
+        problem = domain.random_problem(rng)
+        steps, _at = domain.flawed_steps(problem, rng)
+        for at in range(len(steps)):
+            right, wrong = domain.alternative_suffixes(problem, steps, at, rng)
+            for suffix in (right, wrong):
+                assert domain.is_well_formed(steps[:at] + suffix)
+            # The right one is right where it starts; the wrong one is wrong there.
+            assert domain.check_steps(problem, steps[:at] + right)[at]
+            assert not domain.check_steps(problem, steps[:at] + wrong)[at]
+
+
+@pytest.mark.django_db
+def test_seed_with_alternatives_gives_every_position_candidates_and_no_extra_solutions():
+    project = Project.objects.create(name="Demo", slug="demo", candidates_per_position=3)
+    stats = seed_demo_content(project, n_problems=5, solutions_per_problem=2, alternatives=True)
+    assert stats["candidate_steps"] > 0
+    assert Solution.objects.filter(project=project).count() == stats["solutions"]
+    for solution in Solution.objects.filter(project=project).select_related("last_step"):
+        for node in path_of(solution.last_step):
+            siblings = StepNode.objects.filter(problem=node.problem_id, parent=node.parent_id)
+            assert siblings.count() >= 2, node.text  # a Bad step has candidates beside it
+            if node.pk != solution.last_step_id:
+                assert node.children.exists()  # and every step goes on to an answer

@@ -5,9 +5,9 @@ import random
 
 import pytest
 
-from workers.demo import domain
-from workers.demo.model import BuildConfig, build_tokenizer, ensure_demo_model, training_text
-from workers.demo.testing import build_test_model
+from demo import domain
+from demo.model import BuildConfig, build_tokenizer, ensure_demo_model, training_text
+from demo.testing import build_test_model
 
 pytestmark = [pytest.mark.portable]
 
@@ -26,7 +26,7 @@ def test_tokenizer_splits_digits_and_round_trips_exactly():
 def test_demo_model_loads_with_auto_classes_and_writes_well_formed_solutions():
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from workers.demo.model import evaluate_demo_model
+    from demo.model import evaluate_demo_model
 
     path = build_test_model()
     model = AutoModelForCausalLM.from_pretrained(path)

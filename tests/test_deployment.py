@@ -27,7 +27,7 @@ def test_compose_has_every_service_with_its_command(compose):
     assert services["migrate"]["restart"] == "no"
 
     worker = services["worker"]["command"]
-    assert worker[:4] == ["celery", "-A", "workers.celery_app", "worker"]
+    assert worker[:4] == ["celery", "-A", "stepwise.celery", "worker"]
     assert worker[worker.index("-Q") + 1] == "default"
 
     gpu = services["worker-gpu"]
@@ -128,7 +128,7 @@ def test_env_selects_postgres_redis_and_debug(tmp_path):
 
 
 def test_celery_routes_gpu_work_and_acks_late():
-    from workers.celery_app import app
+    from stepwise.celery import app
 
     assert app.conf.task_default_queue == "default"
     assert app.conf.task_routes == {"gpu.*": {"queue": "gpu"}}

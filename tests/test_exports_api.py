@@ -12,7 +12,6 @@ from exports.models import ExportSnapshot
 from tests.conftest import wait_for_run
 from tests.exports_data import build
 
-
 _names = itertools.count()
 
 

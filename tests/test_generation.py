@@ -5,10 +5,10 @@ import pytest
 from django.db import transaction
 
 from annotate.models import Problem, Project, Solution, StepNode
+from demo.seed import seed_demo_content
+from demo.testing import build_test_model
+from generation.services import request_candidates, request_solutions
 from tests.conftest import wait_for_run
-from workers.demo.seed import seed_demo_content
-from workers.demo.testing import build_test_model
-from workers.generation.services import request_candidates, request_solutions
 from workers.models import Run
 from workers.runs import RUN_KINDS, cancel_run
 
@@ -102,7 +102,8 @@ def test_failure_is_recorded_on_the_run(celery_worker):
     seed_demo_content(project, n_problems=1, solutions_per_problem=0)
     run = wait_for_run(request_solutions(project=project, n=1), timeout=60)
     assert run.status == Run.Status.FAILED
-    assert "/nonexistent/model" in run.error
+    assert "/nonexistent/model" in run.error  # the full error, for admins
+    assert run.reason == "The generator model is not ready yet"  # for everyone else
 
 
 def test_cancel_stops_a_running_generation(celery_worker, demo_model):
@@ -153,8 +154,8 @@ def test_requests_without_a_generator_or_with_bad_input():
 def test_greedy_candidates_collapse_to_one_and_existing_siblings_are_dropped(demo_model):
     """In-process: identical samples are one candidate; a sibling already in the tree is
     never created again, so asking twice adds nothing the second time."""
-    from workers.generation.config import GeneratorSettings
-    from workers.generation.generate import generate_candidates
+    from generation.config import GeneratorSettings
+    from generation.generate import generate_candidates
 
     project = make_project(demo_model, slug="greedy", n_problems=1, temperature=0)
     problem = Problem.objects.get(project=project)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from workers.grading import extract_final_answer, grade_answer, is_answer_step
+from annotate.grading import extract_final_answer, grade_answer, is_answer_step
 
 pytestmark = [pytest.mark.portable]
 

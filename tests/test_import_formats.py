@@ -6,8 +6,13 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from annotate.models import GoldLabel, PreAnnotation, Problem, Project, Solution, StepNode, StepRating
-from annotate.services.imports import (import_math_shepherd, import_prmbench,
-                                       import_problems, import_problems_csv, import_solutions)
+from annotate.services.imports import (
+    import_math_shepherd,
+    import_prmbench,
+    import_problems,
+    import_problems_csv,
+    import_solutions,
+)
 from annotate.services.imports.common import solution_path
 
 pytestmark = [pytest.mark.portable, pytest.mark.django_db]

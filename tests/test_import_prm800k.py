@@ -4,8 +4,17 @@ import json
 
 import pytest
 
-from annotate.models import (Assignment, GoldLabel, PreAnnotation, Problem, Project, RatingChange,
-                             Solution, StepNode, StepRating)
+from annotate.models import (
+    Assignment,
+    GoldLabel,
+    PreAnnotation,
+    Problem,
+    Project,
+    RatingChange,
+    Solution,
+    StepNode,
+    StepRating,
+)
 from annotate.services.imports import import_prm800k
 
 pytestmark = [pytest.mark.portable, pytest.mark.django_db]

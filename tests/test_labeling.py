@@ -11,7 +11,7 @@ from annotate.selectors.labeling import task_state
 from annotate.services import labeling
 from annotate.services.labeling import LabelingError
 from annotate.services.queue import next_task
-from tests.labeling_helpers import add_member, make_project, make_solution
+from tests.labeling_factories import add_member, make_project, make_solution
 
 pytestmark = [pytest.mark.django_db, pytest.mark.portable]
 
@@ -143,8 +143,8 @@ def test_bad_problem_and_give_up(first_error):
 
 def test_branch_mode_walk_choose_write_and_finish(make_user):
     project = make_project("br", mode="branch", candidates_per_position=4)
-    solution = make_solution(project, ["A1", "B1", "# Answer\n\n42"],
-                             alternatives={0: ["A2"], 1: ["B2"]})
+    make_solution(project, ["A1", "B1", "# Answer\n\n42"],
+                  alternatives={0: ["A2"], 1: ["B2"]})
     user = add_member(project, make_user("brancher"))
     task = next_task(project, user)
     state = task_state(task)
@@ -292,10 +292,15 @@ def test_finished_generation_without_candidates_stops_polling(client, make_user)
     client.force_login(user)
     page = client.get(f"/task/{task.pk}/", HTTP_HX_REQUEST="true").content.decode()
     assert "No new candidates" in page and "every 2s" not in page
-    # A failed run says why, and the task stays usable.
-    run.update(status=Run.Status.FAILED, error="Model not found: /models/tiny-generator")
+    # A failed run gives the annotator its short reason; the admins' error stays off the page.
+    error = "ModelNotFound: No model at /srv/models/tiny\n\nTraceback (most recent call last):"
+    run.update(status=Run.Status.FAILED, error=error)
     page = client.get(f"/task/{task.pk}/", HTTP_HX_REQUEST="true").content.decode()
-    assert "The generator failed: Model not found" in page and "every 2s" not in page
+    assert "The generator could not make candidates. Write your own step" in page
+    assert "every 2s" not in page and "/srv/models" not in page and "Traceback" not in page
+    run.update(reason="The generator model is not ready yet")
+    page = client.get(f"/task/{task.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert "The generator model is not ready yet. Write your own step" in page
     assert labeling.finish(task.pk, user, reason="found_error").status == "submitted"
 
 

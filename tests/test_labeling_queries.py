@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from annotate.models import Assignment, RatingChange, StepRating
 from annotate.services.queue import next_task
-from tests.labeling_helpers import add_member, make_project, make_solution
+from tests.labeling_factories import add_member, make_project, make_solution
 
 pytestmark = [pytest.mark.django_db, pytest.mark.portable]
 

@@ -5,7 +5,7 @@ import pytest
 
 from annotate.models import Membership, Problem
 
-from .manage_helpers import add, make_project, make_solution, rate
+from .manage_factories import add, make_project, make_solution, rate
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

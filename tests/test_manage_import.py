@@ -1,6 +1,6 @@
 """Import through the browser path: upload -> real Celery import run -> progress -> report.
 
-Every file under shared/data goes through the upload view (helper 1's tests cover the
+Every file under shared/data goes through the upload view (`test_import_*.py` cover the
 command path); the worker is a real process on the test database.
 """
 
@@ -14,7 +14,7 @@ from annotate.models import Problem, Solution
 from workers.models import Run
 
 from .conftest import wait_for_run
-from .manage_helpers import make_project
+from .manage_factories import make_project
 
 FILES = [
     ("prm800k/phase1_sample.jsonl", "prm800k", ""),
@@ -84,8 +84,8 @@ def test_every_shared_file_imports_through_the_ui(celery_worker, shared_data, cl
 
     # Bad rows are rejected with their line numbers; good ones still land.
     project = make_project("csv-problems", admin=admin)
-    csv_data = ("q,a,topic\n\"What is 1+1?\",2,Algebra\n\"\",3,Algebra\n"
-                "\"What is 2+3?\",5,Algebra\n").encode()
+    csv_data = (b"q,a,topic\n\"What is 1+1?\",2,Algebra\n\"\",3,Algebra\n"
+                b"\"What is 2+3?\",5,Algebra\n")
     run = wait_for_run(_run_from(_upload(client, project, "problems.csv", csv_data, "problems",
                                          "statement = q\nanswer = a\nsubject = topic")))
     assert run.status == Run.Status.SUCCEEDED, run.error

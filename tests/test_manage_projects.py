@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from annotate.models import Membership, Project
 
-from .manage_helpers import add, make_project
+from .manage_factories import add, make_project
 
 pytestmark = [pytest.mark.django_db, pytest.mark.portable]
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 from annotate.models import Assignment, GoldLabel, Membership, RatingChange
 from quality.consensus import consensus_labels
 
-from .manage_helpers import add, make_project, make_solution, path_of, rate
+from .manage_factories import add, make_project, make_solution, path_of, rate
 
 pytestmark = [pytest.mark.django_db, pytest.mark.portable]
 
@@ -116,7 +116,7 @@ def test_dashboard_numbers_and_csv(busy, client):
 
 
 def test_svg_bar_chart_escapes_and_draws_negative_values():
-    from annotate.templatetags.manage_tags import bar_chart
+    from console.templatetags.manage_tags import bar_chart
 
     svg = bar_chart([{"k": "<b>a</b>", "v": -0.5}, {"k": "b", "v": 1.0}, {"k": "c", "v": None}],
                     "k", "v", "Alpha")

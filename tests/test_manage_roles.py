@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from annotate.models import Membership
 
-from .manage_helpers import add, make_project, make_solution, rate
+from .manage_factories import add, make_project, make_solution, rate
 
 pytestmark = [pytest.mark.django_db, pytest.mark.portable]
 

@@ -19,8 +19,18 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.urls.exceptions import Resolver404
 from django.urls.resolvers import RegexPattern, RoutePattern
 
-from annotate.models import (Assignment, GoldLabel, Membership, PreAnnotation, Problem, Project,
-                             RatingChange, Solution, StepNode, StepRating)
+from annotate.models import (
+    Assignment,
+    GoldLabel,
+    Membership,
+    PreAnnotation,
+    Problem,
+    Project,
+    RatingChange,
+    Solution,
+    StepNode,
+    StepRating,
+)
 from workers.models import Run
 
 pytestmark = [pytest.mark.django_db, pytest.mark.portable]

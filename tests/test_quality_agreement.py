@@ -14,7 +14,7 @@ import pytest
 
 from quality import agreement
 
-from .manage_helpers import make_project, make_solution, rate
+from .manage_factories import make_project, make_solution, rate
 
 pytestmark = [pytest.mark.django_db, pytest.mark.portable]
 

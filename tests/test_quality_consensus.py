@@ -7,7 +7,7 @@ from annotate.models import Assignment, GoldLabel, Membership, RatingChange, Ste
 from quality import services
 from quality.consensus import consensus_labels
 
-from .manage_helpers import add, make_project, make_solution, path_of, rate
+from .manage_factories import add, make_project, make_solution, path_of, rate
 
 pytestmark = [pytest.mark.django_db, pytest.mark.portable]
 

@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from annotate.models import Membership
 
-from .manage_helpers import add, make_project, make_solution, path_of, rate
+from .manage_factories import add, make_project, make_solution, path_of, rate
 
 pytestmark = [pytest.mark.django_db, pytest.mark.portable]
 

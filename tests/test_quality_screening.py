@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from annotate.models import Assignment, GoldLabel, StepRating
 
-from .manage_helpers import add, make_project, make_solution, path_of
+from .manage_factories import add, make_project, make_solution, path_of
 
 pytestmark = [pytest.mark.django_db]
 

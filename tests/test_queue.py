@@ -10,7 +10,7 @@ from annotate.services import labeling
 from annotate.services.labeling import LabelingError
 from annotate.services.queue import next_task, skip_task
 from annotate.services.queue_strategies import STRATEGIES, get_strategy, register_strategy
-from tests.labeling_helpers import add_member, make_project, make_solution
+from tests.labeling_factories import add_member, make_project, make_solution
 
 pytestmark = [pytest.mark.django_db, pytest.mark.portable]
 

@@ -7,7 +7,7 @@ from django.db import connection
 
 from annotate.models import Solution
 from annotate.services.queue import next_task
-from tests.labeling_helpers import add_member, make_project, make_solution
+from tests.labeling_factories import add_member, make_project, make_solution
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
 

@@ -4,7 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from annotate.models import Membership, Project
-from tests.prm_helpers import ready_model, trained_tiny_prm
+from tests.prm_factories import ready_model, trained_tiny_prm
 from training.models import PrmModel
 from training.scoring import PrmScorer, aggregate
 

@@ -9,8 +9,7 @@ from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from rest_framework.test import APIClient
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance,
-                                               response_schema_conformance)
+from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
 from api.services import issue_token
 from tests.exports_data import build

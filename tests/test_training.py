@@ -3,13 +3,17 @@ resumes from a checkpoint, and the evaluation metrics compute what they claim.""
 
 import pytest
 
-from tests import prm_helpers
-from tests.prm_helpers import rule_examples, trained_tiny_prm
-from training.evaluate import (
-    best_of_n, evaluate_examples, expected_calibration_error, first_error_metrics,
-    sampled_best_of_n, step_metrics,
-)
+from tests import prm_factories
+from tests.prm_factories import rule_examples, trained_tiny_prm
 from training.data import split_by_problem
+from training.evaluate import (
+    best_of_n,
+    evaluate_examples,
+    expected_calibration_error,
+    first_error_metrics,
+    sampled_best_of_n,
+    step_metrics,
+)
 from training.trainer import CHECKPOINT, TrainConfig, train
 
 pytestmark = pytest.mark.portable
@@ -26,7 +30,7 @@ def trained(tmp_path_factory):
     train_ex, val_ex = split_by_problem(examples, CFG["val_fraction"], 0)
     return {"out": out, "base": out.parent / "base", "examples": examples, "val": val_ex,
             "train_groups": {e.group for e in train_ex},
-            "curve": prm_helpers._TRAINED["summary"]["curve"]}
+            "curve": prm_factories._TRAINED["summary"]["curve"]}
 
 
 def test_loss_falls_and_heldout_auroc_beats_chance(trained):
@@ -133,9 +137,9 @@ def test_best_of_n_against_majority_and_pass_at_n():
 
 
 def test_best_of_n_on_real_sampled_solutions(trained, shared_data):
-    from training.scoring import PrmScorer
-
     import json
+
+    from training.scoring import PrmScorer
 
     path = shared_data / "sampled" / "qwen2.5-7b_math_n15_mc_labels.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

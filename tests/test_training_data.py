@@ -5,10 +5,16 @@ import json
 import pytest
 
 from annotate.models import Project
-from tests.prm_helpers import build_tiny_base, rule_examples, seed_project
+from tests.prm_factories import build_tiny_base, rule_examples, seed_project
 from training.data import (
-    IGNORE, StepExample, encode, examples_from_project, examples_from_snapshot, rating_labels,
-    separator_id, split_by_problem,
+    IGNORE,
+    StepExample,
+    encode,
+    examples_from_project,
+    examples_from_snapshot,
+    rating_labels,
+    separator_id,
+    split_by_problem,
 )
 
 pytestmark = pytest.mark.portable
@@ -164,12 +170,11 @@ def test_left_to_right_models_train_without_the_closing_tail():
     """A decoder's separator scores ignore the closing [SEP], so training drops it; an
     encoder's depend on it, so it stays."""
     import torch
-    from transformers import (BertConfig, BertForTokenClassification, GPT2Config,
-                              GPT2ForTokenClassification)
+    from transformers import BertConfig, BertForTokenClassification, GPT2Config, GPT2ForTokenClassification
 
+    from demo.bases import build_tokenizer
     from training.data import format_text
     from training.trainer import predicts_left_to_right
-    from workers.demo.bases import build_tokenizer
 
     prompt, steps = "Ann has 3 apples.", ["3 + 2 = 5", "# Answer: 5"]
     tok = build_tokenizer([format_text(prompt, steps, "<|step|>")])

@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from annotate.models import Membership, PreAnnotation, Project
 from tests.conftest import wait_for_run
-from tests.prm_helpers import build_tiny_base, rule_examples, seed_project
+from tests.prm_factories import build_tiny_base, rule_examples, seed_project
 from training.models import PrmModel, SolutionScore
 from workers.models import Run
 

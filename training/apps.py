@@ -6,8 +6,8 @@ class TrainingConfig(AppConfig):
     verbose_name = "PRM training"
 
     def ready(self):
-        # Register the "convincing_wrong" queue strategy when helper 2's registry exists.
-        try:
-            from . import strategies  # noqa: F401
-        except ImportError:  # the queue registry has not landed: nothing to register into
-            pass
+        from annotate.services.queue_strategies import register_strategy
+
+        from .strategies import convincing_wrong_order
+
+        register_strategy("convincing_wrong")(convincing_wrong_order)

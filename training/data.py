@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -182,29 +181,10 @@ def examples_from_snapshot(path: str | Path, *, after_first_error: str = "mask"
     return examples
 
 
-def _majority_ratings(solution_ids: list[int]) -> dict[int, dict[int, int | None]]:
-    """Fallback when the quality app is absent: majority of submitted ratings."""
-    from annotate.models import Assignment, StepRating
-
-    votes: dict[int, dict[int, Counter]] = {}
-    rows = StepRating.objects.filter(
-        assignment__solution_id__in=solution_ids,
-        assignment__status=Assignment.Status.SUBMITTED, rating__isnull=False,
-    ).values_list("assignment__solution_id", "node_id", "rating")
-    for sid, node_id, rating in rows:
-        votes.setdefault(sid, {}).setdefault(node_id, Counter())[rating] += 1
-    return {
-        sid: {nid: c.most_common(1)[0][0] for nid, c in nodes.items()}
-        for sid, nodes in votes.items()
-    }
-
-
 def consensus_ratings(solution_ids: list[int]) -> dict[int, dict[int, int | None]]:
-    """solution -> node -> agreed rating, from helper 5's consensus when installed."""
-    try:
-        from quality.consensus import consensus_labels
-    except ImportError:
-        return _majority_ratings(solution_ids)
+    """solution -> node -> agreed rating (reviewer corrections win, then the majority)."""
+    from quality.consensus import consensus_labels
+
     out: dict[int, dict[int, int | None]] = {}
     for sid, nodes in consensus_labels(solution_ids).items():
         out[sid] = {nid: lab.rating for nid, lab in nodes.items() if lab.rating is not None}

@@ -50,12 +50,3 @@ def convincing_wrong_order(candidates: QuerySet, project, user=None) -> QuerySet
     rank = Case(*[When(pk=pk, then=Value(i)) for i, pk in enumerate(order)],
                 default=Value(len(order)), output_field=IntegerField())
     return candidates.annotate(_prm_rank=rank).order_by("_prm_rank", "pk")
-
-
-try:
-    from annotate.services.queue_strategies import register_strategy
-except ImportError:  # helper 2's registry not present: the function is still usable directly
-    register_strategy = None
-
-if register_strategy is not None:
-    register_strategy("convincing_wrong")(convincing_wrong_order)

@@ -21,6 +21,9 @@ class Run(models.Model):
     progress_total = models.PositiveBigIntegerField(default=0)
     log = models.TextField(blank=True)
     error = models.TextField(blank=True)
+    # A short cause that anyone affected may read (no paths, no traceback); ``error`` is
+    # the full story, for admins.
+    reason = models.CharField(max_length=300, blank=True)
     result = models.JSONField(default=dict, blank=True)
     project = models.ForeignKey(
         "annotate.Project", null=True, blank=True, on_delete=models.CASCADE, related_name="runs"

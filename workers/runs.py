@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from celery import shared_task
+from celery import current_app, shared_task
 from django.db import OperationalError, close_old_connections, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat
@@ -30,6 +30,15 @@ RUN_KINDS: dict[str, Any] = {}
 
 class RunCancelled(Exception):
     """Raised inside a run when someone asked it to stop."""
+
+
+class RunFailure(Exception):
+    """An expected failure. ``reason`` is short and safe to show anyone the Run affects (an
+    annotator waiting for candidates); the message is the full error, for admins."""
+
+    def __init__(self, message: str, *, reason: str):
+        super().__init__(message)
+        self.reason = reason
 
 
 class RunContext:
@@ -103,7 +112,8 @@ def run_task(kind: str, *, queue: str = "default", soft_time_limit: int = 3600,
             except Exception as exc:  # recorded on the Run, which is what the UI shows
                 logger.exception("run %s failed", run_id)
                 _finish(run_id, Run.Status.FAILED,
-                        error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}")
+                        error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}",
+                        reason=exc.reason if isinstance(exc, RunFailure) else "")
             else:
                 _finish(run_id, Run.Status.SUCCEEDED, result=result)
 
@@ -119,9 +129,7 @@ def start_run(kind: str, params: dict | None = None, *, project=None, user=None)
     """Create a Run and enqueue its task when the current transaction commits."""
     if kind not in RUN_KINDS:
         # Run kinds live in each app's tasks module; the web process imports them lazily.
-        from .celery_app import app
-
-        app.loader.import_default_modules()
+        current_app.loader.import_default_modules()
     if kind not in RUN_KINDS:
         raise ValueError(f"Unknown run kind '{kind}'. Known: {', '.join(sorted(RUN_KINDS))}.")
     run = Run.objects.create(

@@ -15,9 +15,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotate.models import Assignment, Project, RatingChange, StepNode, StepRating
-from annotate.selectors.labeling import (TaskState, assignment_for_action, is_final,
-                                         load_task_data, rateable_node_ids, task_state)
+from annotate.selectors.labeling import (
+    TaskState,
+    assignment_for_action,
+    is_final,
+    load_task_data,
+    rateable_node_ids,
+    task_state,
+)
 
+from . import candidates
 from .queue import lease_until, slot_freed
 
 MAX_STEP_CHARS = 5000
@@ -107,12 +114,10 @@ def _ask_for_candidates(assignment: Assignment, state: TaskState) -> None:
     entry = state.presentation[pos.index]
     if entry.get("run"):
         return
-    from workers.generation.services import request_candidates
-
     project = assignment.project
     parent = StepNode.objects.filter(pk=pos.parent_id).first() if pos.parent_id else None
     try:
-        run = request_candidates(project=project, problem=assignment.solution.problem,
+        run = candidates.request_candidates(project=project, problem=assignment.solution.problem,
                                  parent=parent,
                                  k=max(1, project.candidates_per_position - (1 if pos.bad else 0)),
                                  requested_by=assignment.annotator)

@@ -20,13 +20,14 @@ import random
 import time
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
 from django.core.cache import cache
+from django.db import IntegrityError, transaction
 from django.db.models import F, Func, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from annotate.models import Assignment, Project, Solution
 
+from . import queue_gates
 from .queue_strategies import get_strategy
 
 #: Candidate rows read per attempt; small, so concurrent callers rarely collide.
@@ -163,9 +164,7 @@ def slot_freed(project: Project, solution_ids) -> None:
 
 def _pools(project: Project, user) -> list[bool]:
     """Which pools to draw from, in order: gold only during screening, else mixed in."""
-    from quality.selectors import has_passed_screening
-
-    if not has_passed_screening(project, user):
+    if not queue_gates.may_take_regular_tasks(project, user):
         return [True]
     if project.gold_rate > 0 and random.random() < project.gold_rate:
         return [True, False]
@@ -187,7 +186,7 @@ def _claim(project: Project, user, ordered: QuerySet, *, skip_locked: bool, now)
     rows = (Assignment.objects.filter(solution_id__in=window)
             .filter(holding_q(now) | Q(annotator=user, status=Assignment.Status.EXPIRED))
             .values_list("id", "solution_id", "annotator_id", "status"))
-    for pk, solution_id, annotator_id, status in rows:
+    for pk, solution_id, _annotator_id, status in rows:
         if status == Assignment.Status.EXPIRED:
             own_expired[solution_id] = pk
         else:

@@ -1,4 +1,4 @@
-"""Template helpers for the labeling page: Markdown with LaTeX left intact, always escaped."""
+"""Template filters of the labeling page: Markdown with LaTeX left intact, always escaped."""
 
 import re
 from functools import lru_cache

@@ -13,8 +13,7 @@ from rest_framework.views import APIView
 
 from annotate.models import Project
 from exports.models import ExportSnapshot
-from exports.services import ExportPermissionError, check_export_access, create_snapshot, \
-    snapshot_file
+from exports.services import ExportPermissionError, check_export_access, create_snapshot, snapshot_file
 from exports.sinks import dumps
 from exports.spec import FORMATS, SpecError, normalize_spec
 

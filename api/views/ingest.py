@@ -10,8 +10,13 @@ from annotate.selectors.projects import visible_projects
 
 from ..ingest import ingest_problems, ingest_solutions
 from ..permissions import ADMIN_ROLES, require_role
-from ..serializers import (BulkProblemsSerializer, BulkResultSerializer, BulkSolutionsSerializer,
-                           ProblemInSerializer, SolutionInSerializer)
+from ..serializers import (
+    BulkProblemsSerializer,
+    BulkResultSerializer,
+    BulkSolutionsSerializer,
+    ProblemInSerializer,
+    SolutionInSerializer,
+)
 from .common import PERMISSIONS
 
 

@@ -3,6 +3,7 @@
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, serializers
+
 from training.models import PrmModel
 
 from .common import PERMISSIONS, CreatedCursorPagination, P, int_param, visible_project_ids

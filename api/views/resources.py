@@ -10,10 +10,24 @@ from annotate.models import Assignment, Membership, Problem, Solution, StepNode
 from annotate.selectors.projects import visible_projects
 
 from ..permissions import EXPORT_ROLES
-from ..serializers import (AssignmentSerializer, ProblemSerializer, ProjectSerializer,
-                           SolutionDetailSerializer, SolutionSerializer, StepSerializer)
-from .common import (CREATED_PARAMS, PERMISSIONS, CreatedCursorPagination, P, filter_created,
-                     int_param, project_ids_with_role, visible_project_ids)
+from ..serializers import (
+    AssignmentSerializer,
+    ProblemSerializer,
+    ProjectSerializer,
+    SolutionDetailSerializer,
+    SolutionSerializer,
+    StepSerializer,
+)
+from .common import (
+    CREATED_PARAMS,
+    PERMISSIONS,
+    CreatedCursorPagination,
+    P,
+    filter_created,
+    int_param,
+    project_ids_with_role,
+    visible_project_ids,
+)
 
 
 class ProjectList(generics.ListAPIView):

@@ -15,8 +15,7 @@ from workers.models import Run
 from ..permissions import ADMIN_ROLES, EXPORT_ROLES, require_role
 from ..runs import STARTABLE_KINDS, start_api_run
 from ..serializers import RunCreateSerializer, RunSerializer
-from .common import CREATED_PARAMS, PERMISSIONS, CreatedCursorPagination, P, int_param, \
-    project_ids_with_role
+from .common import CREATED_PARAMS, PERMISSIONS, CreatedCursorPagination, P, int_param, project_ids_with_role
 
 
 def run_scope(user) -> Q:

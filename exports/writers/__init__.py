@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from . import chat, openrlhf, processbench, prm800k, rl_prompts, trl
+from . import chat, openrlhf, prm800k, processbench, rl_prompts, trl
 
 Rows = Iterator[tuple[str, dict, int]]
 

@@ -8,7 +8,7 @@ from ..selectors import iter_problem_chunks
 
 def iter_rows(spec: dict):
     for rows in iter_problem_chunks(spec):
-        for pid, project_id, slug, statement, truth, ext, statement_hash, subject, level in rows:
+        for pid, _project_id, slug, statement, truth, ext, statement_hash, subject, level in rows:
             split = split_of(statement_hash, spec["test_fraction"], spec["split_seed"])
             yield split, {
                 "data_source": f"stepwise/{slug}",

@@ -1,4 +1,4 @@
-"""Validation helpers and the get-or-create writes every importer shares.
+"""Validation functions and the get-or-create writes every importer shares.
 
 Everything is keyed by content, so importing the same data twice writes nothing:
 problems by statement, step nodes by (parent, text) — enforced by the database —
@@ -7,9 +7,9 @@ solutions by their last step.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from annotate.grading import extract_final_answer, grade_answer
 from annotate.models import Problem, Solution, StepNode
 from annotate.models.problems import content_hash
 
@@ -96,51 +96,15 @@ def _type(value: Any) -> str:
 
 def extract_answer(text: str | None) -> str | None:
     """The final answer a text states (\\boxed{}, '# Answer', 'The answer is')."""
-    if not text:
-        return None
-    try:
-        from workers.grading import extract_final_answer
-    except ImportError:  # grading lands separately; keep a minimal fallback
-        return _boxed(text) or _answer_is(text)
-    return extract_final_answer(text)
-
-
-def boxed_answer(text: str) -> str | None:
-    """The last \\boxed{...} of a reference solution, else its 'The answer is: ...'."""
-    return _boxed(text) or _answer_is(text)
-
-
-def _boxed(text: str) -> str | None:
-    start = text.rfind("\\boxed")
-    if start < 0:
-        return None
-    i = text.find("{", start)
-    depth = 0
-    for j in range(max(i, 0), len(text)):
-        if text[j] == "{":
-            depth += 1
-        elif text[j] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[i + 1:j].strip() or None
-    return None
-
-
-def _answer_is(text: str) -> str | None:
-    match = re.search(r"The answer is:?\s*(.+?)\s*$", text, re.DOTALL)
-    return match.group(1).strip() if match else None
+    return extract_final_answer(text or "")
 
 
 def grade(answer: str | None, truth: str | None) -> bool | None:
-    """Whether ``answer`` matches ``truth``; None when either is missing or no grader exists."""
+    """Whether ``answer`` matches ``truth``; None when either is missing."""
     if not answer or not truth:
         return None
     if answer.strip() == truth.strip():
         return True
-    try:
-        from workers.grading import grade_answer
-    except ImportError:
-        return None
     return bool(grade_answer(answer, truth, timeout=2))
 
 

@@ -12,9 +12,18 @@ from collections.abc import Iterable
 
 from annotate.models import PreAnnotation
 
-from .common import (MAX_ANSWER_CHARS, MAX_SOLUTION_CHARS, MAX_STATEMENT_CHARS, check_steps,
-                     get_or_create_problem, get_or_create_solution, get_path,
-                     need_bool, need_list, need_str)
+from .common import (
+    MAX_ANSWER_CHARS,
+    MAX_SOLUTION_CHARS,
+    MAX_STATEMENT_CHARS,
+    check_steps,
+    get_or_create_problem,
+    get_or_create_solution,
+    get_path,
+    need_bool,
+    need_list,
+    need_str,
+)
 from .rows import ImportReport, RowContext, RowError, jsonl_rows, run_rows
 from .tree import path_nodes
 

@@ -17,9 +17,23 @@ from django.contrib.auth import get_user_model
 
 from annotate.models import Assignment, StepNode, StepRating
 
-from .common import (MAX_ANSWER_CHARS, MAX_CANDIDATES, MAX_STATEMENT_CHARS, MAX_STEPS, check_steps,
-                     extract_answer, get_or_create_problem, get_or_create_solution, get_path, grade,
-                     need_bool, need_int, need_list, need_number, need_str)
+from .common import (
+    MAX_ANSWER_CHARS,
+    MAX_CANDIDATES,
+    MAX_STATEMENT_CHARS,
+    MAX_STEPS,
+    check_steps,
+    extract_answer,
+    get_or_create_problem,
+    get_or_create_solution,
+    get_path,
+    grade,
+    need_bool,
+    need_int,
+    need_list,
+    need_number,
+    need_str,
+)
 from .rows import ImportReport, RowContext, RowError, jsonl_rows, run_rows
 from .tree import TreeBuilder
 

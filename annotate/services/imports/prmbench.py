@@ -12,8 +12,17 @@ from collections.abc import Iterable
 
 from annotate.models import GoldLabel
 
-from .common import (MAX_STATEMENT_CHARS, check_steps, extract_answer, get_or_create_problem,
-                     get_or_create_solution, get_path, need_int, need_list, need_str)
+from .common import (
+    MAX_STATEMENT_CHARS,
+    check_steps,
+    extract_answer,
+    get_or_create_problem,
+    get_or_create_solution,
+    get_path,
+    need_int,
+    need_list,
+    need_str,
+)
 from .rows import ImportReport, RowContext, RowError, jsonl_rows, run_rows
 from .tree import path_nodes
 

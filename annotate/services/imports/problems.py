@@ -12,8 +12,14 @@ import csv
 import re
 from collections.abc import Iterable, Iterator
 
-from .common import (MAX_ANSWER_CHARS, MAX_ID_CHARS, MAX_STATEMENT_CHARS, boxed_answer,
-                     get_or_create_problem, need_str)
+from .common import (
+    MAX_ANSWER_CHARS,
+    MAX_ID_CHARS,
+    MAX_STATEMENT_CHARS,
+    extract_answer,
+    get_or_create_problem,
+    need_str,
+)
 from .rows import ImportReport, RowContext, RowError, jsonl_rows, run_rows
 
 #: Stepwise field -> source keys tried in order when the field map does not name one.
@@ -122,7 +128,7 @@ def problem_from_record(project, record: dict, ctx: RowContext, field_map: dict)
         if len(answer) > 100:
             # A worked solution in the answer column (MATH500): keep it, extract the answer.
             solution = solution or answer
-        answer = boxed_answer(answer) or ""
+        answer = extract_answer(answer) or ""
     if len(answer) > MAX_ANSWER_CHARS:
         raise RowError(f"'answer' is {len(answer)} characters; the limit is {MAX_ANSWER_CHARS}")
     external_id = values["external_id"]

@@ -12,9 +12,19 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from .common import (MAX_ANSWER_CHARS, MAX_ID_CHARS, MAX_SOLUTION_CHARS, MAX_STATEMENT_CHARS,
-                     check_steps, extract_answer, get_or_create_problem, get_or_create_solution,
-                     grade, need_bool, need_str)
+from .common import (
+    MAX_ANSWER_CHARS,
+    MAX_ID_CHARS,
+    MAX_SOLUTION_CHARS,
+    MAX_STATEMENT_CHARS,
+    check_steps,
+    extract_answer,
+    get_or_create_problem,
+    get_or_create_solution,
+    grade,
+    need_bool,
+    need_str,
+)
 from .rows import ImportReport, RowContext, RowError, jsonl_rows, run_rows
 from .tree import path_nodes
 

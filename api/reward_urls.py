@@ -1,0 +1,11 @@
+from django.urls import path
+
+from .views import reward
+
+app_name = "prm_api"
+
+urlpatterns = [
+    path("models/", reward.ModelListView.as_view(), name="models"),
+    path("<int:model_id>/score/", reward.ScoreView.as_view(), name="score"),
+    path("<int:model_id>/openrlhf/", reward.OpenRlhfView.as_view(), name="openrlhf"),
+]

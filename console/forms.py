@@ -1,0 +1,135 @@
+"""Forms of the admin pages. Validation lives here and in the model's validators."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from annotate.models import Membership, Project
+from annotate.models.projects import DEFAULT_KEYMAP, validate_keymap
+from annotate.services import queue_strategies
+
+
+def strategy_choices() -> list[tuple[str, str]]:
+    """The registered queue strategies (apps register theirs in ``ready()``)."""
+    return [(n, n.replace("_", " ")) for n in sorted(queue_strategies.STRATEGIES)]
+
+
+class ProjectForm(forms.ModelForm):
+    keymap = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 5}), required=False,
+        help_text="One 'action = key' per line; actions: " + ", ".join(DEFAULT_KEYMAP),
+    )
+
+    class Meta:
+        model = Project
+        fields = ["name", "description", "instructions", "mode", "rating_scale", "overlap",
+                  "candidates_per_position", "queue_strategy", "lease_seconds", "show_hints",
+                  "gold_rate", "screening_items", "screening_threshold"]
+        widgets = {"instructions": forms.Textarea(attrs={"rows": 10}),
+                   "description": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = strategy_choices()
+        current = self.instance.queue_strategy if self.instance.pk else None
+        if current and current not in dict(choices):
+            choices.append((current, f"{current} (not registered)"))
+        self.fields["queue_strategy"] = forms.ChoiceField(choices=choices)
+        keymap = self.instance.effective_keymap if self.instance.pk else DEFAULT_KEYMAP
+        self.initial.setdefault("keymap", "\n".join(f"{a} = {k}" for a, k in keymap.items()))
+
+    def clean_keymap(self) -> dict:
+        text = self.cleaned_data.get("keymap") or ""
+        keymap = {}
+        for no, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            if "=" not in line:
+                raise ValidationError(f"Line {no}: write 'action = key'.")
+            action, key = (part.strip() for part in line.split("=", 1))
+            if action in keymap:
+                raise ValidationError(f"Line {no}: '{action}' is bound twice.")
+            keymap[action] = key
+        validate_keymap(keymap)
+        return keymap
+
+
+class MemberAddForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.ANNOTATOR)
+    password = forms.CharField(
+        required=False, widget=forms.PasswordInput(render_value=False),
+        help_text="Only to create a new account; leave empty to add an existing user.")
+    email = forms.EmailField(required=False)
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Membership.Role.choices)
+
+
+IMPORT_FORMATS = [
+    ("prm800k", "PRM800K JSONL"),
+    ("problems", "Problems (JSONL or CSV)"),
+    ("solutions", "Solutions JSONL (steps as a list or split text)"),
+    ("math_shepherd", "Math-Shepherd (steps tagged ки)"),
+    ("prmbench", "PRMBench (gold items with a known first error)"),
+]
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField()
+    fmt = forms.ChoiceField(choices=IMPORT_FORMATS, label="Format")
+    field_map = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Problems and solutions: one 'field = column' per line (problems: statement, "
+        "answer, solution, subject, level, external_id; solutions: statement, answer, steps, "
+        "text, final_answer, is_correct, external_id, problem_id). Empty uses the usual names.")
+    delimiter = forms.CharField(
+        required=False, strip=False,
+        help_text="Solutions only: how to split a text solution into steps (default a blank line).")
+    delimiter_is_regex = forms.BooleanField(required=False, label="Delimiter is a regex")
+
+    def clean_field_map(self) -> dict:
+        mapping = {}
+        for no, line in enumerate((self.cleaned_data.get("field_map") or "").splitlines(), 1):
+            if not line.strip():
+                continue
+            if "=" not in line:
+                raise ValidationError(f"Line {no}: write 'field = column'.")
+            field, column = (p.strip() for p in line.split("=", 1))
+            if not field or not column:
+                raise ValidationError(f"Line {no}: both a field and a column are needed.")
+            mapping[field] = column  # the importer checks field names per format
+        return mapping
+
+    def clean_delimiter(self) -> str:
+        raw = self.cleaned_data.get("delimiter") or ""
+        # Typed escapes (\n, \t) mean what they say.
+        return raw.replace("\\n", "\n").replace("\\t", "\t")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("delimiter_is_regex") and data.get("delimiter"):
+            import re
+            try:
+                re.compile(data["delimiter"])
+            except re.error as exc:
+                self.add_error("delimiter", f"Not a valid regex: {exc}.")
+        return data
+
+    def options(self) -> dict:
+        data = self.cleaned_data
+        options: dict = {}
+        if data.get("field_map"):
+            options["field_map"] = data["field_map"]
+        if data.get("delimiter"):
+            options["delimiter"] = data["delimiter"]
+            options["regex"] = bool(data.get("delimiter_is_regex"))
+        return options
+
+
+def dumps(value) -> str:
+    return json.dumps(value, indent=2, sort_keys=True)

@@ -1,0 +1,30 @@
+"""Admin pages, mounted at /manage/. Every view checks the user's role in the project."""
+
+from django.urls import path
+
+from .views import dashboard, imports, members, projects, quality, review
+
+app_name = "manage"
+
+urlpatterns = [
+    path("", projects.index, name="index"),
+    path("new/", projects.create, name="create"),
+    path("<slug:slug>/", projects.settings, name="settings"),
+    path("<slug:slug>/preview/", projects.preview, name="preview"),
+    path("<slug:slug>/archive/", projects.archive, name="archive"),
+    path("<slug:slug>/members/", members.members, name="members"),
+    path("<slug:slug>/members/<int:pk>/role/", members.set_role, name="set_role"),
+    path("<slug:slug>/members/<int:pk>/remove/", members.remove, name="remove_member"),
+    path("<slug:slug>/import/", imports.upload, name="import"),
+    path("<slug:slug>/runs/<int:run_id>/", imports.run_status, name="run"),
+    path("<slug:slug>/gold/", quality.gold, name="gold"),
+    path("<slug:slug>/gold/promote/<int:assignment_id>/", quality.promote, name="promote"),
+    path("<slug:slug>/screening/", quality.screening, name="screening"),
+    path("<slug:slug>/agreement/", quality.agreement_page, name="agreement"),
+    path("<slug:slug>/audit/", quality.audit, name="audit"),
+    path("<slug:slug>/review/", review.queue, name="review"),
+    path("<slug:slug>/review/<int:assignment_id>/", review.detail, name="review_detail"),
+    path("<slug:slug>/dashboard/", dashboard.dashboard, name="dashboard"),
+    path("<slug:slug>/dashboard/part/<slug:name>/", dashboard.part, name="dashboard_part"),
+    path("<slug:slug>/dashboard/<slug:table>.csv", dashboard.table_csv, name="table_csv"),
+]

@@ -1,0 +1,51 @@
+"""Start generation or auto-label runs by hand (a worker executes them)."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = ("Queue model work for a project: --solutions N per problem, --candidates K after "
+            "a step (--problem, --parent), or --autolabel.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--project", required=True, help="Project slug.")
+        parser.add_argument("--solutions", type=int, default=0, help="Solutions per problem.")
+        parser.add_argument("--candidates", type=int, default=0, help="Alternative steps.")
+        parser.add_argument("--problem", type=int, help="Problem id (for --candidates).")
+        parser.add_argument("--parent", type=int, help="Parent step id (omit: first steps).")
+        parser.add_argument("--autolabel", action="store_true", help="MC + binary-search labels.")
+        parser.add_argument("--rollouts", type=int, default=8)
+
+    def handle(self, *args, **opts):
+        from annotate.models import Problem, Project, StepNode
+        from generation.autolabel.services import request_autolabel
+        from generation.services import request_candidates, request_solutions
+
+        project = Project.objects.filter(slug=opts["project"]).first()
+        if project is None:
+            raise CommandError(f"No project '{opts['project']}'.")
+        if not (project.generator or {}).get("model"):
+            raise CommandError("The project has no generator model (project.generator['model']).")
+        runs = []
+        try:
+            if opts["solutions"]:
+                runs.append(request_solutions(project=project, n=opts["solutions"]))
+            if opts["candidates"]:
+                problem = Problem.objects.filter(pk=opts["problem"], project=project).first()
+                if problem is None:
+                    raise CommandError("--candidates needs --problem, a problem of this project.")
+                parent = None
+                if opts["parent"]:
+                    parent = StepNode.objects.filter(pk=opts["parent"], problem=problem).first()
+                    if parent is None:
+                        raise CommandError("--parent is not a step of that problem.")
+                runs.append(request_candidates(project=project, problem=problem, parent=parent,
+                                               k=opts["candidates"]))
+            if opts["autolabel"]:
+                runs.append(request_autolabel(project=project, rollouts=opts["rollouts"]))
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        if not runs:
+            raise CommandError("Nothing to do: pass --solutions, --candidates or --autolabel.")
+        for run in runs:
+            self.stdout.write(f"queued {run.kind} run {run.pk}")
