@@ -19,7 +19,8 @@ celery -A stepwise worker -Q default,gpu --pool=solo --loglevel=INFO \
   --without-gossip --without-mingle >data/logs/worker.log 2>&1 &
 WORKER_PID=$!
 # The demo generator is a tiny GPT-2 trained offline on the demo domain: about 4 minutes on
-# 2 cores the first time, then cached. The server does not wait for it.
+# 2 cores the first time, then cached. Labeling does not wait for it: the demo projects are
+# seeded with candidate steps at every position.
 echo "==> building the demo generator model in the background -> data/logs/demo-model.log"
 python manage.py build_demo_model >data/logs/demo-model.log 2>&1 &
 BUILD_PID=$!
@@ -34,8 +35,10 @@ cat <<MSG
     annotator  / stepwise-annotator  annotator
     reviewer   / stepwise-reviewer   reviewer
 
-  Live generation and branching use the demo model once it is built
-  (data/logs/demo-model.log); until then generation runs fail with a message saying so.
+  The demo projects come with candidate steps, so labeling works at once. Generation runs
+  use the demo model once it is built (data/logs/demo-model.log); until then they end with
+  "The generator model is not ready yet".
 
 MSG
-python manage.py runserver "$HOST:$PORT" --noreload
+# The production server and its settings (gunicorn.conf.py); DEBUG serves the static files.
+GUNICORN_BIND="$HOST:$PORT" gunicorn stepwise.wsgi:application
