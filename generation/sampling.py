@@ -80,7 +80,7 @@ def sample(model, tokenizer, prompts: list[str], *, n: int = 1, max_new_tokens: 
 
 
 def first_step(text: str, delimiter: str) -> str:
-    """The text up to the first delimiter (leading blank space skipped), stripped."""
+    """The text up to the first delimiter (blank space before it skipped), stripped."""
     return text.lstrip().split(delimiter, 1)[0].strip()
 
 
