@@ -24,11 +24,15 @@ def import_run(ctx: RunContext, *, path: str, fmt: str, project_id: int, options
 
 
 @run_task("healthcheck")
-def healthcheck(ctx: RunContext, message: str = "ping", steps: int = 3) -> dict:
-    """A small run that proves the worker, the broker and the database are wired up."""
+def healthcheck(ctx: RunContext, message: str = "ping", steps: int = 3, pause: float = 0.0) -> dict:
+    """A small run that proves the worker, the broker and the database are wired up;
+    ``pause`` seconds between steps make it long enough to watch (or to kill its worker)."""
+    import time
+
     from annotate.models import Project
 
     for i in range(steps):
+        time.sleep(min(max(float(pause), 0.0), 10.0))
         ctx.progress(i + 1, steps)
     ctx.log(f"echo: {message}")
     return {"message": message, "projects": Project.objects.count()}

@@ -158,11 +158,15 @@ class RatingPageSerializer(serializers.Serializer):
 
 class RunSerializer(serializers.ModelSerializer):
     progress_fraction = serializers.FloatField(read_only=True)
+    notice = serializers.CharField(read_only=True, help_text="What a person waiting on the run "
+                                   "should know: queued while the work queue is unreachable, "
+                                   "or queued again after its worker stopped answering.")
 
     class Meta:
         model = Run
         fields = ["id", "kind", "params", "status", "progress_done", "progress_total",
-                  "progress_fraction", "log", "error", "reason", "result", "project", "cancel_requested",
+                  "progress_fraction", "log", "error", "reason", "notice", "result", "project",
+                  "cancel_requested", "attempts", "dispatch", "published_at", "heartbeat_at",
                   "created", "started_at", "finished_at"]
 
 

@@ -157,7 +157,9 @@ if not DEBUG:
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        # Fail-soft: an unreachable Redis makes calls miss, never raise (stepwise/cache.py).
+        {"BACKEND": "stepwise.cache.FailSoftRedisCache", "LOCATION": REDIS_URL,
+         "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}}
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
@@ -219,6 +221,17 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 6 * 3600}
+
+# Runs (workers/runs.py, workers/dispatch.py): a running Run's worker stamps it every
+# RUN_HEARTBEAT_SECONDS; one silent for RUN_STALE_SECONDS is handed back to the queue by the
+# dispatcher, which every worker runs every RUN_SWEEP_SECONDS. A queued Run the broker never
+# got (it was down) is sent once it is RUN_PUBLISH_GRACE_SECONDS old.
+RUN_HEARTBEAT_SECONDS = float(os.environ.get("RUN_HEARTBEAT_SECONDS", "20"))
+RUN_STALE_SECONDS = float(os.environ.get("RUN_STALE_SECONDS", "120"))
+RUN_SWEEP_SECONDS = float(os.environ.get("RUN_SWEEP_SECONDS", "15"))
+RUN_PUBLISH_GRACE_SECONDS = float(os.environ.get("RUN_PUBLISH_GRACE_SECONDS", "10"))
+# Publishing gives up quickly when the broker is down: the Run waits in the outbox.
+CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("CELERY_BROKER_CONNECTION_TIMEOUT", "2"))
 
 # Where workers keep models and trained artefacts.
 MODELS_DIR = Path(os.environ.get("STEPWISE_MODELS_DIR", DATA_DIR / "models"))

@@ -39,40 +39,100 @@ def wait_for_run(run, timeout: float = 180.0):
     pytest.fail(f"Run {run.pk} ({run.kind}) still {run.status} after {timeout}s.\n{run.log}\n{tail}")
 
 
-@pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker):
-    """A real ``celery worker`` process on the test database, consuming both queues."""
+def spawn_worker(log_path: Path, *, queues: str = "default,gpu", **env_overrides) -> subprocess.Popen:
+    """Start a real solo ``celery worker`` on the test database and wait until it is ready."""
     env = dict(os.environ)
-    env["DJANGO_SETTINGS_MODULE"] = "tests.settings"
-    env["STEPWISE_TEST_WORKER"] = "1"
-    env["PYTHONUNBUFFERED"] = "1"
-    log_path = Path(settings.DATA_DIR) / "worker.log"
+    env.update(DJANGO_SETTINGS_MODULE="tests.settings", STEPWISE_TEST_WORKER="1",
+               PYTHONUNBUFFERED="1", **env_overrides)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "stepwise.celery", "worker",
-         "-Q", "default,gpu", "--pool=solo", "--concurrency=1", "--loglevel=INFO",
-         "--without-gossip", "--without-mingle", "--without-heartbeat"],
+         "-Q", queues, "--pool=solo", "--concurrency=1", "--loglevel=INFO",
+         "-n", f"{log_path.stem}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
+    log.close()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"Celery worker exited early:\n{log_path.read_text()[-4000:]}")
+        if "ready." in log_path.read_text():
+            return proc
+        time.sleep(0.3)
+    proc.kill()
+    pytest.fail(f"Celery worker did not start:\n{log_path.read_text()[-4000:]}")
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    proc.terminate()
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"Celery worker exited early:\n{log_path.read_text()[-4000:]}")
-            if "ready." in log_path.read_text():
-                break
-            time.sleep(0.3)
-        else:
-            pytest.fail(f"Celery worker did not start:\n{log_path.read_text()[-4000:]}")
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker):
+    """A real ``celery worker`` process on the test database, consuming both queues.
+
+    Its dispatcher leaves unpublished Runs alone for a minute: the fault tests stop a broker
+    of their own, and their own workers must be the ones to send that work when it returns.
+    """
+    proc = spawn_worker(Path(settings.DATA_DIR) / "worker.log", RUN_PUBLISH_GRACE_SECONDS="60")
+    try:
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop_process(proc)
+
+
+class RedisServer:
+    """A Redis server of the test's own on a free port, which the test may stop and restart."""
+
+    def __init__(self, port: int, workdir: Path):
+        self.port, self.workdir, self.proc = port, workdir, None
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import redis
+
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        pytest.fail(f"redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = RedisServer(port, tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,11 @@ os.environ.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("SESSION_COOKIE_SECURE", "0")
 os.environ.setdefault("CSRF_COOKIE_SECURE", "0")
+# Dead workers are noticed in seconds here (the defaults are minutes).
+os.environ.setdefault("RUN_HEARTBEAT_SECONDS", "1")
+os.environ.setdefault("RUN_STALE_SECONDS", "8")
+os.environ.setdefault("RUN_SWEEP_SECONDS", "1")
+os.environ.setdefault("RUN_PUBLISH_GRACE_SECONDS", "1")
 os.environ.setdefault("STEPWISE_DATA_DIR", str(Path(__file__).resolve().parent.parent / "data" / "test"))
 
 if os.environ.get("STEPWISE_TEST_SQLITE") == "1":

@@ -34,6 +34,14 @@ class Run(models.Model):
     )
     celery_task_id = models.CharField(max_length=64, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # The outbox: ``dispatch`` numbers the message allowed to execute the Run (a sweep that
+    # hands a dead worker's Run back raises it, so the old message does nothing);
+    # ``published_at`` is when that message reached the broker (None: not yet).
+    dispatch = models.PositiveIntegerField(default=1)
+    published_at = models.DateTimeField(null=True, blank=True)
+    # The executing worker beats while the Run is running; a stale beat means it died.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
     cancel_requested = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -49,6 +57,17 @@ class Run(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
+
+    @property
+    def notice(self) -> str:
+        """What a person waiting on this Run should know, beyond its status."""
+        if self.status == self.Status.QUEUED and self.published_at is None:
+            again = " again" if self.dispatch > 1 else ""
+            return (f"The job is queued{again}; the work queue is unreachable and it will "
+                    "start when it returns.")
+        if self.status == self.Status.QUEUED and self.dispatch > 1:
+            return f"The worker stopped answering; the job is queued again (attempt {self.dispatch})."
+        return ""
 
     @property
     def progress_fraction(self) -> float:

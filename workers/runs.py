@@ -1,23 +1,33 @@
 """Runs: worker jobs recorded in the database.
 
-``run_task`` turns a function ``fn(ctx, **params)`` into a Celery task that takes
-only a Run id. ``start_run`` creates the Run and enqueues the task once the
-transaction commits, so a worker never looks for a row that is not there yet.
-Cancellation is a flag on the Run that ``ctx.progress`` and ``ctx.check_cancelled``
-honour, so it stops work on any broker.
+``run_task`` turns a function ``fn(ctx, **params)`` into a Celery task that takes a Run id
+and the Run's dispatch number. ``start_run`` creates the Run and hands it to the broker once
+the transaction commits, so a worker never looks for a row that is not there yet. A Run is
+its own outbox: when the broker is unreachable it stays queued and unpublished, and the
+dispatcher (``workers.dispatch``) sends it when the broker returns.
+
+While a Run executes, a heartbeat thread stamps it; a Run whose worker stopped beating is
+handed back to the queue under a new dispatch number, so the message it had does nothing
+when it comes back. Cancellation is a flag on the Run that ``ctx.progress`` and
+``ctx.check_cancelled`` honour, so it stops work on any broker.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import threading
 import traceback
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from celery import current_app, shared_task
-from django.db import OperationalError, close_old_connections, transaction
-from django.db.models import F, Value
-from django.db.models.functions import Concat
+from django.conf import settings
+from django.db import OperationalError, close_old_connections, connection, transaction
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
 from .models import Run
@@ -27,9 +37,15 @@ logger = logging.getLogger(__name__)
 #: kind -> Celery task, filled by @run_task.
 RUN_KINDS: dict[str, Any] = {}
 
+WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
+
 
 class RunCancelled(Exception):
     """Raised inside a run when someone asked it to stop."""
+
+
+class RunSuperseded(Exception):
+    """Raised inside a run whose Run was handed to another attempt (its beat had lapsed)."""
 
 
 class RunFailure(Exception):
@@ -41,21 +57,24 @@ class RunFailure(Exception):
         self.reason = reason
 
 
+def stamp(message: str) -> Concat:
+    """An expression that appends a time-stamped line to a Run's log."""
+    return Concat(F("log"), Value(f"[{timezone.now():%H:%M:%S}] {message}\n"))
+
+
 class RunContext:
     """What a run's function uses to report progress and to notice cancellation."""
 
     def __init__(self, run: Run):
         self.run = run
+        self.superseded = threading.Event()
 
     @property
     def run_id(self) -> int:
         return self.run.pk
 
     def log(self, message: str) -> None:
-        stamp = timezone.now().strftime("%H:%M:%S")
-        Run.objects.filter(pk=self.run.pk).update(
-            log=Concat(F("log"), Value(f"[{stamp}] {message}\n"))
-        )
+        Run.objects.filter(pk=self.run.pk).update(log=stamp(message))
         logger.info("run %s: %s", self.run.pk, message)
 
     def progress(self, done: int, total: int | None = None) -> None:
@@ -66,12 +85,72 @@ class RunContext:
         self.check_cancelled()
 
     def check_cancelled(self) -> None:
+        if self.superseded.is_set():
+            raise RunSuperseded()
         if Run.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
             raise RunCancelled()
 
 
-def _finish(run_id: int, status: str, **fields: Any) -> None:
-    Run.objects.filter(pk=run_id).update(status=status, finished_at=timezone.now(), **fields)
+class Heartbeat:
+    """Stamps ``heartbeat_at`` every few seconds from a thread while the run executes.
+
+    The thread has its own database connection. When the stamp finds the Run no longer
+    running under this dispatch (a sweep handed it on), it flags the context so the run
+    stops at its next check instead of racing the new attempt.
+    """
+
+    def __init__(self, ctx: RunContext, dispatch: int):
+        self.ctx, self.dispatch = ctx, dispatch
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"run-{ctx.run_id}-beat",
+                                       daemon=True)
+
+    def _beat(self) -> None:
+        try:
+            while not self.stop.wait(settings.RUN_HEARTBEAT_SECONDS):
+                try:
+                    alive = Run.objects.filter(
+                        pk=self.ctx.run_id, dispatch=self.dispatch, status=Run.Status.RUNNING,
+                    ).update(heartbeat_at=timezone.now())
+                except OperationalError:
+                    logger.warning("run %s: heartbeat skipped (database unreachable)",
+                                   self.ctx.run_id)
+                    close_old_connections()
+                    continue
+                if not alive:
+                    self.ctx.superseded.set()
+                    return
+        finally:
+            connection.close()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+
+def stale_before():
+    return timezone.now() - timedelta(seconds=settings.RUN_STALE_SECONDS)
+
+
+def _finish(run_id: int, dispatch: int, status: str, **fields: Any) -> None:
+    Run.objects.filter(pk=run_id, dispatch=dispatch).update(
+        status=status, finished_at=timezone.now(), heartbeat_at=None, **fields)
+
+
+def _claim(run: Run, dispatch: int, task_id: str) -> bool:
+    """Take the Run for this attempt: queued, or running under a worker whose beat lapsed."""
+    return bool(Run.objects.filter(
+        Q(status=Run.Status.QUEUED) | Q(status=Run.Status.RUNNING, heartbeat_at__lt=stale_before()),
+        pk=run.pk, dispatch=dispatch,
+    ).update(
+        status=Run.Status.RUNNING, started_at=Coalesce(F("started_at"), timezone.now()),
+        attempts=F("attempts") + 1, celery_task_id=task_id, heartbeat_at=timezone.now(),
+        worker=WORKER_NAME, published_at=Coalesce(F("published_at"), timezone.now()),
+    ))
 
 
 def run_task(kind: str, *, queue: str = "default", soft_time_limit: int = 3600,
@@ -86,36 +165,46 @@ def run_task(kind: str, *, queue: str = "default", soft_time_limit: int = 3600,
             soft_time_limit=soft_time_limit, time_limit=soft_time_limit + 60,
             autoretry_for=(OperationalError,), retry_backoff=True, max_retries=max_retries,
         )
-        def task(self, run_id: int):
+        def task(self, run_id: int, dispatch: int | None = None):
             close_old_connections()
             run = Run.objects.filter(pk=run_id).first()
             if run is None or run.is_finished:
                 # Deleted, or a redelivery of a run that already ended: nothing to do.
                 return
-            if run.cancel_requested:
-                _finish(run_id, Run.Status.CANCELLED)
+            dispatch = run.dispatch if dispatch is None else dispatch
+            if dispatch != run.dispatch:
+                logger.info("run %s: message of dispatch %s ignored (now %s)",
+                            run_id, dispatch, run.dispatch)
                 return
-            Run.objects.filter(pk=run_id).update(
-                status=Run.Status.RUNNING, started_at=run.started_at or timezone.now(),
-                attempts=F("attempts") + 1, celery_task_id=self.request.id or "",
-            )
+            if run.cancel_requested:
+                _finish(run_id, dispatch, Run.Status.CANCELLED)
+                return
+            if not _claim(run, dispatch, self.request.id or ""):
+                # Another live worker holds this attempt (a duplicate message).
+                return
             ctx = RunContext(run)
             try:
-                result = fn(ctx, **run.params) or {}
+                with Heartbeat(ctx, dispatch):
+                    result = fn(ctx, **run.params) or {}
+            except RunSuperseded:
+                logger.warning("run %s: handed to another attempt; this one stops", run_id)
             except RunCancelled:
                 ctx.log("cancelled")
-                _finish(run_id, Run.Status.CANCELLED)
+                _finish(run_id, dispatch, Run.Status.CANCELLED)
             except OperationalError:
                 if self.request.retries < max_retries:
-                    raise  # autoretry: the database blinked
-                _finish(run_id, Run.Status.FAILED, error=traceback.format_exc(limit=5))
+                    # The database blinked: let the retried message claim the Run again.
+                    Run.objects.filter(pk=run_id, dispatch=dispatch).update(
+                        status=Run.Status.QUEUED, heartbeat_at=None)
+                    raise
+                _finish(run_id, dispatch, Run.Status.FAILED, error=traceback.format_exc(limit=5))
             except Exception as exc:  # recorded on the Run, which is what the UI shows
                 logger.exception("run %s failed", run_id)
-                _finish(run_id, Run.Status.FAILED,
+                _finish(run_id, dispatch, Run.Status.FAILED,
                         error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}",
                         reason=exc.reason if isinstance(exc, RunFailure) else "")
             else:
-                _finish(run_id, Run.Status.SUCCEEDED, result=result)
+                _finish(run_id, dispatch, Run.Status.SUCCEEDED, result=result)
 
         task.run_kind = kind
         RUN_KINDS[kind] = task
@@ -125,28 +214,59 @@ def run_task(kind: str, *, queue: str = "default", soft_time_limit: int = 3600,
     return decorator
 
 
-def start_run(kind: str, params: dict | None = None, *, project=None, user=None) -> Run:
-    """Create a Run and enqueue its task when the current transaction commits."""
+def task_for(kind: str):
     if kind not in RUN_KINDS:
         # Run kinds live in each app's tasks module; the web process imports them lazily.
         current_app.loader.import_default_modules()
     if kind not in RUN_KINDS:
         raise ValueError(f"Unknown run kind '{kind}'. Known: {', '.join(sorted(RUN_KINDS))}.")
+    return RUN_KINDS[kind]
+
+
+def broker_errors() -> tuple[type[BaseException], ...]:
+    """What publishing raises when the broker is down, for the configured transport."""
+    from kombu.exceptions import OperationalError as KombuOperationalError
+
+    conn = current_app.connection_for_write()
+    return (KombuOperationalError, OSError, *conn.connection_errors, *conn.channel_errors)
+
+
+def publish(run: Run) -> bool:
+    """Hand the Run's current dispatch to the broker; False (and logged) when it is down.
+
+    On success ``published_at`` is stamped, on the row and on ``run``.
+    """
+    try:
+        task_for(run.kind).apply_async(args=[run.pk], kwargs={"dispatch": run.dispatch},
+                                       retry=False)
+    except broker_errors() as exc:
+        logger.warning("run %s: the broker is unreachable (%s); it stays queued", run.pk, exc)
+        return False
+    run.published_at = timezone.now()
+    Run.objects.filter(pk=run.pk, dispatch=run.dispatch, published_at__isnull=True).update(
+        published_at=run.published_at)
+    return True
+
+
+def start_run(kind: str, params: dict | None = None, *, project=None, user=None) -> Run:
+    """Create a Run and hand it to the broker when the current transaction commits."""
+    task_for(kind)
     run = Run.objects.create(
         kind=kind, params=params or {}, project=project,
         created_by=user if user is not None and user.is_authenticated else None,
     )
-    task = RUN_KINDS[kind]
-    transaction.on_commit(lambda: task.apply_async(args=[run.pk]))
+    transaction.on_commit(lambda: publish(run))
     return run
 
 
 def cancel_run(run: Run) -> Run:
-    """Ask a run to stop. A queued run ends at once; a running one at its next check."""
+    """Ask a run to stop. A queued run, or one whose worker is gone, ends at once; a running
+    one at its next check."""
     with transaction.atomic():
         Run.objects.filter(pk=run.pk).update(cancel_requested=True)
-        Run.objects.filter(pk=run.pk, status=Run.Status.QUEUED).update(
-            status=Run.Status.CANCELLED, finished_at=timezone.now()
-        )
+        Run.objects.filter(
+            Q(status=Run.Status.QUEUED) | Q(status=Run.Status.RUNNING, heartbeat_at__lt=stale_before()),
+            pk=run.pk,
+        ).update(status=Run.Status.CANCELLED, finished_at=timezone.now(), heartbeat_at=None)
     run.refresh_from_db()
     return run

@@ -1,0 +1,151 @@
+"""Faults production has, with real processes: the broker stops, a solo worker is killed.
+
+Each test has a Redis of its own on a free port as the broker and starts its own workers,
+so it can stop the broker or kill a worker without touching the rest of the suite.
+"""
+
+import os
+import signal
+import time
+from contextlib import contextmanager
+
+import pytest
+from celery import current_app
+
+from annotate.services.queue import next_task
+from tests.conftest import spawn_worker, stop_process, wait_for_run
+from tests.labeling_factories import add_member, make_project, make_solution
+from workers.models import Run
+from workers.runs import RUN_KINDS, cancel_run, start_run
+
+pytestmark = [pytest.mark.postgres_only, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+@contextmanager
+def this_process_publishes_to(url: str):
+    """Point this process's Celery producer at ``url`` (the workers get it from their env)."""
+    app = current_app
+
+    def reset_pools():
+        # Drop this app's references only: kombu keeps one pool per broker URL, and the
+        # suite's own pool must stay open for the tests that follow.
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    keys = ("broker_url", "broker_write_url", "broker_read_url")
+    old = {key: app.conf[key] for key in keys}
+    app.conf.update({key: url for key in keys})
+    reset_pools()
+    try:
+        yield
+    finally:
+        app.conf.update(old)
+        reset_pools()
+
+
+def wait_until(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def test_broker_down_keeps_work_in_the_outbox_and_sends_it_once_it_returns(
+        redis_server, tmp_path, client, make_user):
+    worker = spawn_worker(tmp_path / "outbox-worker.log", CELERY_BROKER_URL=redis_server.url())
+    try:
+        with this_process_publishes_to(redis_server.url()):
+            redis_server.stop()
+
+            began = time.monotonic()
+            check = start_run("healthcheck", {"message": "outbox"})
+            assert time.monotonic() - began < 5  # the caller is not held up
+            check.refresh_from_db()
+            assert check.status == Run.Status.QUEUED and check.published_at is None
+            assert "work queue is unreachable" in check.notice
+
+            # A Bad rating saves, and the page says why candidates have not started.
+            project = make_project("outbox", generator={"model": "/nonexistent/model"})
+            solution = make_solution(project, ["A wrong first step."])
+            annotator = add_member(project, make_user("outbox-annotator"))
+            client.force_login(annotator)
+            task = next_task(project, annotator)
+            rated = client.post(f"/task/{task.pk}/rate/", {"node": solution.last_step_id,
+                                                            "rating": "-1"}, HTTP_HX_REQUEST="true")
+            assert rated.status_code == 200
+            assert "the work queue is unreachable" in rated.content.decode()
+            candidates = Run.objects.get(kind="generate_candidates")
+            assert candidates.published_at is None
+
+            # The API answers with the run and the same notice, never a 500.
+            admin = add_member(project, make_user("outbox-admin"), role="admin")
+            client.force_login(admin)
+            api = client.post("/api/runs/", {"kind": "generate_solutions", "project": project.pk,
+                                             "params": {"n": 1}}, content_type="application/json")
+            assert api.status_code == 201, api.content
+            assert "work queue is unreachable" in api.json()["notice"]
+
+            redis_server.start()
+            runs = [wait_for_run(r, 90) for r in Run.objects.order_by("pk")]
+        assert len(runs) == 3
+        for run in runs:
+            assert run.published_at is not None and run.attempts == 1 and run.dispatch == 1, run
+        assert runs[0].status == Run.Status.SUCCEEDED
+        # The generation runs ran (and failed on the missing model, which says so).
+        assert {r.reason for r in runs[1:]} == {"The generator model is not ready yet"}
+    finally:
+        stop_process(worker)
+
+
+def test_a_killed_solo_worker_hands_its_run_back_and_the_old_message_does_nothing(
+        redis_server, tmp_path):
+    url = redis_server.url()
+    first = spawn_worker(tmp_path / "doomed.log", CELERY_BROKER_URL=url)
+    with this_process_publishes_to(url):
+        run = start_run("healthcheck", {"message": "survivor", "steps": 30, "pause": 0.3})
+        wait_until(lambda: Run.objects.filter(pk=run.pk, progress_done__gte=3).exists(), 60,
+                   "the run to make progress")
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
+        killed_at = time.monotonic()
+        second = spawn_worker(tmp_path / "successor.log", CELERY_BROKER_URL=url)
+        try:
+            wait_until(lambda: Run.objects.filter(pk=run.pk, dispatch=2).exists(), 60,
+                       "the sweep to hand the run back")
+            run = wait_for_run(run, 90)
+            recovery = time.monotonic() - killed_at
+            assert run.status == Run.Status.SUCCEEDED and run.attempts == 2
+            assert run.result["message"] == "survivor"
+            assert "stopped answering; queued again" in run.log
+            assert recovery < 60
+
+            # The dead worker's message, redelivered late, finds the run moved on.
+            RUN_KINDS["healthcheck"].apply_async(args=[run.pk], kwargs={"dispatch": 1})
+            time.sleep(3)
+            run.refresh_from_db()
+            assert run.status == Run.Status.SUCCEEDED and run.attempts == 2
+        finally:
+            stop_process(second)
+
+
+def test_cancelling_a_run_whose_worker_is_gone_ends_it(redis_server, tmp_path):
+    url = redis_server.url()
+    doomed = spawn_worker(tmp_path / "doomed.log", CELERY_BROKER_URL=url)
+    with this_process_publishes_to(url):
+        run = start_run("healthcheck", {"steps": 100, "pause": 0.3})
+        wait_until(lambda: Run.objects.filter(pk=run.pk, progress_done__gte=1).exists(), 60,
+                   "the run to start")
+        os.kill(doomed.pid, signal.SIGKILL)
+        doomed.wait()
+        # Asked at once, the beat is still fresh: the flag is set, and the sweep ends it.
+        assert cancel_run(run).cancel_requested
+        successor = spawn_worker(tmp_path / "successor.log", CELERY_BROKER_URL=url)
+        try:
+            run = wait_for_run(run, 60)
+            assert run.status == Run.Status.CANCELLED and run.attempts == 1
+            assert "had stopped answering" in run.log
+        finally:
+            stop_process(successor)
