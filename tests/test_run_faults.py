@@ -11,6 +11,8 @@ from contextlib import contextmanager
 
 import pytest
 from celery import current_app
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 
 from annotate.services.queue import next_task
 from tests.conftest import spawn_worker, stop_process, wait_for_run
@@ -87,15 +89,29 @@ def test_broker_down_keeps_work_in_the_outbox_and_sends_it_once_it_returns(
                                              "params": {"n": 1}}, content_type="application/json")
             assert api.status_code == 201, api.content
             assert "work queue is unreachable" in api.json()["notice"]
+            export = client.post("/api/exports/", {"spec": {"projects": [project.pk],
+                                                            "format": "trl"}},
+                                 content_type="application/json")
+            assert export.status_code == 201, export.content
+            assert "work queue is unreachable" in export.json()["run"]["notice"]
+
+            # An import upload lands on its run page, which says the same.
+            upload = client.post(reverse("manage:import", args=[project.slug]), {
+                "file": SimpleUploadedFile("p.jsonl", b'{"problem": "1+1?", "answer": "2"}\n'),
+                "fmt": "problems", "field_map": ""})
+            assert upload.status_code == 302, upload.content
+            assert "work queue is unreachable" in client.get(upload["Location"]).content.decode()
 
             redis_server.start()
             runs = [wait_for_run(r, 90) for r in Run.objects.order_by("pk")]
-        assert len(runs) == 3
+        assert [r.kind for r in runs] == ["healthcheck", "generate_candidates",
+                                          "generate_solutions", "export", "import"]
         for run in runs:
             assert run.published_at is not None and run.attempts == 1 and run.dispatch == 1, run
-        assert runs[0].status == Run.Status.SUCCEEDED
+        assert {r.kind for r in runs if r.status == Run.Status.SUCCEEDED} == {
+            "healthcheck", "export", "import"}
         # The generation runs ran (and failed on the missing model, which says so).
-        assert {r.reason for r in runs[1:]} == {"The generator model is not ready yet"}
+        assert {r.reason for r in runs[1:3]} == {"The generator model is not ready yet"}
     finally:
         stop_process(worker)
 
