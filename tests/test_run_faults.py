@@ -165,3 +165,70 @@ def test_cancelling_a_run_whose_worker_is_gone_ends_it(redis_server, tmp_path):
             assert "had stopped answering" in run.log
         finally:
             stop_process(successor)
+
+
+def _kill_and_replace(proc, url: str, log_path):
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return spawn_worker(log_path, CELERY_BROKER_URL=url)
+
+
+def test_a_worker_killed_mid_generation_is_replaced_and_adds_no_duplicates(redis_server, tmp_path):
+    from annotate.models import Project, Solution, StepNode
+    from demo.seed import seed_demo_content
+    from demo.testing import build_test_model
+    from generation.services import request_solutions
+
+    url = redis_server.url()
+    project = Project.objects.create(name="g", slug="g", generator={
+        "model": str(build_test_model()), "delimiter": "\n", "max_new_tokens": 64,
+        "temperature": 0.8, "top_p": 0.95, "seed": 11, "batch_size": 2})
+    seed_demo_content(project, n_problems=12, solutions_per_problem=0, seed=7)
+    first = spawn_worker(tmp_path / "doomed.log", CELERY_BROKER_URL=url)
+    with this_process_publishes_to(url):
+        run = request_solutions(project=project, n=2)
+        wait_until(lambda: Run.objects.filter(pk=run.pk, progress_done__gte=2).exists(), 120,
+                   "generation to make progress")
+        second = _kill_and_replace(first, url, tmp_path / "successor.log")
+        try:
+            run = wait_for_run(run, 180)
+        finally:
+            stop_process(second)
+    assert run.status == Run.Status.SUCCEEDED and run.attempts == 2, run.error
+    # Seeded sampling asks for the same samples again; the tree's identity keeps one copy.
+    solutions = Solution.objects.filter(project=project)
+    assert 0 < solutions.count() <= 12 * 2
+    assert solutions.values("last_step").distinct().count() == solutions.count()
+    paths = StepNode.objects.filter(problem__project=project)
+    assert paths.values("problem", "parent", "text_hash").distinct().count() == paths.count()
+
+
+def test_a_worker_killed_mid_training_resumes_from_its_checkpoint(redis_server, tmp_path, make_user):
+    from annotate.models import Membership, Project
+    from tests.prm_factories import build_tiny_base, rule_examples, seed_project
+    from training.models import PrmModel
+    from training.services import start_training
+
+    url = redis_server.url()
+    admin = make_user("trainer-admin")
+    project = Project.objects.create(name="T", slug="t")
+    Membership.objects.create(project=project, user=admin, role=Membership.Role.ADMIN)
+    seed_project(project, rule_examples(40, per_problem=2, seed=7), admin)
+    base = build_tiny_base(tmp_path / "base")
+    first = spawn_worker(tmp_path / "doomed.log", CELERY_BROKER_URL=url)
+    with this_process_publishes_to(url):
+        model = start_training(project=project, user=admin, name="resumed prm",
+                               base_model=str(base), hyperparameters={
+                                   "epochs": 10, "batch_size": 8, "max_length": 96,
+                                   "early_stopping_patience": 0})
+        run = model.run
+        wait_until(lambda: "epoch 2" in Run.objects.get(pk=run.pk).log, 180, "two epochs")
+        second = _kill_and_replace(first, url, tmp_path / "successor.log")
+        try:
+            run = wait_for_run(run, 300)
+        finally:
+            stop_process(second)
+    assert run.status == Run.Status.SUCCEEDED and run.attempts == 2, run.error + run.log
+    assert "resumed from checkpoint" in run.log
+    model = PrmModel.objects.get(pk=model.pk)
+    assert model.status == PrmModel.Status.READY and model.metrics["training"]["resumed"]
