@@ -39,8 +39,10 @@ def wait_for_run(run, timeout: float = 180.0):
     pytest.fail(f"Run {run.pk} ({run.kind}) still {run.status} after {timeout}s.\n{run.log}\n{tail}")
 
 
-def spawn_worker(log_path: Path, *, queues: str = "default,gpu", **env_overrides) -> subprocess.Popen:
-    """Start a real solo ``celery worker`` on the test database and wait until it is ready."""
+def spawn_worker(log_path: Path, *, queues: str = "default,gpu", pool: str = "solo",
+                 **env_overrides) -> subprocess.Popen:
+    """Start a real ``celery worker`` (solo unless ``pool``) on the test database and wait
+    until it is ready."""
     env = dict(os.environ)
     env.update(DJANGO_SETTINGS_MODULE="tests.settings", STEPWISE_TEST_WORKER="1",
                PYTHONUNBUFFERED="1", **env_overrides)
@@ -48,7 +50,7 @@ def spawn_worker(log_path: Path, *, queues: str = "default,gpu", **env_overrides
     log = open(log_path, "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "stepwise.celery", "worker",
-         "-Q", queues, "--pool=solo", "--concurrency=1", "--loglevel=INFO",
+         "-Q", queues, f"--pool={pool}", "--concurrency=1", "--loglevel=INFO",
          "-n", f"{log_path.stem}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
     )

@@ -232,3 +232,25 @@ def test_a_worker_killed_mid_training_resumes_from_its_checkpoint(redis_server, 
     assert "resumed from checkpoint" in run.log
     model = PrmModel.objects.get(pk=model.pk)
     assert model.status == PrmModel.Status.READY and model.metrics["training"]["resumed"]
+
+
+def test_a_killed_prefork_child_is_redelivered_at_once_under_the_same_dispatch(redis_server, tmp_path):
+    import subprocess
+
+    url = redis_server.url()
+    worker = spawn_worker(tmp_path / "prefork.log", pool="prefork", CELERY_BROKER_URL=url)
+    try:
+        with this_process_publishes_to(url):
+            run = start_run("healthcheck", {"message": "child", "steps": 20, "pause": 0.2})
+            wait_until(lambda: Run.objects.filter(pk=run.pk, progress_done__gte=2).exists(), 60,
+                       "the run to make progress")
+            child = subprocess.run(["pgrep", "-P", str(worker.pid)], capture_output=True,
+                                   text=True).stdout.split()
+            assert Run.objects.get(pk=run.pk).worker.endswith(f":{child[0]}")
+            os.kill(int(child[0]), signal.SIGKILL)
+            run = wait_for_run(run, 60)
+        # The broker gave the message back at once and the new child took it: no sweep.
+        assert run.status == Run.Status.SUCCEEDED and run.attempts == 2 and run.dispatch == 1
+        assert "stopped answering" not in run.log
+    finally:
+        stop_process(worker)

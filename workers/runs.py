@@ -37,7 +37,9 @@ logger = logging.getLogger(__name__)
 #: kind -> Celery task, filled by @run_task.
 RUN_KINDS: dict[str, Any] = {}
 
-WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
+def this_worker() -> str:
+    """"host:pid" of this process (read at claim time: prefork children have their own pid)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class RunCancelled(Exception):
@@ -141,15 +143,32 @@ def _finish(run_id: int, dispatch: int, status: str, **fields: Any) -> None:
         status=status, finished_at=timezone.now(), heartbeat_at=None, **fields)
 
 
+def worker_is_gone(worker: str) -> bool:
+    """Whether ``worker`` ("host:pid") was a process on this host that no longer exists."""
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def _claim(run: Run, dispatch: int, task_id: str) -> bool:
-    """Take the Run for this attempt: queued, or running under a worker whose beat lapsed."""
+    """Take the Run for this attempt: queued, or running under a worker whose beat lapsed or
+    that is gone (a prefork child killed on this host: its message comes straight back)."""
+    running_elsewhere = Q(status=Run.Status.RUNNING, heartbeat_at__lt=stale_before())
+    if run.status == Run.Status.RUNNING and run.worker and worker_is_gone(run.worker):
+        running_elsewhere |= Q(status=Run.Status.RUNNING, worker=run.worker)
     return bool(Run.objects.filter(
-        Q(status=Run.Status.QUEUED) | Q(status=Run.Status.RUNNING, heartbeat_at__lt=stale_before()),
-        pk=run.pk, dispatch=dispatch,
+        Q(status=Run.Status.QUEUED) | running_elsewhere, pk=run.pk, dispatch=dispatch,
     ).update(
         status=Run.Status.RUNNING, started_at=Coalesce(F("started_at"), timezone.now()),
         attempts=F("attempts") + 1, celery_task_id=task_id, heartbeat_at=timezone.now(),
-        worker=WORKER_NAME, published_at=Coalesce(F("published_at"), timezone.now()),
+        worker=this_worker(), published_at=Coalesce(F("published_at"), timezone.now()),
     ))
 
 
