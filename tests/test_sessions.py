@@ -49,7 +49,7 @@ def test_a_logged_in_annotator_keeps_labeling_while_redis_is_down(redis_server, 
 
     project = make_project("outage")
     solution = make_solution(project, ["One step.", "Another step."])
-    annotator = add_member(project, make_user("steady"))
+    add_member(project, make_user("steady"))
     cache = {"default": {**REDIS_CACHE["default"], "LOCATION": redis_server.url(1),
                          "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}}}
     with override_settings(SESSION_ENGINE="django.contrib.sessions.backends.cached_db",
