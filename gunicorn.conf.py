@@ -31,3 +31,14 @@ def post_worker_init(worker):
 
     get_resolver().url_patterns  # noqa: B018 - imports the views now, not in a request
     gc.freeze()
+
+
+def pre_request(worker, req):
+    """A body longer than stepwise/body_limit.py reads off ends the connection: say so in the
+    response (gunicorn ignores a Connection header from the application)."""
+    from stepwise.body_limit import DRAIN_MAX
+
+    worker.log.debug("%s %s", req.method, req.path)  # what gunicorn's own hook does
+    for name, value in req.headers:
+        if name == "CONTENT-LENGTH" and value.isdigit() and int(value) > DRAIN_MAX:
+            req.force_close()

@@ -41,7 +41,9 @@ def tokens_page(request):
                                              expires_at=expires)
                     context["new_key"], context["new_token"] = key, token
                 except ValidationError as exc:
-                    context["error"] = " ".join(str(m) for v in exc.detail.values() for m in v)
+                    # A detail value is one message or a list of them.
+                    context["error"] = " ".join(
+                        str(m) for v in exc.detail.values() for m in ([v] if isinstance(v, str) else v))
     context["tokens"] = APIToken.objects.filter(user=request.user)
     context["now"] = timezone.now()
     status = 400 if context["error"] else 200

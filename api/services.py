@@ -10,6 +10,8 @@ from .models import APIToken, hash_key
 def issue_token(*, user, name: str, scope: str = APIToken.Scope.READ,
                 expires_at=None) -> tuple[APIToken, str]:
     """Create a token and return it with its key. The key is never retrievable again."""
+    if "\x00" in (name or ""):  # PostgreSQL text cannot hold it: a message, not a DataError
+        raise ValidationError({"name": "'name' contains a NUL byte."})
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationError({"expires_at": "The expiry must be in the future."})
     key = APIToken.generate_key()

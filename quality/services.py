@@ -16,7 +16,9 @@ from .models import ReviewCorrection, ReviewDecision
 REVIEW_ROLES = (Membership.Role.ADMIN, Membership.Role.REVIEWER)
 
 
-def _check_reviewable(assignment: Assignment, reviewer) -> None:
+def _check_reviewable(assignment: Assignment, reviewer, note: str) -> None:
+    if "\x00" in (note or ""):  # PostgreSQL text cannot hold it: a message, not a DataError
+        raise ValidationError("'note' contains a NUL byte.")
     if role_in(assignment.project, reviewer) not in REVIEW_ROLES:
         raise ValidationError("Only reviewers and admins of the project can review.")
     if assignment.status != Assignment.Status.SUBMITTED:
@@ -25,7 +27,7 @@ def _check_reviewable(assignment: Assignment, reviewer) -> None:
 
 @transaction.atomic
 def accept_assignment(assignment: Assignment, reviewer, note: str = "") -> ReviewDecision:
-    _check_reviewable(assignment, reviewer)
+    _check_reviewable(assignment, reviewer, note)
     return ReviewDecision.objects.create(assignment=assignment, reviewer=reviewer,
                                          action=ReviewDecision.Action.ACCEPT, note=note)
 
@@ -34,7 +36,7 @@ def accept_assignment(assignment: Assignment, reviewer, note: str = "") -> Revie
 def reject_assignment(assignment: Assignment, reviewer, note: str = "") -> ReviewDecision:
     """Send the solution back to the queue: the assignment stops counting (expired), so the
     queue serves the solution again; its ratings stay for the record."""
-    _check_reviewable(assignment, reviewer)
+    _check_reviewable(assignment, reviewer, note)
     decision = ReviewDecision.objects.create(assignment=assignment, reviewer=reviewer,
                                              action=ReviewDecision.Action.REJECT, note=note)
     Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.EXPIRED)
@@ -50,7 +52,7 @@ def correct_assignment(assignment: Assignment, reviewer, labels: dict[int, int],
     The annotator's StepRating keeps its value; the correction is a separate row that wins in
     consensus, and the audit log gets one 'review' change per step whose label differs.
     """
-    _check_reviewable(assignment, reviewer)
+    _check_reviewable(assignment, reviewer, note)
     if not labels:
         raise ValidationError("A correction needs at least one step label.")
     bad = {r for r in labels.values() if r not in (-1, 0, 1)}

@@ -135,6 +135,9 @@ def test_browser_token_page_shows_the_key_once_and_revokes(make_user):
     assert key not in browser.get("/api/tokens/manage/").content.decode()  # shown once
     bad = browser.post("/api/tokens/manage/", {"name": "x", "days": "0"})
     assert bad.status_code == 400 and "Expiry" in bad.content.decode()
+    again = browser.post("/api/tokens/manage/", {"name": "laptop", "scope": "read"})
+    assert again.status_code == 400
+    assert "You already have a live token with this name." in again.content.decode()
     browser.post("/api/tokens/manage/", {"revoke": str(token.pk)})
     assert client_for(key).get("/api/projects/").status_code == 401
     other = make_user("jack")

@@ -134,3 +134,27 @@ def test_bad_input_message_shows_on_the_page(live_server, page, shared_data, mak
     assignment = Assignment.objects.get(annotator=user)
     assert assignment.status == Assignment.Status.EXPIRED
     assert list(assignment.ratings.values_list("rating", flat=True)) == [1]  # kept
+
+
+def test_a_server_error_page_is_never_shown_raw(live_server, page, make_user):
+    from tests.labeling_factories import make_project, make_solution
+
+    project = make_project("errors", overlap=1)
+    make_solution(project, ["Let x = 6.", "# Answer\n\n42"])
+    _login_and_start(page, live_server, project, make_user)
+    html = "<!DOCTYPE html><html><head><title>Server Error (500)</title></head><body>" \
+           "<h1>Server Error (500)</h1></body></html>"
+    page.route("**/rate/", lambda route: route.fulfill(status=500, content_type="text/html",
+                                                       body=html))
+    page.keyboard.press("1")
+    page.wait_for_function("document.querySelector('#flash').textContent !== ''")
+    assert page.inner_text("#flash") == "The server could not save this (error 500); try again."
+    page.unroute("**/rate/")
+    page.route("**/rate/", lambda route: route.fulfill(
+        status=503, content_type="application/json", body='{"detail": "Busy; try again soon."}'))
+    page.keyboard.press("1")
+    page.wait_for_function("document.querySelector('#flash').textContent.includes('Busy')")
+    assert page.inner_text("#flash") == "Busy; try again soon."
+    page.unroute("**/rate/")
+    _press_and_wait(page, "1", 1)  # the real server saves it; the bar clears
+    assert page.inner_text("#flash") == ""

@@ -164,3 +164,97 @@ def test_sessions_are_cached_in_redis_only(tmp_path):
     assert _settings_value("s.SESSION_ENGINE", env) == "django.contrib.sessions.backends.db"
     env["REDIS_URL"] = "redis://h:6379/1"
     assert _settings_value("s.SESSION_ENGINE", env) == "django.contrib.sessions.backends.cached_db"
+
+
+@pytest.fixture
+def gunicorn_server(tmp_path):
+    """The web process as production starts it (gunicorn.conf.py), on a free local port."""
+    import http.client
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = _clean_env()
+    # No database is touched by the requests below: an empty SQLite data directory will do.
+    env.update(DJANGO_SETTINGS_MODULE="tests.settings", STEPWISE_TEST_SQLITE="1",
+               STEPWISE_DATA_DIR=str(tmp_path), PYTHONWARNINGS="ignore")
+    log = open(tmp_path / "gunicorn.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "stepwise.wsgi:application", "-c", "gunicorn.conf.py",
+         "-w", "1", "--threads", "2", "-b", f"127.0.0.1:{port}", "--no-control-socket"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                probe = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                probe.request("GET", "/login/")
+                probe.getresponse().read()
+                probe.close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("gunicorn did not start:\n" + (tmp_path / "gunicorn.log").read_text())
+                time.sleep(0.2)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def test_oversized_body_is_a_413_and_the_keepalive_connection_survives(gunicorn_server):
+    import http.client
+    import json
+
+    from django.conf import settings
+
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    conn = http.client.HTTPConnection("127.0.0.1", gunicorn_server, timeout=30)
+
+    def call(method, path, body=None, headers=None):
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        return resp, resp.read()
+
+    resp, _ = call("GET", "/login/")
+    assert resp.status == 200 and resp.getheader("Connection") == "keep-alive"
+    sock = conn.sock
+    # JSON over the limit: the API answers in JSON.
+    big = json.dumps({"project": 1, "items": [{"statement": "x" * (limit + 1000)}]})
+    resp, body = call("POST", "/api/problems/bulk/", big, {"Content-Type": "application/json"})
+    assert resp.status == 413 and resp.getheader("Connection") == "keep-alive"
+    assert f"the limit is {limit:,} bytes" in json.loads(body)["detail"]
+    resp, _ = call("GET", "/login/")
+    assert resp.status == 200 and conn.sock is sock  # the same connection, still in step
+    # A form over the limit (a labeling page's POST): a plain-text message for its bar.
+    form = "text=" + "y" * (limit + 1)
+    resp, body = call("POST", "/task/1/write/", form,
+                      {"Content-Type": "application/x-www-form-urlencoded", "HX-Request": "true"})
+    assert resp.status == 413 and resp.getheader("Content-Type").startswith("text/plain")
+    assert body.decode().startswith("The request is ")
+    # Under the limit but never read (refused before the view reads it): still in step.
+    unread = json.dumps({"project": 1, "items": [{"statement": "z" * (limit // 2)}]})
+    resp, _ = call("POST", "/api/problems/bulk/", unread, {"Content-Type": "application/json"})
+    assert resp.status == 401
+    resp, _ = call("GET", "/login/")
+    assert resp.status == 200 and conn.sock is sock
+    conn.close()
+
+
+def test_a_body_too_long_to_read_off_ends_the_connection_and_says_so(gunicorn_server):
+    import http.client
+
+    from stepwise.body_limit import DRAIN_MAX
+
+    conn = http.client.HTTPConnection("127.0.0.1", gunicorn_server, timeout=30)
+    conn.request("POST", "/api/problems/bulk/", body=b"x" * (DRAIN_MAX + 1024 * 1024),
+                 headers={"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    resp.read()
+    assert resp.status == 413 and resp.getheader("Connection") == "close"
+    conn.request("GET", "/login/")  # the client opens a new connection by itself
+    assert conn.getresponse().status == 200
+    conn.close()

@@ -64,6 +64,72 @@ def test_own_expired_task_is_resumed_when_free(make_user):
     assert again.ratings.get().rating == 0
 
 
+def _lapse(*assignments):
+    Assignment.objects.filter(pk__in=[a.pk for a in assignments]).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+
+def test_own_lapsed_task_comes_back_before_an_earlier_free_solution(make_user):
+    project = make_project(overlap=1)
+    s1, s2, _s3 = (make_solution(project, [f"e{i}"]) for i in range(3))
+    alice, carol = _users(make_user, project, 2)
+    assert next_task(project, carol).solution_id == s1.pk
+    task = next_task(project, alice)
+    assert task.solution_id == s2.pk
+    labeling.rate_step(task.pk, alice, node_id=task.solution.last_step_id, rating=1)
+    skip_task(Assignment.objects.get(annotator=carol))  # s1 is free again, and earlier
+    _lapse(task)
+    again = next_task(project, alice)
+    assert (again.pk, again.solution_id, again.status) == (task.pk, s2.pk, Assignment.Status.ACTIVE)
+    assert again.ratings.get().rating == 1
+
+
+def test_own_lapsed_task_comes_back_after_another_user_marked_it_expired(make_user):
+    project = make_project(overlap=1)
+    s1, s2, _s3 = (make_solution(project, [f"x{i}"]) for i in range(3))
+    alice, bob = _users(make_user, project, 2)
+    bobs = next_task(project, bob)
+    task = next_task(project, alice)
+    assert (bobs.solution_id, task.solution_id) == (s1.pk, s2.pk)
+    skip_task(bobs)  # s1 is free again; bob is not offered it twice
+    _lapse(task)
+    assert next_task(project, bob).solution_id == s2.pk  # bob's call expired alice's lease
+    task.refresh_from_db()
+    assert task.status == Assignment.Status.EXPIRED
+    skip_task(Assignment.objects.get(annotator=bob, status=Assignment.Status.ACTIVE))
+    again = next_task(project, alice)
+    assert again.pk == task.pk and again.status == Assignment.Status.ACTIVE
+
+
+def test_own_lapsed_task_taken_by_another_gives_the_next_free_one(make_user):
+    project = make_project(overlap=1)
+    s1, s2 = (make_solution(project, [f"t{i}"]) for i in range(2))
+    alice, bob = _users(make_user, project, 2)
+    task = next_task(project, alice)
+    _lapse(task)
+    assert next_task(project, bob).solution_id == s1.pk  # alice's lapsed slot went to bob
+    assert next_task(project, alice).solution_id == s2.pk
+    task.refresh_from_db()
+    assert task.status == Assignment.Status.EXPIRED
+
+
+def test_a_task_sent_back_by_review_is_not_put_first(make_user):
+    from annotate.models import Membership
+    from quality.services import reject_assignment
+
+    project = make_project(overlap=1)
+    s1, s2 = (make_solution(project, [f"r{i} # Answer\n\n42"]) for i in range(2))
+    alice, carol = _users(make_user, project, 2)
+    reviewer = add_member(project, make_user("reviewer"), role=Membership.Role.REVIEWER)
+    assert next_task(project, carol).solution_id == s1.pk
+    task = next_task(project, alice)
+    labeling.rate_step(task.pk, alice, node_id=task.solution.last_step_id, rating=1)
+    labeling.finish(task.pk, alice, reason="solution")
+    skip_task(Assignment.objects.get(annotator=carol))
+    reject_assignment(Assignment.objects.get(pk=task.pk), reviewer, "rushed")  # expired, finished
+    assert next_task(project, alice).solution_id == s1.pk  # the queue's order, as before
+
+
 def test_skip_frees_the_slot_and_is_not_offered_again(make_user):
     project = make_project(overlap=1)
     s1 = make_solution(project, ["x"])

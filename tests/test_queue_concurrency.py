@@ -90,3 +90,69 @@ def test_concurrent_double_submit_stores_one_rating(make_user):
     assert not errors and len(results) == 8
     assert StepRating.objects.filter(assignment=task).count() == 1
     assert RatingChange.objects.filter(rating__assignment=task).count() == 1
+
+
+def test_two_annotators_writing_the_same_own_step_at_once_share_one_node(make_user):
+    """The second insert waits on the first one's uncommitted row, then hits the unique
+    constraint: it must read that node, not fail. The first writer commits only once the
+    second is seen waiting on its lock, so the race happens on every run."""
+    from django.db import transaction
+
+    from annotate.models import StepNode
+    from annotate.services import labeling
+
+    project = make_project("same-step", overlap=2)
+    solution = make_solution(project, ["Let x = 6.", "Then 7x = 41.", "# Answer\n\n41"])
+    first, second = (add_member(project, make_user(name)) for name in ("first", "second"))
+    tasks = {}
+    for user in (first, second):
+        task = tasks[user.pk] = next_task(project, user)
+        root = solution.last_step.parent.parent_id
+        labeling.rate_step(task.pk, user, node_id=root, rating=1)
+        labeling.rate_step(task.pk, user, node_id=solution.last_step.parent_id, rating=-1)
+    text = "Then 7x = 42."
+    inserted, errors, states = threading.Event(), [], {}
+
+    def write(user, hold: bool):
+        try:
+            if hold:
+                with transaction.atomic():
+                    states[user.pk] = labeling.write_step(tasks[user.pk].pk, user, position=1,
+                                                          text=text)
+                    inserted.set()
+                    _wait_for_a_lock_waiter()
+            else:
+                inserted.wait(10)
+                states[user.pk] = labeling.write_step(tasks[user.pk].pk, user, position=1,
+                                                      text=text)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(repr(exc))
+        finally:
+            inserted.set()
+            connection.close()
+
+    threads = [threading.Thread(target=write, args=(first, True)),
+               threading.Thread(target=write, args=(second, False))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    nodes = StepNode.objects.filter(problem=solution.problem, text=text)
+    assert nodes.count() == 1 and nodes.get().author == StepNode.Author.HUMAN
+    for user in (first, second):
+        assert states[user.pk].presentation[1]["human"] == nodes.get().pk
+
+
+def _wait_for_a_lock_waiter(timeout: float = 10.0) -> None:
+    """Until another backend of this database waits on a lock (or the timeout passes)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cur:
+        while time.monotonic() < deadline:
+            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")
+            if cur.fetchone()[0]:
+                return
+            time.sleep(0.02)

@@ -6,7 +6,8 @@ import schemathesis
 from django.core.management import call_command
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
@@ -40,21 +41,47 @@ def test_docs_page_serves_swagger_from_our_static_files(make_user):
 
 @pytest.mark.portable
 @pytest.mark.django_db
-def test_api_fuzz(make_user):
-    """Every operation, fuzzed by hypothesis from the schema, called through WSGI."""
+def test_api_fuzz(make_user, settings, tmp_path):
+    """Every operation, fuzzed by hypothesis from the schema, called through WSGI. Detail
+    routes get the ids of real objects, so their views run past the 404."""
+    settings.EXPORTS_DIR = tmp_path / "exports"
     lab = build(make_user, slug="fuzz")
-    _, key = issue_token(user=lab["users"]["admin"], name="fuzz", scope="write")
+    ids, key = _real_objects(lab)
     # As Django's test client does: keep the test's connection (and transaction) open.
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     try:
-        _fuzz_all(key)
+        _fuzz_all(key, ids)
     finally:
         request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)
 
 
-def _fuzz_all(key):
+def _real_objects(lab) -> tuple[dict[tuple[str, str], int], str]:
+    """(method, first path segment) -> a real id the admin may read; and the admin's key.
+    DELETE on a token revokes a second one: never the token the fuzz authenticates with."""
+    from exports.services import build_snapshot, create_snapshot
+    from training.models import PrmModel
+
+    admin, project = lab["users"]["admin"], lab["project"]
+    token, key = issue_token(user=admin, name="fuzz", scope="write")
+    spare, _ = issue_token(user=admin, name="fuzz-spare", scope="read")
+    snapshot = create_snapshot(user=admin, raw_spec={"projects": [project.pk], "format": "trl"})
+    build_snapshot(snapshot.pk)
+    snapshot.refresh_from_db()
+    assert snapshot.status == "ready"
+    model = PrmModel.objects.create(project=project, name="fuzz-prm", base_model="demo-base",
+                                    status=PrmModel.Status.READY)
+    s1 = lab["solutions"]["s1"]
+    by_route = {"projects": project.pk, "problems": s1.problem_id, "solutions": s1.pk,
+                "assignments": lab["assignments"]["a1"].pk, "runs": snapshot.run_id,
+                "exports": snapshot.pk, "models": model.pk, "tokens": token.pk}
+    ids = {(method, route): pk for route, pk in by_route.items() for method in ("get", "post")}
+    ids[("delete", "tokens")] = spare.pk
+    return ids, key
+
+
+def _fuzz_all(key, ids):
     from hypothesis import given
 
     from stepwise.wsgi import application
@@ -65,10 +92,15 @@ def _fuzz_all(key):
     checks = [not_a_server_error, response_schema_conformance, content_type_conformance]
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 20
+    with_ids = [op for op in operations if op.path_parameters]
+    assert len(with_ids) >= 10
 
     for operation in operations:
-        @given(case=operation.as_strategy())
-        @settings(max_examples=10, deadline=None, derandomize=True, database=None,
+        route = operation.path.split("/")[2]
+        fixed = {p.name: ids[(operation.method.lower(), route)] for p in operation.path_parameters}
+
+        @given(case=operation.as_strategy(path_parameters=fixed or None))
+        @hypothesis_settings(max_examples=10, deadline=None, derandomize=True, database=None,
                   suppress_health_check=list(HealthCheck))
         def fuzz(case):
             case.call_and_validate(headers={"Authorization": f"Bearer {key}"}, checks=checks)

@@ -30,6 +30,9 @@ def start_training(*, project, name: str, base_model: str = "", hyperparameters:
     """Validate, create the PrmModel and queue a ``train_prm`` run on the gpu queue."""
     from workers.runs import start_run
 
+    for field, value in (("name", name), ("base_model", base_model), ("snapshot_path", snapshot_path)):
+        if "\x00" in (value or ""):  # PostgreSQL text (and a path) cannot hold it
+            raise TrainingError(f"'{field}' contains a NUL byte.")
     name = (name or "").strip()
     if not name:
         raise TrainingError("Give the model a name.")

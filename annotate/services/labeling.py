@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotate.models import Assignment, Project, RatingChange, StepNode, StepRating
@@ -133,6 +133,12 @@ def _allowed_ratings(project: Project) -> set[int]:
     return {1, -1} if project.rating_scale == Project.RatingScale.BINARY else {1, 0, -1}
 
 
+def _refuse_nul(value: str | None, field: str) -> None:
+    # PostgreSQL text cannot hold a NUL byte: refuse it here, not as a DataError (a 500).
+    if value and "\x00" in value:
+        raise LabelingError(f"'{field}' contains a NUL byte.")
+
+
 def _parse_int(value, what: str) -> int:
     try:
         return int(value)
@@ -247,6 +253,7 @@ def choose_candidate(assignment_id: int, user, *, position, index) -> TaskState:
 def write_step(assignment_id: int, user, *, position, text: str) -> TaskState:
     """The annotator's own step at the current position (a StepNode authored by a human)."""
     text = (text or "").strip()
+    _refuse_nul(text, "text")
     if not text:
         raise LabelingError("Write the step before saving it.")
     if len(text) > MAX_STEP_CHARS:
@@ -273,13 +280,20 @@ def _human_node(assignment: Assignment, parent_id: int | None, text: str, user) 
     # Same text at the same position is the same node (the tree is unique by text).
     from annotate.models.problems import content_hash
 
-    existing = StepNode.objects.filter(problem=problem, parent_id=parent_id,
-                                       text_hash=content_hash(text)).first()
+    same = StepNode.objects.filter(problem=problem, parent_id=parent_id,
+                                   text_hash=content_hash(text))
+    existing = same.first()
     if existing is not None:
         return existing
-    return StepNode.objects.create(
-        problem=problem, parent=parent, depth=0 if parent is None else parent.depth + 1,
-        text=text, author=StepNode.Author.HUMAN, author_user=user)
+    try:
+        # A savepoint: another annotator may write the same step at this position at once;
+        # then the unique constraint refuses this insert and their node is the one.
+        with transaction.atomic():
+            return StepNode.objects.create(
+                problem=problem, parent=parent, depth=0 if parent is None else parent.depth + 1,
+                text=text, author=StepNode.Author.HUMAN, author_user=user)
+    except IntegrityError:
+        return same.get()
 
 
 def _current_position(state: TaskState, position):
@@ -295,9 +309,11 @@ def _current_position(state: TaskState, position):
 def finish(assignment_id: int, user, *, reason: str, note: str = "") -> Assignment:
     """Submit the task with a finish reason; checks the walk supports that reason."""
     valid = {c.value for c in Assignment.FinishReason}
+    _refuse_nul(reason, "reason")
     if reason not in valid:
         raise LabelingError(f"Unknown finish reason '{reason}'; use one of {', '.join(sorted(valid))}.")
     note = (note or "").strip()
+    _refuse_nul(note, "note")
     if reason == Assignment.FinishReason.BAD_PROBLEM and not note:
         raise LabelingError("Say what is wrong with the problem.")
     if len(note) > MAX_NOTE_CHARS:

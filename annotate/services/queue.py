@@ -52,22 +52,31 @@ def holding_q(now=None) -> Q:
     )
 
 
-def _held_or_expire(project: Project, user) -> Assignment | None:
-    """The user's live task in the project, if any. The same query finds the project's
-    lapsed leases, which are marked expired here (lazily, on each queue call)."""
+def _held_or_expire(project: Project, user) -> tuple[Assignment | None, Assignment | None]:
+    """The user's live task in the project, if any, else their lapsed one: the user's latest
+    task (by lease) when its lease ran out unfinished (a review's reject also leaves a task
+    expired, but finished). The same query finds the project's lapsed leases, which are
+    marked expired here (lazily, on each queue call)."""
     now = timezone.now()
-    held, stale = None, {}
-    for row in (Assignment.objects.filter(project=project, status=Assignment.Status.ACTIVE)
-                .filter(Q(annotator=user) | Q(lease_expires_at__lte=now))[:10_000]):
-        if row.lease_expires_at is not None and row.lease_expires_at <= now:
+    held, lapsed, stale = None, None, {}
+    latest = (Assignment.objects.filter(project=project, annotator=user)
+              .order_by(F("lease_expires_at").desc(nulls_last=True), "-id").values("pk")[:1])
+    for row in (Assignment.objects.filter(project=project).filter(
+            Q(status=Assignment.Status.ACTIVE) & (Q(annotator=user) | Q(lease_expires_at__lte=now))
+            | Q(status=Assignment.Status.EXPIRED, finish_reason="", pk=Subquery(latest)))[:10_000]):
+        if row.status == Assignment.Status.EXPIRED:
+            lapsed = lapsed or row
+        elif row.lease_expires_at is not None and row.lease_expires_at <= now:
             stale[row.pk] = row.solution_id
+            if row.annotator_id == user.pk:
+                lapsed = row
         elif row.annotator_id == user.pk:
             held = row
     if stale:
         _expire(project, stale, now)
     if held is not None:
         held.project = project
-    return held
+    return held, (None if held is not None else lapsed)
 
 
 def _expire(project: Project, stale: dict[int, int], now) -> None:
@@ -210,13 +219,35 @@ def _claim(project: Project, user, ordered: QuerySet, *, skip_locked: bool, now)
     return None
 
 
+def _resume(project: Project, user, lapsed: Assignment, pools: list[bool]) -> Assignment | None:
+    """The user's own lapsed task comes back first while its solution has room (ratings kept),
+    whatever the strategy would offer before it."""
+    now = timezone.now()
+    own = (Solution.objects.filter(project=project, pk=lapsed.solution_id, is_gold__in=pools)
+           .annotate(_taken=_slots_taken(now)).filter(_taken__lt=project.overlap).order_by("pk"))
+    try:
+        with transaction.atomic():
+            # One row, locked in a fresh transaction: waiting for it (no SKIP LOCKED) holds
+            # no other lock, and a claimer that has it decides in milliseconds.
+            return _claim(project, user, own, skip_locked=False, now=now)
+    except IntegrityError:
+        return held_task(project, user)  # a concurrent request of the same user took one
+
+
 def next_task(project: Project, user) -> Assignment | None:
     """The task the user holds, or a new one; None when nothing is left for them."""
-    held = _held_or_expire(project, user)
+    held, lapsed = _held_or_expire(project, user)
     if held is not None:
         return held
+    pools = _pools(project, user)
+    if lapsed is not None:
+        # Screening allows gold only ([True]); otherwise an own task of either pool resumes.
+        resumed = _resume(project, user, lapsed, pools if pools == [True] else [True, False])
+        if resumed is not None:
+            resumed.project = project
+            return resumed
     strategy = get_strategy(project.queue_strategy)
-    for gold in _pools(project, user):
+    for gold in pools:
         mark = _low_water_mark(project, gold, timezone.now())
         for attempt in range(MAX_ATTEMPTS):
             now = timezone.now()

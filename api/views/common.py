@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from django.http import QueryDict
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import BasePermission, IsAuthenticated
 
 from annotate.models import Membership, Project
 from annotate.selectors.projects import visible_projects
@@ -23,7 +24,46 @@ class CreatedCursorPagination(CursorPagination):
     max_page_size = 1000
 
 
-PERMISSIONS = [IsAuthenticated, TokenScope]
+def nul_field(data, path: str = "") -> str | None:
+    """The name of the first string field under ``data`` (a query, a form or parsed JSON)
+    whose key or value holds a NUL byte, as ``items.0.metadata.key``; None if there is none."""
+    if isinstance(data, QueryDict):
+        for key, values in data.lists():
+            if "\x00" in key or any(isinstance(v, str) and "\x00" in v for v in values):
+                return key.replace("\x00", "")
+        return None
+    if isinstance(data, str):
+        return path if "\x00" in data else None
+    if isinstance(data, dict):
+        entries = data.items()
+    elif isinstance(data, list | tuple):
+        entries = enumerate(data)
+    else:
+        return None
+    for key, value in entries:
+        name = f"{path}.{key}" if path else str(key)
+        if "\x00" in name:
+            return name.replace("\x00", "")
+        found = nul_field(value, name)
+        if found is not None:
+            return found
+    return None
+
+
+class NoNulBytes(BasePermission):
+    """Every query parameter and body field of the API passes here first: a NUL byte is a
+    400 naming the field, where PostgreSQL would refuse it when it is stored or filtered
+    on (a 500)."""
+
+    def has_permission(self, request, view):
+        for data in (request.query_params, request.data):
+            name = nul_field(data)
+            if name is not None:
+                raise ValidationError({name: f"'{name}' contains a NUL byte."})
+        return True
+
+
+PERMISSIONS = [IsAuthenticated, TokenScope, NoNulBytes]
 
 
 def project_ids_with_role(user, roles) -> list[int]:

@@ -30,10 +30,11 @@ from .common import (
 )
 
 
-class ProjectList(generics.ListAPIView):
+class _ProjectViewMixin:
+    """Visible projects, serialized with the user's role in each."""
+
     permission_classes = PERMISSIONS
     serializer_class = ProjectSerializer
-    pagination_class = None
 
     def get_queryset(self):
         return visible_projects(self.request.user).order_by("id")
@@ -45,11 +46,12 @@ class ProjectList(generics.ListAPIView):
         return ctx
 
 
-class ProjectDetail(generics.RetrieveAPIView):
-    permission_classes = PERMISSIONS
-    serializer_class = ProjectSerializer
-    get_queryset = ProjectList.get_queryset
-    get_serializer_context = ProjectList.get_serializer_context
+class ProjectList(_ProjectViewMixin, generics.ListAPIView):
+    pagination_class = None
+
+
+class ProjectDetail(_ProjectViewMixin, generics.RetrieveAPIView):
+    pass
 
 
 @extend_schema_view(get=extend_schema(parameters=[

@@ -15,6 +15,20 @@
     el.textContent = msg || "";
     el.className = "flash" + (msg ? " " + (kind || "error") : "");
   }
+  // What the message bar shows for a failed request: the server's own message when it is
+  // short plain text (our 4xx) or JSON {"detail": ...}; never an HTML error page.
+  function errorMessage(xhr) {
+    var type = (xhr.getResponseHeader("Content-Type") || "").toLowerCase();
+    var text = "";
+    if (type.indexOf("text/plain") === 0) {
+      text = xhr.responseText || "";
+    } else if (type.indexOf("application/json") === 0) {
+      try { text = JSON.parse(xhr.responseText).detail || ""; } catch (e) { text = ""; }
+    }
+    text = typeof text === "string" ? text.trim() : "";
+    if (text && text.length <= 300 && !/<[a-z!\/]/i.test(text)) return text;
+    return "The server could not save this (error " + xhr.status + "); try again.";
+  }
   function csrf() {
     try { return JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"]; } catch (e) { return ""; }
   }
@@ -149,7 +163,7 @@
       }
     });
     document.body.addEventListener("htmx:responseError", function (e) {
-      flash(e.detail.xhr.responseText || ("Request failed (" + e.detail.xhr.status + ")."));
+      flash(errorMessage(e.detail.xhr));
     });
     document.body.addEventListener("htmx:sendError", function () {
       flash("Could not reach the server; what was saved is kept. Try again.");
