@@ -220,18 +220,26 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(BROKER_DIR / "control"),
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 6 * 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": 6 * 3600,
+        # A publish tries the broker twice, 0.2 s apart, then leaves the Run in the outbox
+        # (kombu's default retry sleeps 2 s, holding the request that queued it).
+        "max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5,
+    }
 
 # Runs (workers/runs.py, workers/dispatch.py): a running Run's worker stamps it every
 # RUN_HEARTBEAT_SECONDS; one silent for RUN_STALE_SECONDS is handed back to the queue by the
 # dispatcher, which every worker runs every RUN_SWEEP_SECONDS. A queued Run the broker never
-# got (it was down) is sent once it is RUN_PUBLISH_GRACE_SECONDS old.
+# got (it was down) is sent once it is RUN_PUBLISH_GRACE_SECONDS old; one that was sent but
+# has not started after RUN_REPUBLISH_SECONDS is sent again (a broker restarted without
+# persistence loses its messages; a duplicate message does nothing).
 RUN_HEARTBEAT_SECONDS = float(os.environ.get("RUN_HEARTBEAT_SECONDS", "20"))
 RUN_STALE_SECONDS = float(os.environ.get("RUN_STALE_SECONDS", "120"))
 RUN_SWEEP_SECONDS = float(os.environ.get("RUN_SWEEP_SECONDS", "15"))
 RUN_PUBLISH_GRACE_SECONDS = float(os.environ.get("RUN_PUBLISH_GRACE_SECONDS", "10"))
+RUN_REPUBLISH_SECONDS = float(os.environ.get("RUN_REPUBLISH_SECONDS", "600"))
 # Publishing gives up quickly when the broker is down: the Run waits in the outbox.
-CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("CELERY_BROKER_CONNECTION_TIMEOUT", "2"))
+CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("CELERY_BROKER_CONNECTION_TIMEOUT", "1"))
 
 # Where workers keep models and trained artefacts.
 MODELS_DIR = Path(os.environ.get("STEPWISE_MODELS_DIR", DATA_DIR / "models"))

@@ -79,10 +79,11 @@ def stop_process(proc: subprocess.Popen) -> None:
 def celery_worker(django_db_setup, django_db_blocker):
     """A real ``celery worker`` process on the test database, consuming both queues.
 
-    Its dispatcher leaves unpublished Runs alone for a minute: the fault tests stop a broker
-    of their own, and their own workers must be the ones to send that work when it returns.
+    Its dispatcher leaves the outbox alone for minutes: the fault tests stop a broker of
+    their own, and their own workers must be the ones to send that work when it returns.
     """
-    proc = spawn_worker(Path(settings.DATA_DIR) / "worker.log", RUN_PUBLISH_GRACE_SECONDS="60")
+    proc = spawn_worker(Path(settings.DATA_DIR) / "worker.log", RUN_PUBLISH_GRACE_SECONDS="300",
+                        RUN_REPUBLISH_SECONDS="600")
     try:
         yield proc
     finally:

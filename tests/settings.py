@@ -15,6 +15,7 @@ os.environ.setdefault("RUN_HEARTBEAT_SECONDS", "1")
 os.environ.setdefault("RUN_STALE_SECONDS", "8")
 os.environ.setdefault("RUN_SWEEP_SECONDS", "1")
 os.environ.setdefault("RUN_PUBLISH_GRACE_SECONDS", "1")
+os.environ.setdefault("RUN_REPUBLISH_SECONDS", "10")
 os.environ.setdefault("STEPWISE_DATA_DIR", str(Path(__file__).resolve().parent.parent / "data" / "test"))
 
 if os.environ.get("STEPWISE_TEST_SQLITE") == "1":

@@ -254,3 +254,19 @@ def test_a_killed_prefork_child_is_redelivered_at_once_under_the_same_dispatch(r
         assert "stopped answering" not in run.log
     finally:
         stop_process(worker)
+
+
+def test_a_message_lost_with_a_restarted_broker_is_sent_again(redis_server, tmp_path):
+    url = redis_server.url()
+    with this_process_publishes_to(url):
+        run = start_run("healthcheck", {"message": "lost and found"})
+        assert Run.objects.get(pk=run.pk).published_at is not None
+        redis_server.stop()  # no persistence: the queued message is gone
+        redis_server.start()
+        worker = spawn_worker(tmp_path / "late.log", CELERY_BROKER_URL=url)
+        try:
+            run = wait_for_run(run, 60)
+        finally:
+            stop_process(worker)
+    assert run.status == Run.Status.SUCCEEDED and run.attempts == 1
+    assert run.result["message"] == "lost and found"

@@ -54,14 +54,20 @@ def requeue_stale() -> list[int]:
 
 
 def send_unpublished() -> int:
-    """Publish queued Runs that never reached the broker. Stops at the first broker error."""
-    grace = timezone.now() - timedelta(seconds=settings.RUN_PUBLISH_GRACE_SECONDS)
+    """Publish queued Runs that never reached the broker, and again those sent long ago that
+    never started (a broker restarted without persistence lost the message; the task's
+    claim makes a second copy harmless). Stops at the first broker error."""
+    now = timezone.now()
+    grace = now - timedelta(seconds=settings.RUN_PUBLISH_GRACE_SECONDS)
+    long_ago = now - timedelta(seconds=settings.RUN_REPUBLISH_SECONDS)
     sent = 0
     with transaction.atomic():
         runs = list(
             Run.objects.select_for_update(skip_locked=True)
-            .filter(Q(created__lt=grace) | Q(dispatch__gt=1), status=Run.Status.QUEUED,
-                    published_at__isnull=True, cancel_requested=False)
+            .filter(Q(published_at__isnull=True, created__lt=grace)
+                    | Q(published_at__isnull=True, dispatch__gt=1)
+                    | Q(published_at__lt=long_ago),
+                    status=Run.Status.QUEUED, cancel_requested=False)
             .order_by("created", "id")[:BATCH]
         )
         for run in runs:

@@ -262,7 +262,7 @@ def publish(run: Run) -> bool:
         logger.warning("run %s: the broker is unreachable (%s); it stays queued", run.pk, exc)
         return False
     run.published_at = timezone.now()
-    Run.objects.filter(pk=run.pk, dispatch=run.dispatch, published_at__isnull=True).update(
+    Run.objects.filter(pk=run.pk, dispatch=run.dispatch, status=Run.Status.QUEUED).update(
         published_at=run.published_at)
     return True
 
