@@ -1,8 +1,8 @@
 """Final-answer extraction and grading against the ground truth.
 
 Extraction looks, in order, for the last ``\\boxed{...}`` (nested braces allowed), a
-PRM800K ``# Answer`` line, and "The answer is ...". Comparison uses ``math-verify``
-(symbolic equivalence) under a timeout, after a cheap exact-string check.
+PRM800K ``# Answer`` line, a GSM8K ``#### 18`` line, and "The answer is ...". Comparison
+uses ``math-verify`` (symbolic equivalence) under a timeout, after a cheap exact-string check.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import threading
 
 _ANSWER_LINE = re.compile(r"^\s*#\s*Answer\b\s*:?\s*(.*)$", re.IGNORECASE | re.DOTALL | re.MULTILINE)
 _NUMBER = re.compile(r"^-?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$")
+_HASHES = re.compile(r"^\s*####\s*(.*)$", re.MULTILINE)
 _ANSWER_IS = re.compile(r"[Tt]he (?:final )?answer is\s*:?\s*(.+)", re.DOTALL)
 
 
@@ -60,6 +61,9 @@ def extract_final_answer(text: str) -> str | None:
         value = lines[-1].strip().split("\n")
         value = next((v for v in value if v.strip()), "")
         return _clean(value) or None
+    hashes = [h for h in _HASHES.findall(text) if h.strip()]
+    if hashes:
+        return _clean(hashes[-1]) or None
     matches = _ANSWER_IS.findall(text)
     if matches:
         value = matches[-1].strip().split("\n")[0]

@@ -1,7 +1,8 @@
 """The one internal record every writer reads: a labeled solution, step by step.
 
 A record is one annotator's labels of one solution (``per_annotator``), the consensus of
-all annotators (``consensus``), or machine labels only. Each step carries where its label
+all annotators (``consensus``), a gold solution's answer key (``gold``), or machine labels
+only. Each step carries where its label
 came from, so machine labels are always marked as such.
 """
 
@@ -16,7 +17,7 @@ class Step:
     node_id: int
     text: str
     rating: int | None  # -1/0/+1; None = not labeled
-    source: str = "human"  # human | consensus | review | machine
+    source: str = "human"  # human | consensus | review | machine | gold
     score: float | None = None  # machine probability, or agreement-free soft label
     agreement: float | None = None
     flagged: bool | None = None
@@ -36,7 +37,7 @@ class Record:
     final_answer: str
     is_correct: bool | None
     is_gold: bool
-    label_source: str  # per_annotator | consensus | machine
+    label_source: str  # per_annotator | consensus | machine | gold
     split: str = "all"
     assignment_id: int | None = None
     annotator_id: int | None = None

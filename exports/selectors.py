@@ -11,7 +11,15 @@ from collections.abc import Iterator
 
 from django.db.models import Exists, OuterRef, Q
 
-from annotate.models import Assignment, PreAnnotation, Problem, Solution, StepNode, StepRating
+from annotate.models import (
+    Assignment,
+    GoldLabel,
+    PreAnnotation,
+    Problem,
+    Solution,
+    StepNode,
+    StepRating,
+)
 
 from .records import Record, Step, split_of
 
@@ -157,6 +165,7 @@ def iter_per_annotator(spec: dict) -> Iterator[Record]:
             yield _record(spec, "per_annotator", f"a{a_id}", sol, problems[sol[1]], nodes, steps,
                           assignment_id=a_id, annotator_id=annotator_id,
                           finish_reason=finish_reason, alternatives=alternatives)
+    yield from _gold_keys_beside_humans(spec)
     if spec["machine_labels"]:
         yield from iter_machine_only(spec)
 
@@ -235,15 +244,69 @@ def iter_consensus(spec: dict) -> Iterator[Record]:
             reason = reasons.get(sol[-1], Counter()).most_common(1)
             yield _record(spec, "consensus", f"s{sol[-1]}", sol, problems[sol[1]], nodes, steps,
                           finish_reason=reason[0][0] if reason else "")
+    yield from _gold_keys_beside_humans(spec)
     if spec["machine_labels"]:
         yield from iter_machine_only(spec)
+
+
+def _keyed():
+    return Exists(GoldLabel.objects.filter(solution_id=OuterRef("pk")))
+
+
+def _gold_keys_beside_humans(spec: dict) -> Iterator[Record]:
+    mode = spec.get("gold_keys", "none")
+    if mode == "none" or spec["gold"] == "exclude" or spec["finish_reasons"] \
+            or spec.get("annotators"):
+        return  # those filters select human work only
+    yield from iter_gold(spec, unlabeled_only=mode == "unlabeled")
+
+
+def iter_gold(spec: dict, *, unlabeled_only: bool = False) -> Iterator[Record]:
+    """Gold solutions as their answer keys (``GoldLabel``), one record each, steps marked
+    ``gold``; a step without a key is unlabeled (or machine-labeled on request)."""
+    if unlabeled_only:
+        qs = _solutions(spec, labeled=False)
+    else:
+        qs = Solution.objects.filter(project_id__in=spec["projects"])
+        if spec["created_after"]:
+            qs = qs.filter(created__gte=spec["created_after"])
+        if spec["created_before"]:
+            qs = qs.filter(created__lt=spec["created_before"])
+    qs = qs.filter(_keyed(), is_gold=True)
+    for rows in _chunks(qs, SOLUTION_FIELDS):
+        rows = [r[1:] + (r[0],) for r in rows]
+        keys: dict[int, dict[int, int]] = {}
+        for sol_id, node_id, rating in GoldLabel.objects.filter(
+                solution_id__in=[r[-1] for r in rows]).values_list("solution_id", "node_id",
+                                                                    "rating"):
+            keys.setdefault(sol_id, {})[node_id] = rating
+        nodes = _Nodes()
+        nodes.load(r[2] for r in rows)
+        paths = {r[-1]: nodes.path(r[2]) for r in rows}
+        machine = _machine_labels(n for p in paths.values() for n in p) \
+            if spec["machine_labels"] else {}
+        problems = _problems(r[1] for r in rows)
+        for sol in rows:
+            key = keys.get(sol[-1], {})
+            steps = []
+            for n in paths[sol[-1]]:
+                if n in key:
+                    steps.append(Step(n, nodes.nodes[n][1], key[n], source="gold"))
+                elif n in machine:
+                    steps.append(_machine_step(n, nodes.nodes[n][1], machine))
+                else:
+                    steps.append(Step(n, nodes.nodes[n][1], None))
+            yield _record(spec, "gold", f"g{sol[-1]}", sol, problems[sol[1]], nodes, steps)
 
 
 def iter_machine_only(spec: dict) -> Iterator[Record]:
     """Solutions no human labeled, with machine labels on their steps (marked machine)."""
     if spec["finish_reasons"] or spec.get("annotators"):
         return  # those filters select human work only
-    for rows in _chunks(_solutions(spec, labeled=False), SOLUTION_FIELDS):
+    qs = _solutions(spec, labeled=False)
+    if spec.get("gold_keys", "none") != "none" and spec["gold"] != "exclude":
+        qs = qs.exclude(_keyed(), is_gold=True)  # their answer keys were exported already
+    for rows in _chunks(qs, SOLUTION_FIELDS):
         rows = [r[1:] + (r[0],) for r in rows]
         nodes = _Nodes()
         nodes.load(r[2] for r in rows)
@@ -260,6 +323,8 @@ def iter_machine_only(spec: dict) -> Iterator[Record]:
 
 
 def iter_records(spec: dict) -> Iterator[Record]:
+    if spec["labels"] == "gold":
+        return iter_gold(spec)
     if spec["labels"] == "consensus":
         return iter_consensus(spec)
     return iter_per_annotator(spec)

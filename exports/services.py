@@ -24,6 +24,7 @@ from .writers import file_kind, iter_rows
 
 EXPORT_ROLES = ("admin", "reviewer")
 PROGRESS_EVERY = 5000
+REFUSED_KEPT = 100  # refused rows listed per split; the count covers them all
 
 
 class ExportPermissionError(PermissionError):
@@ -95,11 +96,12 @@ def build_snapshot(snapshot_id: int, progress=None) -> dict:
     spec = snapshot.filters
     kind = file_kind(snapshot.format)
     sinks: dict = {}
+    refused: list[tuple[str, str, str]] = []
     rows = 0
     try:
         from .sinks import make_sink
 
-        for split, row, steps in iter_rows(spec):
+        for split, row, steps in iter_rows(spec, refused):
             sink = sinks.get(split)
             if sink is None:
                 sink = sinks[split] = make_sink(kind, directory, split)
@@ -107,12 +109,20 @@ def build_snapshot(snapshot_id: int, progress=None) -> dict:
             rows += 1
             if progress and rows % PROGRESS_EVERY == 0:
                 progress(rows)
+        for split, _record_id, _reason in refused:
+            if split not in sinks:  # a split of refused rows only is still a file
+                sinks[split] = make_sink(kind, directory, split)
         if not sinks:  # an empty export is still a (valid, empty) file
             sinks["all"] = make_sink(kind, directory, "all")
         files = {}
         for split in sorted(sinks):
             info = sinks[split].close()
             info["path"] = str(sinks[split].file.path.relative_to(settings.EXPORTS_DIR))
+            mine = [(rid, why) for side, rid, why in refused if side == split]
+            if mine:
+                info["refused"] = len(mine)
+                info["refused_rows"] = [{"id": rid, "reason": why}
+                                        for rid, why in mine[:REFUSED_KEPT]]
             files[split] = info
     except BaseException as exc:
         for sink in sinks.values():

@@ -83,7 +83,7 @@ class ParquetSink:
         import pyarrow.parquet as pq
 
         fields = [("prompt", pa.string()), ("completions", pa.list_(pa.string())),
-                  ("labels", pa.list_(pa.bool_()))]
+                  ("labels", pa.list_(pa.bool_())), ("label_source", pa.string())]
         if self.batch and "label_sources" in self.batch[0] or getattr(self, "marked", False):
             self.marked = True  # machine labels on: keep the human/machine marks
             fields.append(("label_sources", pa.list_(pa.string())))

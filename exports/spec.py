@@ -8,8 +8,13 @@ from datetime import UTC, datetime
 from django.utils.dateparse import parse_datetime
 
 FORMATS = ("prm800k", "trl", "openrlhf", "rlhflow", "processbench", "parquet", "rl_prompts")
-LABEL_MODES = ("per_annotator", "consensus")
+LABEL_MODES = ("per_annotator", "consensus", "gold")
 GOLD_MODES = ("include", "exclude", "only")
+# Whether gold answer keys become records beside human labels: of gold solutions no human
+# labeled (default), of every gold solution, or never.
+GOLD_KEY_MODES = ("unlabeled", "all", "none")
+#: OpenRLHF's default step placeholder (Math-Shepherd's tag).
+PLACEHOLDER = "ки"
 FINISH_REASONS = ("solution", "found_error", "give_up", "bad_problem")
 
 
@@ -58,7 +63,8 @@ def normalize_spec(raw: dict) -> dict:
     errors: dict[str, str] = {}
     known = {"format", "projects", "created_after", "created_before", "finish_reasons", "labels",
              "annotators", "gold", "min_agreement", "machine_labels", "neutral",
-             "expand_alternatives", "label_type", "test_fraction", "split_seed"}
+             "expand_alternatives", "label_type", "test_fraction", "split_seed", "gold_keys",
+             "placeholder"}
     for key in set(raw) - known:
         errors[key] = "Unknown field."
     fmt = raw.get("format", "trl")
@@ -84,6 +90,24 @@ def normalize_spec(raw: dict) -> dict:
     if gold not in GOLD_MODES:
         errors["gold"] = f"One of: {', '.join(GOLD_MODES)}."
     spec["gold"] = gold
+    assignment_only = fmt in ("prm800k", "rl_prompts")
+    gold_keys = raw.get("gold_keys", "none" if assignment_only else "unlabeled")
+    if gold_keys not in GOLD_KEY_MODES:
+        errors["gold_keys"] = f"One of: {', '.join(GOLD_KEY_MODES)}."
+    elif assignment_only and gold_keys != "none":
+        errors["gold_keys"] = f"{fmt} rows never carry gold answer keys: leave gold_keys out."
+    spec["gold_keys"] = gold_keys
+    if labels == "gold":
+        if gold == "exclude":
+            errors["gold"] = "Gold labels come from gold solutions: include them."
+        if reasons:
+            errors["finish_reasons"] = "Finish reasons select human work; gold labels have none."
+    placeholder = raw.get("placeholder", PLACEHOLDER)
+    if not isinstance(placeholder, str) or not placeholder or len(placeholder) > 32 \
+            or any(c.isspace() for c in placeholder) or placeholder in ("+", "-"):
+        errors["placeholder"] = "A non-empty string of at most 32 characters without spaces, " \
+                                "not a reward token (+ or -)."
+    spec["placeholder"] = placeholder if isinstance(placeholder, str) else PLACEHOLDER
     agreement = raw.get("min_agreement")
     if agreement is not None:
         if isinstance(agreement, bool) or not isinstance(agreement, (int, float)) \

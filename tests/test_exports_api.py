@@ -47,7 +47,8 @@ def test_snapshot_built_by_worker_then_downloaded(make_user, celery_worker, sett
         data = b"".join(resp.streaming_content)
         assert hashlib.sha256(data).hexdigest() == info["sha256"]
         lines += [json.loads(x) for x in data.decode().splitlines()]
-    assert len(lines) == 3 and all(set(r) == {"prompt", "completions", "labels"} for r in lines)
+    assert len(lines) == 3 and all(set(r) == {"prompt", "completions", "labels", "label_source"}
+                                   for r in lines)
     # a second export of the same spec is a new version; the first one is unchanged
     second = reviewer.post("/api/exports/", {"spec": spec}, format="json").json()
     assert second["version"] == 2

@@ -32,7 +32,7 @@ def test_trl_rows_follow_first_error_labels_and_neutral_mapping(lab):
     p1 = sorted(by_prompt["What is 2+3*4?"], key=lambda r: len(r["completions"]))
     # annotator: good, then the error; labeling stopped there
     assert p1[0] == {"prompt": "What is 2+3*4?", "completions": ["3*4 = 12.", "2+12 = 15."],
-                     "labels": [True, False]}
+                     "labels": [True, False], "label_source": "per_annotator"}
     # reviewer rated the middle step Okay (0): positive by default
     assert p1[1]["labels"] == [True, True, True]
     neg = [r for r in rows(lab, format="trl", neutral="negative")
@@ -45,7 +45,7 @@ def test_trl_prefix_expansion_adds_rated_alternatives(lab):
     out = rows(lab, format="trl", expand_alternatives=True, annotators=[
         lab["users"]["annotator"].pk], gold="exclude")
     assert {"prompt": "What is 2+3*4?", "completions": ["3*4 = 12.", "2+12 = 14."],
-            "labels": [True, True]} in out
+            "labels": [True, True], "label_source": "per_annotator"} in out
     assert len(out) == 2
 
 
@@ -61,7 +61,8 @@ def test_machine_labels_are_included_only_on_request_and_marked(lab):
                if r["prompt"] == "What is 10/4?"]
     assert machine == [{"prompt": "What is 10/4?", "completions": ["10/4 = 2.5.",
                                                                    "The answer is 2.5."],
-                        "labels": [True, False], "label_sources": ["machine", "machine"]}]
+                        "labels": [True, False], "label_sources": ["machine", "machine"],
+                        "label_source": "machine"}]
     human = [r for r in rows(lab, format="trl", machine_labels=True)
              if r["prompt"] == "Is 7 prime? ки"]
     assert human[0]["label_sources"] == ["human", "human"]
@@ -70,13 +71,24 @@ def test_machine_labels_are_included_only_on_request_and_marked(lab):
 def test_consensus_labels_and_minimum_agreement(lab):
     out = rows(lab, format="trl", labels="consensus", gold="exclude")
     # step b: one Bad, one Okay -> a tie, unresolved, so the labeled prefix ends before it
-    assert out == [{"prompt": "What is 2+3*4?", "completions": ["3*4 = 12."], "labels": [True]}]
+    assert out == [{"prompt": "What is 2+3*4?", "completions": ["3*4 = 12."], "labels": [True],
+                    "label_source": "consensus"}]
     assert rows(lab, format="trl", labels="consensus", gold="exclude", min_agreement=0.9) == []
 
 
 def test_openrlhf_one_placeholder_per_label(lab):
-    out = rows(lab, format="openrlhf")
-    assert len(out) == 3
+    from exports.writers import iter_rows
+
+    spec = normalize_spec({"projects": [lab["project"].pk], "format": "openrlhf"})
+    refused = []
+    out = [row for _split, row, _steps in iter_rows(spec, refused)]
+    # p2's texts contain the placeholder: refused with a reason, never edited
+    assert len(out) == 2
+    assert refused == [("all", f"a{lab['assignments']['a3'].pk}",
+                        "the problem contains the placeholder 'ки'; choose another placeholder")]
+    other = rows(lab, format="openrlhf", placeholder="<step>")
+    assert "Is 7 prime? ки\n7 has no divisors but 1 and 7 ки. <step>\nSo yes. <step>" in [
+        r["input"] for r in other]
     for row in out:
         assert row["input"].count("ки") == len(row["label"]) > 0
         assert set(row["label"]) <= {"+", "-"}

@@ -129,8 +129,8 @@ def test_prmbench_gold_items_with_first_error_keys(project, shared_data):
     assert "beyond the" in report.rejected[0][1]
     assert report.created == 20
     record = records[0]
-    modified = Solution.objects.get(external_id=f"{record['idx']}:modified")
-    original = Solution.objects.get(external_id=f"{record['idx']}:original")
+    modified = Solution.objects.get(external_id=f"circular:{record['idx']}:modified")
+    original = Solution.objects.get(external_id=f"circular:{record['idx']}:original")
     assert modified.is_gold and original.is_gold
     keys = dict(GoldLabel.objects.filter(solution=modified).values_list("node__depth", "rating"))
     first = min(record["error_steps"])

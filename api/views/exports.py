@@ -15,7 +15,7 @@ from annotate.models import Project
 from exports.models import ExportSnapshot
 from exports.services import ExportPermissionError, check_export_access, create_snapshot, snapshot_file
 from exports.sinks import dumps
-from exports.spec import FORMATS, SpecError, normalize_spec
+from exports.spec import FORMATS, GOLD_KEY_MODES, LABEL_MODES, SpecError, normalize_spec
 
 from ..permissions import EXPORT_ROLES
 from ..serializers import ExportCreateSerializer, ExportSerializer
@@ -68,8 +68,12 @@ class ExportDetail(generics.RetrieveAPIView):
 class ExportDownload(APIView):
     permission_classes = PERMISSIONS
 
+    """One split's file. Without ``?split`` a snapshot of one file gives that file; one with
+    a train/test split answers 400 naming its splits, never one of them silently."""
+
     @extend_schema(parameters=[P("split", OpenApiTypes.STR, enum=["all", "train", "test"])],
                    responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
+                              400: OpenApiResponse(description="Name the split to download."),
                               409: OpenApiResponse(description="Not built yet.")})
     def get(self, request, pk: int):
         snapshot = export_scope(request.user).filter(pk=pk).first()
@@ -79,6 +83,12 @@ class ExportDownload(APIView):
             return Response({"detail": f"The export is {snapshot.status}."},
                             status=status.HTTP_409_CONFLICT)
         split = request.query_params.get("split")
+        if not split:
+            if len(snapshot.files) != 1:
+                raise ValidationError({"split": (
+                    f"This export has {len(snapshot.files)} splits "
+                    f"({', '.join(sorted(snapshot.files))}): name one with ?split=.")})
+            split = next(iter(snapshot.files))
         path = snapshot_file(snapshot, split)
         if path is None or not path.exists():
             raise NotFound(f"This export has no '{split}' split; it has "
@@ -95,7 +105,7 @@ def _spec_from_query(request) -> dict:
     except ValueError:
         raise ValidationError({"project": "Give integer project ids."})
     for name in ("created_after", "created_before", "labels", "gold", "neutral", "label_type",
-                 "split_seed"):
+                 "split_seed", "gold_keys", "placeholder"):
         if q.get(name):
             raw[name] = q.get(name)
     if q.getlist("finish_reason"):
@@ -129,7 +139,9 @@ class ExportStream(APIView):
     @extend_schema(parameters=[
         P("format", OpenApiTypes.STR, enum=[f for f in FORMATS if f != "parquet"]),
         P("project", OpenApiTypes.INT, many=True, required=True),
-        P("labels", OpenApiTypes.STR, enum=["per_annotator", "consensus"]),
+        P("labels", OpenApiTypes.STR, enum=list(LABEL_MODES)),
+        P("gold_keys", OpenApiTypes.STR, enum=list(GOLD_KEY_MODES)),
+        P("placeholder", OpenApiTypes.STR),
         P("finish_reason", OpenApiTypes.STR, many=True,
           enum=["solution", "found_error", "give_up", "bad_problem"]),
         P("gold", OpenApiTypes.STR, enum=["include", "exclude", "only"]),

@@ -1,6 +1,8 @@
 """One writer per trainer format, all reading the same internal Record.
 
-Each format module has ``iter_rows(spec) -> Iterator[(split, row: dict, steps: int)]``;
+Each format module has ``iter_rows(spec, refused=None) -> Iterator[(split, row: dict,
+steps: int)]``; a row a format cannot carry unaltered is left out and, when ``refused`` is
+a list, appended to it as ``(split, record id, reason)``;
 ``sinks`` writes rows as JSONL or Parquet. ``FORMATS`` maps a format name to
 ``(iter_rows, file kind)``.
 """
@@ -13,7 +15,7 @@ from . import chat, openrlhf, prm800k, processbench, rl_prompts, trl
 
 Rows = Iterator[tuple[str, dict, int]]
 
-FORMATS: dict[str, tuple[Callable[[dict], Rows], str]] = {
+FORMATS: dict[str, tuple[Callable[..., Rows], str]] = {
     "prm800k": (prm800k.iter_rows, "jsonl"),
     "trl": (trl.iter_rows, "jsonl"),
     "openrlhf": (openrlhf.iter_rows, "jsonl"),
@@ -24,8 +26,8 @@ FORMATS: dict[str, tuple[Callable[[dict], Rows], str]] = {
 }
 
 
-def iter_rows(spec: dict) -> Rows:
-    return FORMATS[spec["format"]][0](spec)
+def iter_rows(spec: dict, refused: list | None = None) -> Rows:
+    return FORMATS[spec["format"]][0](spec, refused)
 
 
 def file_kind(fmt: str) -> str:

@@ -15,13 +15,13 @@ def record_row(record: Record, spec: dict) -> dict | None:
         turns.append({"role": "user", "content": content})
         turns.append({"role": "assistant",
                       "content": "+" if step_is_good(step, spec["neutral"]) else "-"})
-    row = {"conversations": turns}
+    row = {"conversations": turns, "label_source": record.label_source}
     if spec["machine_labels"]:
         row["label_sources"] = [s.source for s in prefix]
     return row
 
 
-def iter_rows(spec: dict):
+def iter_rows(spec: dict, refused: list | None = None):
     for record in iter_records(spec):
         row = record_row(record, spec)
         if row is not None:

@@ -12,7 +12,7 @@ META = ("id", "project_id", "solution__problem_id", "solution__problem__external
         "solution__problem__statement_hash")
 
 
-def iter_rows(spec: dict):
+def iter_rows(spec: dict, refused: list | None = None):
     from annotate.services.exports.prm800k import prm800k_records
 
     for ids in iter_assignment_chunks(spec):

@@ -22,10 +22,10 @@ def record_row(record: Record, spec: dict) -> dict | None:
     return {"id": record.id, "generator": record.label_source, "problem": record.problem,
             "steps": [s.text for s in record.steps],
             "final_answer_correct": bool(record.is_correct),
-            "label": label}
+            "label": label, "label_source": record.label_source}
 
 
-def iter_rows(spec: dict):
+def iter_rows(spec: dict, refused: list | None = None):
     for record in iter_records(spec):
         row = record_row(record, spec)
         if row is not None:

@@ -1,5 +1,6 @@
 """TRL / axolotl stepwise supervision: ``prompt``, ``completions: list[str]``,
-``labels: list[bool]`` (TRL's PRMTrainer and axolotl's ``stepwise_supervised`` type).
+``labels: list[bool]`` (TRL's PRMTrainer and axolotl's ``stepwise_supervised`` type), and
+``label_source`` (per_annotator, consensus, gold or machine), which trainers ignore.
 
 Steps are the labeled prefix of the solution (labeling stops after the first error).
 With ``expand_alternatives`` each rated alternative candidate at a position adds a row:
@@ -17,7 +18,8 @@ def record_rows(record: Record, spec: dict) -> list[dict]:
     if prefix:
         good = {1: True, -1: False, 0: neutral == "positive"}
         rows.append({"prompt": record.problem, "completions": [s.text for s in prefix],
-                     "labels": [good[s.rating] for s in prefix]})
+                     "labels": [good[s.rating] for s in prefix],
+                     "label_source": record.label_source})
         if spec["machine_labels"]:
             # Trainers drop unknown columns; this marks which labels a machine made.
             rows[0]["label_sources"] = [s.source for s in prefix]
@@ -32,13 +34,14 @@ def record_rows(record: Record, spec: dict) -> list[dict]:
                     "completions": [s.text for s in head] + [alt.text],
                     "labels": [step_is_good(s, neutral) for s in head]
                     + [step_is_good(alt, neutral)],
+                    "label_source": record.label_source,
                 })
                 if spec["machine_labels"]:
                     rows[-1]["label_sources"] = [s.source for s in head] + [alt.source]
     return rows
 
 
-def iter_rows(spec: dict):
+def iter_rows(spec: dict, refused: list | None = None):
     for record in iter_records(spec):
         for row in record_rows(record, spec):
             yield record.split, row, len(row["labels"])

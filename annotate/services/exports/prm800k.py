@@ -30,7 +30,10 @@ def prm800k_record(assignment: Assignment, *, path_cache: dict | None = None) ->
 
     question = {"problem": problem.statement}
     pre = (solution.metadata or {}).get("pre_generated")
-    if problem.reference_solution and (pre is not None or assignment.source != Assignment.Source.IMPORT):
+    # Phase 1 records (no generation) carry no reference solution; phase 2 ones do, also
+    # a found_error record whose first step is the error (no pre-generated steps kept).
+    phase2 = pre is not None or assignment.generation is not None
+    if problem.reference_solution and (phase2 or assignment.source != Assignment.Source.IMPORT):
         question["ground_truth_solution"] = problem.reference_solution
     question["ground_truth_answer"] = problem.ground_truth_answer
     if pre is not None:

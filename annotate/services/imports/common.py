@@ -99,6 +99,20 @@ def extract_answer(text: str | None) -> str | None:
     return extract_final_answer(text or "")
 
 
+def reduce_answer(raw: str) -> tuple[str, str | None]:
+    """A ground truth reduced to its final answer, and the raw text when that differs.
+
+    GSM8K's ``... #### 18``, ``\\boxed{}``, "The answer is: -1" and PRM800K's ``# Answer``
+    are graded against their final answer, never the whole text.
+    """
+    if not raw:
+        return raw, None
+    reduced = extract_final_answer(raw)
+    if not reduced or reduced == raw.strip():
+        return raw, None
+    return reduced, raw
+
+
 def grade(answer: str | None, truth: str | None) -> bool | None:
     """Whether ``answer`` matches ``truth``; None when either is missing."""
     if not answer or not truth:
@@ -112,9 +126,14 @@ def grade(answer: str | None, truth: str | None) -> bool | None:
 
 def get_or_create_problem(ctx: RowContext, project, *, statement: str, ground_truth_answer: str = "",
                           reference_solution: str = "", external_id: str = "", subject: str = "",
-                          level: int | None = None, metadata: dict | None = None) -> Problem:
-    """The project's problem with this statement; blanks on an existing one are filled in."""
+                          level: int | None = None, metadata: dict | None = None,
+                          ground_truth_raw: str | None = None) -> Problem:
+    """The project's problem with this statement; blanks on an existing one are filled in.
+    ``ground_truth_raw`` is the answer's text before reduction, kept in metadata."""
     need_str(statement, "statement", max_len=MAX_STATEMENT_CHARS)
+    metadata = dict(metadata or {})
+    if ground_truth_raw:
+        metadata["ground_truth_raw"] = ground_truth_raw
     external_id = (external_id or "")[:MAX_ID_CHARS]
     problem = Problem.objects.filter(project=project, statement_hash=content_hash(statement)).first()
     if problem is not None:
@@ -124,6 +143,9 @@ def get_or_create_problem(ctx: RowContext, project, *, statement: str, ground_tr
             if value and not getattr(problem, name):
                 setattr(problem, name, value)
                 changed.append(name)
+        if "ground_truth_answer" in changed and ground_truth_raw:
+            problem.metadata = {**problem.metadata, "ground_truth_raw": ground_truth_raw}
+            changed.append("metadata")
         if level is not None and problem.level is None:
             problem.level = level
             changed.append("level")
@@ -135,7 +157,7 @@ def get_or_create_problem(ctx: RowContext, project, *, statement: str, ground_tr
     problem = Problem(project=project, statement=statement, external_id=external_id,
                       ground_truth_answer=ground_truth_answer or "",
                       reference_solution=reference_solution or "", subject=subject or "",
-                      level=level, metadata=metadata or {})
+                      level=level, metadata=metadata)
     problem.save()
     ctx.made("problems")
     return problem

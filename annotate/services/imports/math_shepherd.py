@@ -23,6 +23,7 @@ from .common import (
     need_bool,
     need_list,
     need_str,
+    reduce_answer,
 )
 from .rows import ImportReport, RowContext, RowError, jsonl_rows, run_rows
 from .tree import path_nodes
@@ -53,6 +54,7 @@ def import_problem_outputs(project, record: dict, ctx: RowContext, source_name: 
     truth = record.get("ground_truth")
     truth = str(truth) if isinstance(truth, (int, float)) and not isinstance(truth, bool) else truth
     truth = need_str(truth, "ground_truth", max_len=MAX_ANSWER_CHARS, empty_ok=True, null_ok=True)
+    truth, raw = reduce_answer(truth or "")
     reference = need_str(record.get("answer"), "answer", max_len=MAX_STATEMENT_CHARS, empty_ok=True,
                          null_ok=True)
     outputs = record["outputs"] if "outputs" in record else [record]
@@ -60,8 +62,9 @@ def import_problem_outputs(project, record: dict, ctx: RowContext, source_name: 
     checked = [_check_output(out, f"outputs[{k}]") for k, out in enumerate(outputs)]
     idx = record.get("idx")
     problem = get_or_create_problem(
-        ctx, project, statement=statement, ground_truth_answer=truth or "",
-        reference_solution=reference or "", external_id=str(idx) if idx is not None else "")
+        ctx, project, statement=statement, ground_truth_answer=truth,
+        reference_solution=reference or "", external_id=str(idx) if idx is not None else "",
+        ground_truth_raw=raw)
     for k, (steps, labels, final, correct) in enumerate(checked):
         chain = path_nodes(ctx, problem, steps)
         get_or_create_solution(

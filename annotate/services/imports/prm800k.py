@@ -109,6 +109,8 @@ def import_record(project, record: dict, ctx: RowContext, *, grade_answers: bool
         solution = _pre_generated_solution(ctx, problem, question, chain, grade_answers)
     else:
         if not path:
+            path = _first_step_error(planned, positions, finish_reason)
+        if not path:
             raise RowError("the record continues from no step (no chosen or human completion at "
                            "the first position), so it has no solution path")
         answer = extract_answer(path[-1].text)
@@ -199,6 +201,18 @@ def _plan_tree(builder: TreeBuilder, positions: list[dict]):
         elif i < len(positions) - 1:
             raise RowError(f"'label.steps[{i}]' has no chosen or human completion but more steps follow")
     return planned, path
+
+
+def _first_step_error(planned: list, positions: list[dict], finish_reason) -> list[StepNode]:
+    """A found_error record whose first step is the error continues from nothing: its
+    labeled path is that one step, the first completion rated -1 (the others at that
+    position are its rated alternatives)."""
+    if finish_reason != Assignment.FinishReason.FOUND_ERROR or len(positions) != 1:
+        return []
+    for node, c in zip(planned[0][0], positions[0]["completions"]):
+        if c.get("rating") == -1:
+            return [node]
+    return []
 
 
 def _presentation(planned: list, positions: list[dict]) -> list[dict]:

@@ -2,8 +2,9 @@
 
 The field map names, for each Stepwise field, the source column: for example
 ``{"statement": "question", "answer": "answer"}`` for MATH500. An answer that is a
-full worked solution (it contains ``\\boxed{}``) is kept as the reference solution
-and its boxed answer becomes the ground-truth answer. Other columns go to metadata.
+answer written in a convention (``\\boxed{}``, GSM8K ``#### 18``, "The answer is", ``# Answer``)
+is reduced to its final answer, the raw text kept in ``metadata.ground_truth_raw``; a long
+one is a worked solution and also becomes the reference solution. Other columns go to metadata.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from .common import (
     MAX_ANSWER_CHARS,
     MAX_ID_CHARS,
     MAX_STATEMENT_CHARS,
-    extract_answer,
     get_or_create_problem,
     need_str,
+    reduce_answer,
 )
 from .rows import ImportReport, RowContext, RowError, jsonl_rows, run_rows
 
@@ -124,11 +125,10 @@ def problem_from_record(project, record: dict, ctx: RowContext, field_map: dict)
     answer = need_str(answer, "answer", max_len=MAX_STATEMENT_CHARS, empty_ok=True, null_ok=True) or ""
     solution = need_str(values["solution"], "solution", max_len=MAX_STATEMENT_CHARS, empty_ok=True,
                         null_ok=True) or ""
-    if "\\boxed" in answer:
-        if len(answer) > 100:
-            # A worked solution in the answer column (MATH500): keep it, extract the answer.
-            solution = solution or answer
-        answer = extract_answer(answer) or ""
+    answer, raw = reduce_answer(answer)
+    if raw is not None and len(raw) > 100:
+        # A worked solution in the answer column (MATH500, GSM8K): keep it as the reference.
+        solution = solution or raw
     if len(answer) > MAX_ANSWER_CHARS:
         raise RowError(f"'answer' is {len(answer)} characters; the limit is {MAX_ANSWER_CHARS}")
     external_id = values["external_id"]
@@ -141,7 +141,8 @@ def problem_from_record(project, record: dict, ctx: RowContext, field_map: dict)
     metadata = {k: v for k, v in record.items() if k not in used}
     return get_or_create_problem(
         ctx, project, statement=statement, ground_truth_answer=answer, reference_solution=solution,
-        external_id=external_id, subject=subject, level=_level(values["level"]), metadata=metadata)
+        external_id=external_id, subject=subject, level=_level(values["level"]), metadata=metadata,
+        ground_truth_raw=raw)
 
 
 def _level(value) -> int | None:

@@ -24,6 +24,7 @@ from .common import (
     grade,
     need_bool,
     need_str,
+    reduce_answer,
 )
 from .rows import ImportReport, RowContext, RowError, jsonl_rows, run_rows
 from .tree import path_nodes
@@ -94,6 +95,7 @@ def solution_from_record(project, record: dict, ctx: RowContext, split, field_ma
     truth = _pick(record, "answer", field_map)
     truth = str(truth) if isinstance(truth, (int, float)) and not isinstance(truth, bool) else truth
     truth = need_str(truth, "answer", max_len=MAX_ANSWER_CHARS, empty_ok=True, null_ok=True) or ""
+    truth, raw = reduce_answer(truth)
     steps = _pick(record, "steps", field_map)
     if steps is not None:
         steps = check_steps(steps, "steps")
@@ -109,7 +111,8 @@ def solution_from_record(project, record: dict, ctx: RowContext, split, field_ma
     problem_id = _pick(record, "problem_id", field_map)
     external_id = _pick(record, "external_id", field_map)
     problem = get_or_create_problem(ctx, project, statement=statement, ground_truth_answer=truth,
-                                    external_id=str(problem_id or "")[:MAX_ID_CHARS])
+                                    external_id=str(problem_id or "")[:MAX_ID_CHARS],
+                                    ground_truth_raw=raw)
     chain = path_nodes(ctx, problem, steps)
     final = final if final is not None else extract_answer(chain[-1].text)
     if correct is None:
