@@ -2,6 +2,9 @@
 
 Every request looks the token up again, so a revoked or expired token stops at once.
 The key is never logged: errors name the token's prefix at most.
+
+``RewardUrlAuthentication`` reads a reward URL's secret from the path instead, for
+trainers that cannot send a header; the URL works only for scoring its one model.
 """
 
 from datetime import timedelta
@@ -9,7 +12,7 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from .models import APIToken, hash_key
+from .models import APIToken, RewardUrl, hash_key
 
 # Writing last_used_at on every request would make every read a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -46,3 +49,28 @@ class APITokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'
+
+
+class RewardUrlAuthentication(authentication.BaseAuthentication):
+    """The ``key`` URL argument is a reward URL's secret; auth is the RewardUrl.
+
+    Unknown and revoked secrets get the same 401, so a guess learns nothing. The URL
+    stops working when its creator leaves the model's project or is deactivated.
+    """
+
+    def authenticate(self, request):
+        from annotate.selectors.projects import role_in
+
+        key = (request.parser_context or {}).get("kwargs", {}).get("key") or ""
+        reward_url = (RewardUrl.objects.select_related("created_by", "prm_model__project")
+                      .filter(key_hash=hash_key(key), revoked_at=None).first())
+        if reward_url is None or not reward_url.created_by.is_active or role_in(
+                reward_url.prm_model.project, reward_url.created_by) is None:
+            raise exceptions.AuthenticationFailed("No such reward URL, or it was revoked.")
+        now = timezone.now()
+        if reward_url.last_used_at is None or now - reward_url.last_used_at > LAST_USED_RESOLUTION:
+            RewardUrl.objects.filter(pk=reward_url.pk).update(last_used_at=now)
+        return reward_url.created_by, reward_url
+
+    def authenticate_header(self, request):
+        return 'RewardURL realm="api"'  # a 401, not a 403: the URL itself is the credential

@@ -55,3 +55,31 @@ class APIToken(models.Model):
         if self.revoked_at is not None:
             return False
         return self.expires_at is None or self.expires_at > timezone.now()
+
+
+class RewardUrl(models.Model):
+    """A URL whose path carries a secret that lets its holder score with one PRM.
+
+    For trainers that send no Authorization header (OpenRLHF's ``--remote_rm_url``).
+    The secret looks like an API key (``sw_…``), so the log filter masks it too; only
+    its SHA-256 is stored.
+    """
+
+    prm_model = models.ForeignKey(
+        "training.PrmModel", on_delete=models.CASCADE, related_name="reward_urls"
+    )
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=16)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reward_urls"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name or 'reward URL'} ({self.prefix}…)"

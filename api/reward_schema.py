@@ -6,11 +6,12 @@ from training.scoring import AGGREGATES
 
 
 class ScoreItem(serializers.Serializer):
-    problem = serializers.CharField(required=False, allow_blank=True)
+    problem = serializers.CharField(allow_blank=True)
     steps = serializers.ListField(child=serializers.CharField(allow_blank=True), required=False,
                                   help_text="The steps; or give 'text' and a 'delimiter'.")
     text = serializers.CharField(required=False, help_text="Raw solution text to split.")
-    delimiter = serializers.CharField(required=False, help_text='Default "\\n\\n".')
+    delimiter = serializers.CharField(required=False,
+                                      help_text="Default: the model's step_delimiter.")
 
 
 class ScoreRequest(serializers.Serializer):
@@ -40,12 +41,50 @@ class OpenRlhfRequest(serializers.Serializer):
     query = serializers.ListField(child=serializers.CharField(allow_blank=True),
                                   help_text="Prompt followed by the response, per sample.")
     prompts = serializers.ListField(child=serializers.CharField(allow_blank=True), required=False)
+    labels = serializers.ListField(child=serializers.JSONField(), required=False,
+                                   help_text="Sent by OpenRLHF; not used.")
     aggregate = serializers.ChoiceField(choices=AGGREGATES, required=False, default="min")
-    delimiter = serializers.CharField(required=False)
+    delimiter = serializers.CharField(required=False,
+                                      help_text="Default: the model's step_delimiter.")
+
+
+class OpenRlhfExtraLogs(serializers.Serializer):
+    prm_steps = serializers.ListField(child=serializers.FloatField())
+    prm_min = serializers.ListField(child=serializers.FloatField())
+    prm_last = serializers.ListField(child=serializers.FloatField())
+    prm_empty = serializers.ListField(child=serializers.FloatField())
+    prm_prompt_mismatch = serializers.ListField(child=serializers.FloatField())
 
 
 class OpenRlhfResponse(serializers.Serializer):
     rewards = serializers.ListField(child=serializers.FloatField())
+    scores = serializers.ListField(child=serializers.FloatField())
+    step_scores = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField(allow_null=True)))
+    extra_logs = OpenRlhfExtraLogs()
+    aggregate = serializers.CharField()
+    warnings = serializers.ListField(child=serializers.CharField())
+
+
+class RewardUrlCreate(serializers.Serializer):
+    name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+
+
+class RewardUrlRow(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    prefix = serializers.CharField()
+    created = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+
+
+class RewardUrlCreated(RewardUrlRow):
+    url = serializers.URLField(help_text="Shown once: pass it as OpenRLHF's --remote_rm_url.")
+
+
+class RewardUrlList(serializers.Serializer):
+    reward_urls = RewardUrlRow(many=True)
 
 
 class PrmModelSummary(serializers.Serializer):
@@ -53,6 +92,7 @@ class PrmModelSummary(serializers.Serializer):
     name = serializers.CharField()
     project = serializers.CharField()
     base_model = serializers.CharField()
+    step_delimiter = serializers.CharField()
     metrics = serializers.DictField()
 
 

@@ -205,6 +205,10 @@ STEPWISE_API_RATES = {
     "anon": os.environ.get("API_RATE_ANON", "60/minute"),
 }
 
+# Tokens the reward service feeds the model per request (after each item's truncation to
+# the model's length): items and steps alone do not bound the work, long steps do.
+PRM_REWARD_MAX_TOKENS = int(os.environ.get("PRM_REWARD_MAX_TOKENS", "32768"))
+
 # --- Celery -----------------------------------------------------------------
 BROKER_DIR = DATA_DIR / "broker"
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")

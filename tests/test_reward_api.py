@@ -72,6 +72,9 @@ def test_openrlhf_protocol(setup, prm_path):
     ({"items": [{"problem": "p"}]}, "items", "give 'steps' or 'text'"),
     ({"items": [{"problem": "p", "steps": "x"}]}, "items", "list of strings"),
     ({"items": [{"problem": "p", "text": "  "}]}, "items", "between 1 and 200 steps"),
+    ({"items": [{"steps": ["a"]}]}, "items", "string 'problem' (required"),
+    ({"items": [{"problem": "p", "steps": ["a", " \n"]}]}, "items", "step 1 is empty"),
+    ({"items": [{"problem": "p", "text": "a", "delimiter": ""}]}, "items", "non-empty"),
     ({"items": [{"problem": "p", "steps": ["a"]}], "aggregate": "max"}, "aggregate", "one of"),
 ])
 def test_bad_input_gets_a_specific_400(setup, body, field, message):
@@ -134,10 +137,136 @@ def test_client_with_api_token_as_grpo_reward_and_verl_score(live_server, make_u
     assert conversational == pytest.approx(expected[:1], abs=1e-5)
     verl = client.compute_score("synthetic", completions[1], "3", {"question": PROBLEM})
     assert verl == pytest.approx(expected[1], abs=1e-5)
-    assert client.openrlhf([PROBLEM + completions[0]], [PROBLEM]) == pytest.approx(
+    assert client.openrlhf([PROBLEM + completions[0]], [PROBLEM])["rewards"] == pytest.approx(
         expected[:1], abs=1e-5)
 
     with pytest.raises(PrmServiceError) as err:
         PrmClient(live_server.url, model.pk, token="sw_not-a-key").score(
             [{"problem": "p", "steps": ["a"]}])
     assert err.value.status == 401
+
+
+@pytest.mark.portable
+def test_openrlhf_empty_response_scores_worst(setup, prm_path):
+    queries = [PROBLEM, PROBLEM + " \n\n  ", PROBLEM + "add 2 so\n\nthen we get 4"]
+    r = setup["client"].post(url(setup["model"], "openrlhf"),
+                             {"query": queries, "prompts": [PROBLEM] * 3}, format="json")
+    assert r.status_code == 200, r.content
+    body = r.json()
+    assert body["rewards"][:2] == [0.0, 0.0] and body["rewards"][2] > 0.0
+    assert body["step_scores"][:2] == [[], []]
+    assert body["extra_logs"]["prm_empty"] == [1.0, 1.0, 0.0]
+
+
+@pytest.mark.portable
+def test_openrlhf_prompt_that_is_not_a_prefix_is_reported(setup):
+    r = setup["client"].post(url(setup["model"], "openrlhf"),
+                             {"query": ["solve ? add 2 so", PROBLEM + "add 2 so"],
+                              "prompts": [PROBLEM, PROBLEM]}, format="json")
+    assert r.status_code == 200, r.content
+    body = r.json()
+    assert body["extra_logs"]["prm_prompt_mismatch"] == [1.0, 0.0]
+    assert len(body["warnings"]) == 1 and body["warnings"][0].startswith("Query 0:")
+
+
+@pytest.mark.portable
+def test_openrlhf_answer_has_what_openrlhf_reads(setup, prm_path):
+    """rewards, scores and extra_logs with one number per query and key (OpenRLHF makes a
+    tensor of each); per-step scores beside them."""
+    queries = [PROBLEM + "add 2 so\n\nthen we get 4\n\noops wrong 5"]
+    r = setup["client"].post(url(setup["model"], "openrlhf"),
+                             {"query": queries, "prompts": [PROBLEM], "labels": ["4"]},
+                             format="json")
+    assert r.status_code == 200, r.content
+    body = r.json()
+    expected = PrmScorer(prm_path).score([(PROBLEM, STEPS)])[0]
+    assert body["step_scores"][0] == pytest.approx(expected, abs=1e-5)
+    assert body["rewards"] == body["scores"] == pytest.approx([min(expected)], abs=1e-5)
+    for key, values in body["extra_logs"].items():
+        assert len(values) == 1 and isinstance(values[0], float), key
+    assert body["extra_logs"]["prm_steps"] == [3.0]
+    assert body["extra_logs"]["prm_last"] == pytest.approx([expected[-1]], abs=1e-5)
+
+
+@pytest.mark.portable
+def test_prm800k_answer_step_stays_one_step(setup, prm_path):
+    expected = PrmScorer(prm_path).score([(PROBLEM, ["add 2 so", "# Answer\n\n4"])])[0]
+    r = setup["client"].post(url(setup["model"]), {"items": [
+        {"problem": PROBLEM, "text": "add 2 so\n\n# Answer\n\n4"}]}, format="json")
+    assert r.status_code == 200, r.content
+    result = r.json()["results"][0]
+    assert result["steps"] == 2
+    assert result["step_scores"] == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.portable
+def test_the_model_cards_delimiter_is_the_default(setup, prm_path):
+    model = setup["model"]
+    model.model_card = {"step_delimiter": "\n"}
+    model.save(update_fields=["model_card"])
+    text = "add 2 so\nthen we get 4\n# Answer\n\n4"
+    r = setup["client"].post(url(model), {"items": [{"problem": PROBLEM, "text": text}]},
+                             format="json")
+    assert r.status_code == 200 and r.json()["results"][0]["steps"] == 3, r.content
+    r = setup["client"].post(url(model), {"delimiter": "\n\n", "items": [
+        {"problem": PROBLEM, "text": text}]}, format="json")
+    assert r.json()["results"][0]["steps"] == 2  # a delimiter sent still wins
+    r = setup["client"].post(url(model, "openrlhf"), {"query": [PROBLEM + text],
+                                                       "prompts": [PROBLEM]}, format="json")
+    assert r.json()["extra_logs"]["prm_steps"] == [3.0]
+    listed = setup["client"].get("/api/prm/models/").json()["models"]
+    assert listed[0]["step_delimiter"] == "\n"
+
+
+@pytest.mark.portable
+def test_token_budget_bounds_a_request(setup, settings):
+    settings.PRM_REWARD_MAX_TOKENS = 30
+    item = {"problem": PROBLEM, "steps": STEPS}  # 18 tokens with the tiny tokenizer
+    r = setup["client"].post(url(setup["model"]), {"items": [item]}, format="json")
+    assert r.status_code == 200, r.content
+    r = setup["client"].post(url(setup["model"]), {"items": [item, item]}, format="json")
+    assert r.status_code == 413, r.content
+    body = r.json()
+    assert body["max_tokens"] == 30 and body["tokens"] > 30 and "budget is 30" in body["detail"]
+    r = setup["client"].post(url(setup["model"], "openrlhf"),
+                             {"query": [PROBLEM + "\n\n".join(STEPS)] * 2}, format="json")
+    assert r.status_code == 413 and r.json()["max_tokens"] == 30
+
+
+@pytest.mark.portable
+def test_oversized_body_is_a_json_413_from_the_reward_endpoint(setup, settings):
+    import io
+    import json
+    from wsgiref.util import setup_testing_defaults
+
+    from stepwise.wsgi import application
+
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    body = json.dumps({"query": ["x" * (limit + 10)]}).encode()
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": url(setup["model"], "openrlhf"),
+               "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
+               "wsgi.input": io.BytesIO(body)}
+    setup_testing_defaults(environ)
+    got = {}
+
+    def start_response(status, headers):
+        got["status"], got["headers"] = status, dict(headers)
+
+    out = b"".join(application(environ, start_response))
+    assert got["status"].startswith("413") and got["headers"]["Content-Type"] == "application/json"
+    assert "the limit is" in json.loads(out)["detail"]
+    # Served without that WSGI wrapper (runserver, the test client) the view answers JSON too.
+    for kind in ("openrlhf", "score"):
+        r = setup["client"].post(url(setup["model"], kind), body, content_type="application/json")
+        assert r.status_code == 413 and r["Content-Type"] == "application/json", r.content[:100]
+        assert "the limit is" in r.json()["detail"]
+
+
+@pytest.mark.portable
+def test_training_records_the_projects_step_delimiter_for_the_card(setup):
+    from training.pipeline import project_step_delimiter
+
+    project = setup["project"]
+    assert project_step_delimiter(project) == "\n\n"
+    project.generator = {"model": "m", "delimiter": "\n"}
+    assert project_step_delimiter(project) == "\n"

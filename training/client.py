@@ -12,6 +12,9 @@ messages) and returns one float per completion. As a verl reward
 ``compute_score = prm.compute_score``) it takes ``(data_source, solution_str,
 ground_truth, extra_info)`` and returns a float; ``extra_info["question"]`` (or
 ``["problem"]``) is used as the problem when present.
+
+Text is split into steps by the model's own step delimiter (its model card) unless
+``delimiter`` is given.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ class PrmServiceError(RuntimeError):
 
 class PrmClient:
     def __init__(self, base_url: str, model_id: int, token: str | None = None, *,
-                 aggregate: str = "min", delimiter: str = "\n\n", timeout: float = 60.0,
+                 aggregate: str = "min", delimiter: str | None = None, timeout: float = 60.0,
                  batch_size: int = 64, headers: dict | None = None):
         self.base_url = base_url.rstrip("/")
         self.model_id = int(model_id)
@@ -43,8 +46,11 @@ class PrmClient:
         self.headers.update(headers or {})
 
     def _post(self, path: str, body: dict) -> dict:
+        return self._request(f"{self.base_url}/api/prm/{self.model_id}/{path}/", body)
+
+    def _request(self, url: str, body: dict) -> dict:
         request = urllib.request.Request(
-            f"{self.base_url}/api/prm/{self.model_id}/{path}/",
+            url,
             data=json.dumps(body).encode("utf-8"), headers=self.headers, method="POST",
         )
         try:
@@ -63,7 +69,9 @@ class PrmClient:
         out: list[dict] = []
         for start in range(0, len(items), self.batch_size):
             body = {"items": items[start:start + self.batch_size],
-                    "aggregate": aggregate or self.aggregate, "delimiter": self.delimiter}
+                    "aggregate": aggregate or self.aggregate}
+            if self.delimiter is not None:
+                body["delimiter"] = self.delimiter
             out += self._post("score", body)["results"]
         return out
 
@@ -93,9 +101,16 @@ class PrmClient:
         problem = info.get("question") or info.get("problem") or ""
         return self.rewards([problem], [solution_str])[0]
 
-    def openrlhf(self, queries: list[str], prompts: list[str] | None = None) -> list[float]:
-        """The OpenRLHF remote reward call, for checking a deployment by hand."""
-        body = {"query": queries, "aggregate": self.aggregate, "delimiter": self.delimiter}
+    def openrlhf(self, queries: list[str], prompts: list[str] | None = None,
+                 reward_url: str | None = None) -> dict:
+        """The OpenRLHF remote reward call, for checking a deployment by hand: the whole
+        answer (``rewards``, ``scores``, ``step_scores``, ``extra_logs``, ``warnings``).
+        With ``reward_url`` it goes where OpenRLHF's ``--remote_rm_url`` would."""
+        body = {"query": queries, "aggregate": self.aggregate}
+        if self.delimiter is not None:
+            body["delimiter"] = self.delimiter
         if prompts is not None:
             body["prompts"] = prompts
-        return self._post("openrlhf", body)["rewards"]
+        if reward_url:
+            return self._request(reward_url, body)
+        return self._post("openrlhf", body)

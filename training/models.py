@@ -3,6 +3,9 @@
 from django.conf import settings
 from django.db import models
 
+# A blank line: the generator's default (generation/config.py) and the solutions import's.
+DEFAULT_STEP_DELIMITER = "\n\n"
+
 
 class PrmModel(models.Model):
     """One training of a PRM: what went in, where the artefacts are, how it scored."""
@@ -46,6 +49,16 @@ class PrmModel(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def step_delimiter(self) -> str:
+        """The delimiter the training data's solution text was split by (card, then
+        hyperparameters), so the reward service splits responses the same way."""
+        for source in (self.model_card or {}, self.hyperparameters or {}):
+            value = source.get("step_delimiter") if isinstance(source, dict) else None
+            if isinstance(value, str) and value:
+                return value
+        return DEFAULT_STEP_DELIMITER
 
 
 class SolutionScore(models.Model):

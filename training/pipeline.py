@@ -20,6 +20,14 @@ def build_examples(prm_model, cfg: TrainConfig):
                                  after_first_error=cfg.after_first_error)
 
 
+def project_step_delimiter(project) -> str:
+    from .models import DEFAULT_STEP_DELIMITER
+
+    generator = project.generator if isinstance(project.generator, dict) else {}
+    value = generator.get("delimiter", generator.get("step_delimiter"))
+    return value if isinstance(value, str) and value else DEFAULT_STEP_DELIMITER
+
+
 def data_fingerprint(examples) -> str:
     """A stable hash of the training data, so a model card names its snapshot."""
     digest = hashlib.sha256()
@@ -56,6 +64,8 @@ def train_and_evaluate(prm_model, hooks: Hooks | None = None, check_cancelled=No
         "task": "process reward model: token classification, label on the step separator",
         "labels": {"0": "bad", "1": "good"},
         "step_separator": cfg.separator,
+        # How the project's solution text is split into steps (its generator's setting).
+        "step_delimiter": project_step_delimiter(prm_model.project),
         "data": {
             "source": prm_model.data_source, "project": prm_model.project.slug,
             "examples": len(examples), "fingerprint": data_fingerprint(examples),

@@ -17,6 +17,14 @@ from .data import DEFAULT_SEPARATOR, collate, encode, separator_id
 AGGREGATES = ("min", "product", "last")
 
 
+class TokenBudgetExceeded(ValueError):
+    """A batch would feed the model more tokens than the caller allows."""
+
+    def __init__(self, tokens: int, budget: int):
+        super().__init__(f"{tokens} tokens, budget {budget}")
+        self.tokens, self.budget = tokens, budget
+
+
 def aggregate(scores: list[float | None], how: str = "min") -> float | None:
     """One number per solution: the weakest step, all steps, or the last step."""
     values = [s for s in scores if s is not None]
@@ -49,14 +57,22 @@ class PrmScorer:
         self.model.to(self.device)
         self._lock = threading.Lock()
 
-    def score(self, items: list[tuple[str, list[str]]], batch_size: int = 16
-              ) -> list[list[float | None]]:
-        """Per-step P(good) for each (prompt, steps); None for a step cut by max length."""
+    def score(self, items: list[tuple[str, list[str]]], batch_size: int = 16,
+              max_tokens: int | None = None) -> list[list[float | None]]:
+        """Per-step P(good) for each (prompt, steps); None for a step cut by max length.
+
+        ``max_tokens`` bounds the tokens fed to the model (after truncation), checked
+        before any forward pass: ``TokenBudgetExceeded`` if the items need more.
+        """
         import torch
 
         encoded = [encode(self.tokenizer, prompt, steps, None, separator=self.separator,
                           sep_id=self.sep_id, max_length=self.max_length)
                    for prompt, steps in items]
+        if max_tokens is not None:
+            total = sum(len(e["input_ids"]) for e in encoded)
+            if total > max_tokens:
+                raise TokenBudgetExceeded(total, max_tokens)
         # Similar lengths together waste less padding.
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]["input_ids"]))
         results: list[list[float | None]] = [[] for _ in items]
