@@ -16,6 +16,9 @@ if [ ! -f "$stamp" ]; then
   echo "==> installing Python packages from $REQS"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -r "$REQS"
+  if [ "$(basename "$REQS")" = requirements-dev.txt ]; then
+    .venv/bin/python -m pip install -q --no-deps -r requirements-clients.txt
+  fi
   touch "$stamp"
 fi
 lock_stamp="node_modules/.installed-$(sha256sum package-lock.json | cut -c1-16)"

@@ -61,6 +61,42 @@ def openrlhf_post(url: str, payload: dict) -> tuple[int, dict]:
 
 
 @pytest.mark.django_db(transaction=True)
+def openrlhf_executor_module():
+    """OpenRLHF's own executor module (``openrlhf/utils/agent.py``), which posts to remote
+    reward URLs. Its parent packages import the training stack (DeepSpeed, Ray), so they are
+    stood in by empty packages with the real paths; the module itself runs unchanged."""
+    import importlib
+    import importlib.util
+    import sys
+    import types
+    from pathlib import Path
+
+    root = Path(importlib.util.find_spec("openrlhf").submodule_search_locations[0])
+    for name, path in (("openrlhf", root), ("openrlhf.utils", root / "utils")):
+        if name not in sys.modules:
+            package = types.ModuleType(name)
+            package.__path__ = [str(path)]
+            sys.modules[name] = package
+    return importlib.import_module("openrlhf.utils.agent")
+
+
+def test_openrlhf_own_client_gets_rewards_from_a_reward_url(live_server, admin_setup, prm_path):
+    import asyncio
+
+    agent = openrlhf_executor_module()
+    made = make_url(admin_setup)
+    url = live_server.url + urllib.parse.urlsplit(made["url"]).path
+    executor = agent.SingleTurnAgentExecutor(remote_rm_url=url)
+    answers = asyncio.run(executor._fetch_rewards_via_http(
+        [PROBLEM + RESPONSE, PROBLEM], [PROBLEM, PROBLEM], ["4", "4"]))
+    (answer,) = answers  # one reward server: one request for the batch
+    expected = PrmScorer(prm_path).score([(PROBLEM, RESPONSE.split("\n\n"))])[0]
+    assert answer["rewards"][0] == pytest.approx(min(expected), abs=1e-5)
+    assert answer["rewards"][1] == 0.0  # an empty response scores worst
+    # What the executor then reads off the answer (agent.py, after generation).
+    assert answer.get("scores") is not None and isinstance(answer.get("extra_logs"), dict)
+
+
 def test_openrlhf_scores_through_a_reward_url_with_no_authorization(live_server, admin_setup,
                                                                     prm_path):
     import torch
