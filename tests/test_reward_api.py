@@ -270,3 +270,43 @@ def test_training_records_the_projects_step_delimiter_for_the_card(setup):
     assert project_step_delimiter(project) == "\n\n"
     project.generator = {"model": "m", "delimiter": "\n"}
     assert project_step_delimiter(project) == "\n"
+
+
+def test_verl_loads_the_client_as_its_custom_reward_function(live_server, make_user, prm_path,
+                                                             tmp_path):
+    """verl's own loader (``verl.utils.import_utils.load_extern_object``, what its
+    ``custom_reward_function.path``/``name`` config uses) loads a module whose
+    ``compute_score`` is the client's, called the way verl's reward managers call it."""
+    import importlib
+    import importlib.util
+    import sys
+    import types
+    from pathlib import Path
+
+    from api.services import issue_token
+
+    root = Path(importlib.util.find_spec("verl").submodule_search_locations[0])
+    # verl's packages import its training stack (Ray, tensordict); the loader needs none of it.
+    for name, path in (("verl", root), ("verl.utils", root / "utils")):
+        if name not in sys.modules:
+            package = types.ModuleType(name)
+            package.__path__ = [str(path)]
+            sys.modules[name] = package
+    import_utils = importlib.import_module("verl.utils.import_utils")
+
+    user = make_user("verl")
+    project = Project.objects.create(name="V", slug="v")
+    Membership.objects.create(project=project, user=user, role=Membership.Role.ANNOTATOR)
+    model = ready_model(project, prm_path)
+    _, key = issue_token(user=user, name="verl")
+    module = tmp_path / "stepwise_reward.py"
+    module.write_text(
+        "from training.client import PrmClient\n"
+        f"compute_score = PrmClient({live_server.url!r}, {model.pk}, token={key!r}).compute_score\n")
+    compute_score = import_utils.load_extern_object(module_path=str(module),
+                                                    object_name="compute_score")
+    solution = "add 2 so\n\nthen we get 4"
+    score = compute_score(data_source="stepwise", solution_str=solution, ground_truth="4",
+                          extra_info={"question": PROBLEM})
+    expected = aggregate(PrmScorer(prm_path).score([(PROBLEM, solution.split("\n\n"))])[0])
+    assert score == pytest.approx(expected, abs=1e-5)
