@@ -277,22 +277,10 @@ def test_verl_loads_the_client_as_its_custom_reward_function(live_server, make_u
     """verl's own loader (``verl.utils.import_utils.load_extern_object``, what its
     ``custom_reward_function.path``/``name`` config uses) loads a module whose
     ``compute_score`` is the client's, called the way verl's reward managers call it."""
-    import importlib
-    import importlib.util
-    import sys
-    import types
-    from pathlib import Path
-
     from api.services import issue_token
+    from tests.client_modules import client_module
 
-    root = Path(importlib.util.find_spec("verl").submodule_search_locations[0])
-    # verl's packages import its training stack (Ray, tensordict); the loader needs none of it.
-    for name, path in (("verl", root), ("verl.utils", root / "utils")):
-        if name not in sys.modules:
-            package = types.ModuleType(name)
-            package.__path__ = [str(path)]
-            sys.modules[name] = package
-    import_utils = importlib.import_module("verl.utils.import_utils")
+    import_utils = client_module("verl.utils.import_utils")
 
     user = make_user("verl")
     project = Project.objects.create(name="V", slug="v")

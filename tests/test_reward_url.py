@@ -19,6 +19,7 @@ from rest_framework.test import APIClient
 from annotate.models import Membership, Project
 from api.log_filters import RedactTokens
 from api.models import RewardUrl, hash_key
+from tests.client_modules import client_module
 from tests.prm_factories import ready_model, trained_tiny_prm
 from training.scoring import PrmScorer
 
@@ -61,29 +62,10 @@ def openrlhf_post(url: str, payload: dict) -> tuple[int, dict]:
 
 
 @pytest.mark.django_db(transaction=True)
-def openrlhf_executor_module():
-    """OpenRLHF's own executor module (``openrlhf/utils/agent.py``), which posts to remote
-    reward URLs. Its parent packages import the training stack (DeepSpeed, Ray), so they are
-    stood in by empty packages with the real paths; the module itself runs unchanged."""
-    import importlib
-    import importlib.util
-    import sys
-    import types
-    from pathlib import Path
-
-    root = Path(importlib.util.find_spec("openrlhf").submodule_search_locations[0])
-    for name, path in (("openrlhf", root), ("openrlhf.utils", root / "utils")):
-        if name not in sys.modules:
-            package = types.ModuleType(name)
-            package.__path__ = [str(path)]
-            sys.modules[name] = package
-    return importlib.import_module("openrlhf.utils.agent")
-
-
 def test_openrlhf_own_client_gets_rewards_from_a_reward_url(live_server, admin_setup, prm_path):
     import asyncio
 
-    agent = openrlhf_executor_module()
+    agent = client_module("openrlhf.utils.agent")  # the executor that posts to reward URLs
     made = make_url(admin_setup)
     url = live_server.url + urllib.parse.urlsplit(made["url"]).path
     executor = agent.SingleTurnAgentExecutor(remote_rm_url=url)
