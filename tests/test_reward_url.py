@@ -64,13 +64,17 @@ def openrlhf_post(url: str, payload: dict) -> tuple[int, dict]:
 @pytest.mark.django_db(transaction=True)
 def test_openrlhf_own_client_gets_rewards_from_a_reward_url(live_server, admin_setup, prm_path):
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     agent = client_module("openrlhf.utils.agent")  # the executor that posts to reward URLs
     made = make_url(admin_setup)
     url = live_server.url + urllib.parse.urlsplit(made["url"]).path
     executor = agent.SingleTurnAgentExecutor(remote_rm_url=url)
-    answers = asyncio.run(executor._fetch_rewards_via_http(
-        [PROBLEM + RESPONSE, PROBLEM], [PROBLEM, PROBLEM], ["4", "4"]))
+    fetch = executor._fetch_rewards_via_http(
+        [PROBLEM + RESPONSE, PROBLEM], [PROBLEM, PROBLEM], ["4", "4"])
+    # A loop of its own in another thread: the browser tests' Playwright keeps one running here.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        answers = pool.submit(asyncio.run, fetch).result(timeout=120)
     (answer,) = answers  # one reward server: one request for the batch
     expected = PrmScorer(prm_path).score([(PROBLEM, RESPONSE.split("\n\n"))])[0]
     assert answer["rewards"][0] == pytest.approx(min(expected), abs=1e-5)
