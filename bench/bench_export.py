@@ -1,5 +1,6 @@
 """Export benchmark: N step ratings in the TRL format, streamed, against a naive
-DRF-serializer export, in the same run.
+DRF-serializer export, and the full-record PRM800K snapshot against the TRL one, in the
+same run.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/stepwise_bench \\
         python bench/bench_export.py --steps 1000000
@@ -88,13 +89,13 @@ def ensure_data(steps: int, per_solution: int) -> int:
     return project.pk
 
 
-def streamed(project_id: int, out: Path) -> dict:
-    """The real export path: chunked values() queries -> records -> TRL rows -> JSONL."""
+def streamed(project_id: int, out: Path, fmt: str = "trl") -> dict:
+    """The real export path: chunked queries -> records -> ``fmt`` rows -> JSONL."""
     from exports.sinks import JsonlSink
     from exports.spec import normalize_spec
     from exports.writers import iter_rows
 
-    spec = normalize_spec({"projects": [project_id], "format": "trl"})
+    spec = normalize_spec({"projects": [project_id], "format": fmt})
     t0 = time.perf_counter()
     sink = JsonlSink(out)
     steps = rows = 0
@@ -149,13 +150,16 @@ def main():
     parser.add_argument("--per-solution", type=int, default=10)
     parser.add_argument("--naive-steps", type=int, default=50_000,
                         help="size of the naive run (it holds everything in memory)")
-    parser.add_argument("--phase", choices=["all", "streamed", "naive"], default="all")
+    parser.add_argument("--phase", choices=["all", "streamed", "prm800k", "naive"], default="all")
     parser.add_argument("--project", type=int)
     args = parser.parse_args()
     setup_django()
     out = Path(os.environ.get("BENCH_OUT", "/tmp"))
     if args.phase == "streamed":
         print(json.dumps(streamed(args.project, out / "bench_trl.jsonl")))
+        return
+    if args.phase == "prm800k":
+        print(json.dumps(streamed(args.project, out / "bench_prm800k.jsonl", "prm800k")))
         return
     if args.phase == "naive":
         print(json.dumps(naive(args.project, args.naive_steps // args.per_solution,
@@ -165,7 +169,7 @@ def main():
     project_id = ensure_data(args.steps, args.per_solution)
     print(f"data ready in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
     results = {}
-    for phase in ("streamed", "naive"):
+    for phase in ("streamed", "prm800k", "naive"):
         proc = subprocess.run([sys.executable, __file__, "--phase", phase, "--project",
                                str(project_id), "--per-solution", str(args.per_solution),
                                "--naive-steps", str(args.naive_steps)],
@@ -178,6 +182,11 @@ def main():
     print(f"naive DRF export:    {n['steps']:,} steps in {n['seconds']:.1f}s = "
           f"{n_rate:,.0f} steps/s")
     print(f"ratio (streamed / naive steps per second): {s_rate / n_rate:.1f}x")
+    f = results["prm800k"]
+    f_rate = f["steps"] / f["seconds"]
+    print(f"streamed PRM800K:    {f['steps']:,} steps in {f['seconds']:.1f}s = "
+          f"{f_rate:,.0f} steps/s, peak RSS {f['peak_rss_mb']:.0f} MB, {f['bytes'] / 1e6:.0f} MB")
+    print(f"ratio (PRM800K / TRL steps per second): {f_rate / s_rate:.2f}x")
 
 
 if __name__ == "__main__":

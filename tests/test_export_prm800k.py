@@ -127,3 +127,15 @@ def test_ui_presentation_with_a_human_step_exports_prm800k_shape(project, make_u
         "chosen_completion": None,
     }
     assert steps[0]["completions"] == [{"text": "Multiply.", "rating": 0, "flagged": False}]
+
+
+def test_a_chunk_of_records_costs_three_queries(project, shared_data,
+                                                django_assert_max_num_queries):
+    """A chunk of records loads its assignments, their step nodes and their ratings once:
+    no query per step (the path is walked in memory) or per record."""
+    import_all(project, shared_data)
+    assignments = Assignment.objects.filter(project=project)
+    assert assignments.count() == 12
+    with django_assert_max_num_queries(3):
+        records = list(prm800k_records(assignments))
+    assert len(records) == 12 and all(r["label"]["steps"] for r in records)

@@ -5,28 +5,70 @@ layout, and those labeled in the Stepwise UI, which records what it showed) come
 back position by position, ratings read from its StepRatings so later corrections
 show. One without: its steps are the solution path, and siblings it rated at a
 position become that position's completions, the path step being the chosen one.
+
+Records are built from the step nodes of their problems, loaded once per chunk of
+assignments (one query for 500 records), not by walking parents one query at a time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import UTC
+from itertools import islice
+from typing import NamedTuple
 
-from annotate.models import Assignment, StepNode
+from annotate.models import Assignment, StepNode, StepRating
 from annotate.services.imports.prm800k import LABELER_PREFIX
 
 _STEPWISE_COMPLETION = {"rating": None, "source": "human", "flagged": False}
+CHUNK = 500
 
 
-def prm800k_record(assignment: Assignment, *, path_cache: dict | None = None) -> dict:
+class Node(NamedTuple):
+    """The fields of a StepNode a record uses (plain rows: model instances cost 10x)."""
+    pk: int
+    parent_id: int | None
+    depth: int
+    text: str
+    author: str
+
+
+class Rating(NamedTuple):
+    rating: int | None
+    flagged: bool | None
+
+
+def problem_nodes(problem_ids) -> dict[int, Node]:
+    """Every step node of these problems, by id, in one query."""
+    rows = StepNode.objects.filter(problem_id__in=set(problem_ids)).values_list(
+        "id", "parent_id", "depth", "text", "author")
+    return {row[0]: Node(*row) for row in rows}
+
+
+def assignment_ratings(assignment_ids) -> dict[int, dict[int, Rating]]:
+    """assignment -> node -> its rating, in one query."""
+    out: dict[int, dict[int, Rating]] = {}
+    rows = StepRating.objects.filter(assignment_id__in=list(assignment_ids)).values_list(
+        "assignment_id", "node_id", "rating", "flagged")
+    for assignment_id, node_id, rating, flagged in rows:
+        out.setdefault(assignment_id, {})[node_id] = Rating(rating, flagged)
+    return out
+
+
+def prm800k_record(assignment: Assignment, *, nodes: dict[int, Node] | None = None,
+                   ratings: dict[int, Rating] | None = None) -> dict:
+    """``nodes``: the step nodes of the assignment's problem (and maybe others), by id;
+    ``ratings``: the assignment's, by node. Each is loaded when not given."""
     solution = assignment.solution
     problem = solution.problem
-    path = _path(solution, path_cache)
-    ratings = {r.node_id: r for r in assignment.ratings.all()}
+    nodes = nodes if nodes is not None else problem_nodes([problem.pk])
+    path = _path(solution.last_step_id, nodes)
+    if ratings is None:
+        ratings = assignment_ratings([assignment.pk]).get(assignment.pk, {})
     if assignment.presentation:
-        steps = _steps_from_presentation(assignment.presentation, ratings)
+        steps = _steps_from_presentation(assignment.presentation, ratings, nodes)
     else:
-        steps = _steps_from_ratings(assignment, path, ratings)
+        steps = _steps_from_ratings(assignment, path, ratings, nodes)
 
     question = {"problem": problem.statement}
     pre = (solution.metadata or {}).get("pre_generated")
@@ -67,35 +109,30 @@ def prm800k_record(assignment: Assignment, *, path_cache: dict | None = None) ->
 
 
 def prm800k_records(assignments: Iterable[Assignment]) -> Iterator[dict]:
-    """Records for a queryset (or list) of assignments, loading related rows in chunks."""
-    cache: dict = {}
+    """Records for a queryset (or list) of assignments, in chunks: the related rows and the
+    chunk's step nodes load once per chunk, so memory stays flat however many there are."""
     if hasattr(assignments, "select_related"):
-        assignments = (assignments.select_related("solution__problem", "solution__last_step",
-                                                  "annotator", "project")
-                       .prefetch_related("ratings").order_by("pk").iterator(chunk_size=500))
-    for assignment in assignments:
-        yield prm800k_record(assignment, path_cache=cache)
-        if len(cache) > 10_000:
-            cache.clear()
+        assignments = (assignments.select_related("solution__problem", "annotator", "project")
+                       .order_by("pk").iterator(chunk_size=CHUNK))
+    rows = iter(assignments)
+    while chunk := list(islice(rows, CHUNK)):
+        nodes = problem_nodes(a.solution.problem_id for a in chunk)
+        ratings = assignment_ratings(a.pk for a in chunk)
+        for assignment in chunk:
+            yield prm800k_record(assignment, nodes=nodes, ratings=ratings.get(assignment.pk, {}))
 
 
-def _path(solution, cache: dict | None) -> list[StepNode]:
-    if cache is not None and solution.pk in cache:
-        return cache[solution.pk]
-    path, node = [], solution.last_step
+def _path(last_step_id: int, nodes: dict[int, Node]) -> list[Node]:
+    path, node = [], nodes.get(last_step_id)
     while node is not None:
         path.append(node)
-        node = node.parent
+        node = nodes.get(node.parent_id)
     path.reverse()
-    if cache is not None:
-        cache[solution.pk] = path
     return path
 
 
-def _steps_from_presentation(presentation: list[dict], ratings: dict) -> list[dict]:
-    ids = {i for pos in presentation for i in pos.get("candidates", [])}
-    ids |= {pos["human"] for pos in presentation if pos.get("human")}
-    texts = dict(StepNode.objects.filter(pk__in=ids).values_list("pk", "text"))
+def _steps_from_presentation(presentation: list[dict], ratings: dict,
+                             nodes: dict[int, Node]) -> list[dict]:
     steps = []
     for pos in presentation:
         slots = pos.get("slots") or {}
@@ -103,10 +140,10 @@ def _steps_from_presentation(presentation: list[dict], ratings: dict) -> list[di
         for j, node_id in enumerate(pos.get("candidates", [])):
             slot = slots.get(str(j))
             if slot is not None:
-                completion = {"text": texts[node_id], **slot}
+                completion = {"text": nodes[node_id].text, **slot}
             else:
                 r = ratings.get(node_id)
-                completion = {"text": texts[node_id], "rating": r.rating if r else None,
+                completion = {"text": nodes[node_id].text, "rating": r.rating if r else None,
                               "flagged": r.flagged if r else None}
             completions.append(completion)
         human = None
@@ -116,17 +153,18 @@ def _steps_from_presentation(presentation: list[dict], ratings: dict) -> list[di
                 r = ratings.get(pos["human"])
                 fields = {"rating": r.rating if r else None, "source": "human",
                           "flagged": bool(r.flagged) if r else False}
-            human = {"text": texts[pos["human"]], **fields}
+            human = {"text": nodes[pos["human"]].text, **fields}
         steps.append({"completions": completions, "human_completion": human,
                       "chosen_completion": pos.get("chosen")})
     return steps
 
 
-def _steps_from_ratings(assignment: Assignment, path: list[StepNode], ratings: dict) -> list[dict]:
+def _steps_from_ratings(assignment: Assignment, path: list[Node], ratings: dict,
+                        nodes: dict[int, Node]) -> list[dict]:
     """Positions up to the deepest rated one; rated siblings of the path step are completions."""
     if not ratings:
         return []
-    rated = list(StepNode.objects.filter(pk__in=ratings).order_by("pk"))
+    rated = sorted((nodes[pk] for pk in ratings if pk in nodes), key=lambda n: n.pk)
     deepest = max(n.depth for n in rated)
     steps = []
     for depth in range(min(deepest + 1, len(path))):
