@@ -84,8 +84,10 @@ def first_step(text: str, delimiter: str) -> str:
     return text.lstrip().split(delimiter, 1)[0].strip()
 
 
-def split_steps(text: str, delimiter: str, *, max_steps: int | None = None) -> tuple[list[str], bool]:
-    """Split a solution into steps; stop after a final-answer step or ``max_steps``.
+def split_steps(text: str, delimiter: str, *, max_steps: int | None = None,
+                stop_at_answer: bool = True) -> tuple[list[str], bool]:
+    """Split a solution into steps; stop after a final-answer step (unless
+    ``stop_at_answer`` is off: a reward scores all it was sent) or ``max_steps``.
 
     Returns the steps and whether a final answer was reached. A bare ``# Answer``
     step (PRM800K's ``# Answer\\n\\n42``) takes the next piece as its answer.
@@ -95,6 +97,7 @@ def split_steps(text: str, delimiter: str, *, max_steps: int | None = None) -> t
     pieces = [p.strip() for p in text.split(delimiter)]
     pieces = [p for p in pieces if p]
     steps: list[str] = []
+    answered = False
     i = 0
     while i < len(pieces):
         piece = pieces[i]
@@ -103,8 +106,9 @@ def split_steps(text: str, delimiter: str, *, max_steps: int | None = None) -> t
             i += 1
         steps.append(piece)
         i += 1
-        if is_answer_step(piece):
-            return steps, True
+        answered = answered or is_answer_step(piece)
+        if answered and stop_at_answer:
+            break
         if max_steps and len(steps) >= max_steps:
             break
-    return steps, False
+    return steps, answered

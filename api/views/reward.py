@@ -30,13 +30,12 @@ from api.authentication import RewardUrlAuthentication
 from api.models import APIToken, RewardUrl, hash_key
 from api.permissions import ADMIN_ROLES, require_role
 from api.views.common import PERMISSIONS
+from generation.sampling import split_steps as split_text
 from training.models import PrmModel
 from training.scoring import AGGREGATES, TokenBudgetExceeded, aggregate, cached_scorer
 
 MAX_ITEMS = 256
 MAX_STEPS = 200
-# PRM800K's final step is "# Answer\n\n4": a bare marker piece takes the next piece.
-ANSWER_MARK = "# Answer"
 
 
 def max_tokens() -> int:
@@ -89,15 +88,9 @@ def check_ready(model: PrmModel) -> PrmModel:
 
 
 def split_steps(text: str, delimiter: str) -> list[str]:
-    steps: list[str] = []
-    for piece in (s.strip() for s in text.split(delimiter)):
-        if not piece:
-            continue
-        if steps and steps[-1].rstrip(":").strip() == ANSWER_MARK:
-            steps[-1] = f"{steps[-1]}\n\n{piece}"  # PRM800K's own form of the answer step
-        else:
-            steps.append(piece)
-    return steps
+    """Every step sent, split as generation splits them (a bare ``# Answer`` takes the next
+    piece, PRM800K's form of the answer step)."""
+    return split_text(text, delimiter, stop_at_answer=False)[0]
 
 
 def delimiter_of(value, model: PrmModel, field: str) -> str:
