@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
+
+BACKENDS = ("transformers", "vllm", "openai")
+# What a backend's connection settings are; not part of a sample's provenance.
+CONNECTION_FIELDS = ("batch_size", "api_key_env", "concurrency", "timeout", "retries",
+                     "gpu_memory_utilization", "tensor_parallel_size")
+ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,99}$")
 
 
 @dataclass(frozen=True)
@@ -17,6 +24,18 @@ class GeneratorSettings:
     max_step_tokens: int = 128  # budget for one candidate step
     max_steps: int = 40
     batch_size: int = 16  # prompts per generate call
+    # Where generation runs: transformers in the worker, vLLM's engine in the worker, or an
+    # OpenAI-compatible server (vllm serve, SGLang, TGI, transformers serve).
+    backend: str = "transformers"
+    base_url: str = ""  # openai: e.g. http://vllm:8000/v1
+    served_model: str = ""  # openai: the name the server knows the model by (default: model)
+    api_key_env: str = ""  # openai: the environment variable that holds the API key
+    concurrency: int = 8  # openai: requests in flight at once
+    timeout: float = 120.0  # openai: seconds for one request
+    retries: int = 3  # openai: tries after the first, with backoff
+    tensor_parallel_size: int = 0  # vllm: GPUs per engine; 0 = every GPU the worker sees
+    gpu_memory_utilization: float = 0.85  # vllm
+    prefix_caching: bool = True  # vllm: reuse the KV cache of shared prefixes (rollouts)
 
     @classmethod
     def from_dict(cls, data: dict | None) -> GeneratorSettings:
@@ -39,6 +58,16 @@ class GeneratorSettings:
                 max_step_tokens=int(data.get("max_step_tokens", min(max_new, 128))),
                 max_steps=int(data.get("max_steps", 40)),
                 batch_size=int(data.get("batch_size", 16)),
+                backend=str(data.get("backend") or "transformers"),
+                base_url=str(data.get("base_url") or "").strip().rstrip("/"),
+                served_model=str(data.get("served_model") or "").strip(),
+                api_key_env=str(data.get("api_key_env") or "").strip(),
+                concurrency=int(data.get("concurrency", 8)),
+                timeout=float(data.get("timeout", 120)),
+                retries=int(data.get("retries", 3)),
+                tensor_parallel_size=int(data.get("tensor_parallel_size", 0)),
+                gpu_memory_utilization=float(data.get("gpu_memory_utilization", 0.85)),
+                prefix_caching=_flag(data.get("prefix_caching", True)),
             )
         except (TypeError, ValueError) as exc:
             raise ValueError(f"Bad generator setting: {exc}") from exc
@@ -46,10 +75,41 @@ class GeneratorSettings:
             raise ValueError("temperature must be in [0, 5] and top_p in (0, 1].")
         if min(out.max_new_tokens, out.max_step_tokens, out.max_steps, out.batch_size) < 1:
             raise ValueError("Token, step and batch budgets must be positive.")
+        out._check_backend()
         return out
+
+    def _check_backend(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"Unknown generation backend '{self.backend}'; use one of "
+                             f"{', '.join(BACKENDS)}.")
+        if self.backend == "openai":
+            if not re.match(r"^https?://[^\s/]+", self.base_url):
+                raise ValueError("The openai backend needs base_url, the server's address "
+                                 "(e.g. http://vllm:8000/v1).")
+            if self.api_key_env and not ENV_NAME.match(self.api_key_env):
+                raise ValueError("api_key_env is the NAME of an environment variable "
+                                 "(e.g. VLLM_API_KEY), never the key itself.")
+        if not 1 <= self.concurrency <= 256 or not 0 < self.timeout <= 3600:
+            raise ValueError("concurrency must be in [1, 256] and timeout in (0, 3600] seconds.")
+        if not 0 <= self.retries <= 10 or self.tensor_parallel_size < 0:
+            raise ValueError("retries must be in [0, 10] and tensor_parallel_size >= 0.")
+        if not 0 < self.gpu_memory_utilization <= 1:
+            raise ValueError("gpu_memory_utilization must be in (0, 1].")
+
+    @property
+    def model_name(self) -> str:
+        """The name requests carry: the server's name for the model, else its path or id."""
+        return self.served_model or self.model
 
     def provenance(self, **extra) -> dict:
         """What is stored on generated nodes: the model and its sampling settings."""
         data = asdict(self)
-        data.pop("batch_size")
+        for name in CONNECTION_FIELDS:
+            data.pop(name)
         return {**data, **extra}
+
+
+def _flag(value) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "0", "false", "no", "off")
+    return bool(value)

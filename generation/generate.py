@@ -12,10 +12,9 @@ from collections.abc import Callable
 from annotate.models import Problem, StepNode
 from annotate.services.tree import get_or_create_node, path_of, store_solution
 
+from .backends import backend_for
 from .config import GeneratorSettings
-from .loader import load_model
-from .prompts import build_prompt
-from .sampling import first_step, sample, split_steps
+from .sampling import first_step, split_steps
 
 
 def _chunks(items: list, size: int):
@@ -27,17 +26,17 @@ def generate_solutions(problems: list[Problem], settings: GeneratorSettings, *, 
                        seed: int = 0, run_id: int | None = None,
                        on_batch: Callable[[int, int], None] | None = None) -> dict:
     """``n`` sampled solutions per problem, stored as model paths and graded."""
-    model, tokenizer = load_model(settings.model, settings.dtype)
+    backend = backend_for(settings)
     provenance = settings.provenance(run=run_id)
     # Prompts per call: n sequences each, so a batch holds about batch_size sequences.
     per_call = max(1, settings.batch_size // max(n, 1))
     stats = {"solutions": 0, "new_solutions": 0, "new_nodes": 0, "correct": 0,
              "unfinished": 0, "tokens": 0}
     for index, batch in _chunks(problems, per_call):
-        prompts = [build_prompt(tokenizer, p.statement, (), settings.delimiter) for p in batch]
-        outs = sample(model, tokenizer, prompts, n=n, max_new_tokens=settings.max_new_tokens,
-                      temperature=settings.temperature, top_p=settings.top_p,
-                      seed=seed + index)
+        prompts = [backend.prompt(p.statement) for p in batch]
+        outs = backend.complete(prompts, n=n, max_new_tokens=settings.max_new_tokens,
+                                temperature=settings.temperature, top_p=settings.top_p,
+                                seed=seed + index)
         for problem, samples in zip(batch, outs):
             for s in samples:
                 stats["tokens"] += s.tokens
@@ -65,9 +64,8 @@ def generate_candidates(problem: Problem, parent: StepNode | None, settings: Gen
     Samples that repeat an existing sibling, or each other, are dropped; one more
     round with twice the samples tries to make up the shortfall.
     """
-    model, tokenizer = load_model(settings.model, settings.dtype)
-    prefix = [node.text for node in path_of(parent)]
-    prompt = build_prompt(tokenizer, problem.statement, prefix, settings.delimiter)
+    backend = backend_for(settings)
+    prompt = backend.prompt(problem.statement, [node.text for node in path_of(parent)])
     siblings = StepNode.objects.filter(problem=problem)
     siblings = siblings.filter(parent=parent) if parent else siblings.filter(parent__isnull=True)
     seen = set(siblings.values_list("text", flat=True))
@@ -80,10 +78,9 @@ def generate_candidates(problem: Problem, parent: StepNode | None, settings: Gen
     for attempt, count in enumerate((k, 2 * k)):
         if len(created_ids) >= k:
             break
-        (samples,) = sample(model, tokenizer, [prompt], n=count,
-                            max_new_tokens=settings.max_step_tokens,
-                            temperature=settings.temperature, top_p=settings.top_p,
-                            stop_at=settings.delimiter, seed=seed + attempt)
+        (samples,) = backend.complete([prompt], n=count, max_new_tokens=settings.max_step_tokens,
+                                      temperature=settings.temperature, top_p=settings.top_p,
+                                      stop=settings.delimiter, seed=seed + attempt)
         for s in samples:
             text = first_step(s.text, settings.delimiter)
             if not text or text in seen:

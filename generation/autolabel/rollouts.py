@@ -1,4 +1,4 @@
-"""A ``roll`` function backed by a causal LM: complete prefixes, grade the answers."""
+"""A ``roll`` function backed by a generation backend: complete prefixes, grade the answers."""
 
 from __future__ import annotations
 
@@ -26,14 +26,14 @@ class ModelRoller:
 
     def __init__(self, settings: GeneratorSettings, statement: str, ground_truth: str, *,
                  seed: int = 0, max_prompts: int | None = None):
-        from generation.loader import load_model
+        from generation.backends import backend_for
 
         self.settings = settings
         self.statement = statement
         self.ground_truth = ground_truth
         self.seed = seed
         self.max_prompts = max_prompts or max(1, settings.batch_size)
-        self.model, self.tokenizer = load_model(settings.model, settings.dtype)
+        self.backend = backend_for(settings)
         self.rollouts = 0
         self.calls = 0
 
@@ -49,19 +49,14 @@ class ModelRoller:
 
     def outcomes(self, prefixes: list[list[str]], n: int) -> list[list[bool]]:
         """For each prefix, whether each of ``n`` rollouts reached the right answer."""
-        from generation.prompts import build_prompt
-        from generation.sampling import sample
-
         results: list[list[bool]] = []
         for start in range(0, len(prefixes), self.max_prompts):
             chunk = prefixes[start:start + self.max_prompts]
-            prompts = [build_prompt(self.tokenizer, self.statement, p, self.settings.delimiter)
-                       for p in chunk]
+            prompts = [self.backend.prompt(self.statement, p) for p in chunk]
             self.calls += 1
-            outs = sample(self.model, self.tokenizer, prompts, n=n,
-                          max_new_tokens=self.settings.max_new_tokens,
-                          temperature=self.settings.temperature or 1.0, top_p=self.settings.top_p,
-                          seed=self.seed + self.calls)
+            outs = self.backend.complete(prompts, n=n, max_new_tokens=self.settings.max_new_tokens,
+                                         temperature=self.settings.temperature or 1.0,
+                                         top_p=self.settings.top_p, seed=self.seed + self.calls)
             for prefix, samples in zip(chunk, outs):
                 results.append([self._complete(prefix, s.text) for s in samples])
             self.rollouts += n * len(chunk)
