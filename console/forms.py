@@ -133,3 +133,73 @@ class ImportForm(forms.Form):
 
 def dumps(value) -> str:
     return json.dumps(value, indent=2, sort_keys=True)
+
+
+def _escape(text: str) -> str:
+    return json.dumps(text)[1:-1]
+
+
+class GeneratorForm(forms.Form):
+    """A project's generator: the model, where it runs, and how it samples."""
+
+    model = forms.CharField(required=False, max_length=500,
+                            help_text="A local model directory or a Hugging Face id; empty: no "
+                                      "generator. With a server, its tokenizer builds the prompts.")
+    backend = forms.ChoiceField(choices=[
+        ("transformers", "transformers (in the worker)"), ("vllm", "vLLM engine (in the GPU worker)"),
+        ("openai", "OpenAI-compatible server (vllm serve, SGLang, TGI, transformers serve)")])
+    base_url = forms.CharField(required=False, max_length=500, label="Server URL",
+                               help_text="openai: e.g. http://vllm:8000/v1")
+    served_model = forms.CharField(required=False, max_length=200,
+                                   help_text="openai: the server's name for the model (default: model).")
+    api_key_env = forms.CharField(required=False, max_length=100, label="API key variable",
+                                  help_text="openai: the NAME of the worker's environment variable "
+                                            "that holds the key; the key itself is never stored.")
+    concurrency = forms.IntegerField(min_value=1, max_value=256, initial=8)
+    timeout = forms.FloatField(min_value=0.1, max_value=3600, initial=120, label="Timeout (s)")
+    retries = forms.IntegerField(min_value=0, max_value=10, initial=3)
+    tensor_parallel_size = forms.IntegerField(min_value=0, initial=0,
+                                              help_text="vllm: GPUs per engine; 0 = all the worker has.")
+    gpu_memory_utilization = forms.FloatField(min_value=0.05, max_value=1, initial=0.85)
+    prefix_caching = forms.BooleanField(required=False, initial=True)
+    dtype = forms.ChoiceField(choices=[(v, v) for v in ("auto", "bfloat16", "float16", "float32")])
+    temperature = forms.FloatField(min_value=0, max_value=5, initial=0.8)
+    top_p = forms.FloatField(min_value=0.01, max_value=1, initial=0.95)
+    seed = forms.IntegerField(required=False, help_text="Empty: one per run.")
+    delimiter = forms.CharField(initial="\\n\\n", strip=False, max_length=20,
+                                help_text="The step delimiter, escaped as in JSON (\\n is a newline).")
+    max_new_tokens = forms.IntegerField(min_value=1, max_value=32768, initial=512)
+    max_step_tokens = forms.IntegerField(min_value=1, max_value=32768, initial=128)
+    max_steps = forms.IntegerField(min_value=1, max_value=1000, initial=40)
+    batch_size = forms.IntegerField(min_value=1, max_value=1024, initial=16)
+
+    @classmethod
+    def for_project(cls, project, data=None) -> GeneratorForm:
+        current = dict(project.generator or {})
+        if "delimiter" in current:
+            current["delimiter"] = _escape(current["delimiter"])
+        return cls(data, initial={k: v for k, v in current.items() if k in cls.base_fields})
+
+    def clean_delimiter(self) -> str:
+        try:
+            value = json.loads(f'"{self.cleaned_data["delimiter"]}"')
+        except json.JSONDecodeError as exc:
+            raise ValidationError("Escape the delimiter as in a JSON string, e.g. \\n\\n.") from exc
+        if not value:
+            raise ValidationError("The delimiter cannot be empty.")
+        return value
+
+    def clean_api_key_env(self) -> str:
+        from generation.config import ENV_NAME
+
+        value = self.cleaned_data["api_key_env"].strip()
+        if value and not ENV_NAME.match(value):
+            raise ValidationError("Write the NAME of an environment variable (e.g. VLLM_API_KEY), "
+                                  "never the key itself.")
+        return value
+
+    def values(self, current: dict | None = None) -> dict:
+        """The settings to store: the form's fields (empty ones left out, so they take their
+        defaults) and the keys of ``current`` that the form does not show."""
+        kept = {k: v for k, v in (current or {}).items() if k not in self.fields}
+        return {**kept, **{k: v for k, v in self.cleaned_data.items() if v not in (None, "")}}

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import dashboard, imports, members, projects, quality, review
+from .views import dashboard, generator, imports, members, projects, quality, review
 
 app_name = "manage"
 
@@ -12,6 +12,8 @@ urlpatterns = [
     path("<slug:slug>/", projects.settings, name="settings"),
     path("<slug:slug>/preview/", projects.preview, name="preview"),
     path("<slug:slug>/archive/", projects.archive, name="archive"),
+    path("<slug:slug>/generator/", generator.generator, name="generator"),
+    path("<slug:slug>/generator/test/", generator.test_connection, name="test_connection"),
     path("<slug:slug>/members/", members.members, name="members"),
     path("<slug:slug>/members/<int:pk>/role/", members.set_role, name="set_role"),
     path("<slug:slug>/members/<int:pk>/remove/", members.remove, name="remove_member"),

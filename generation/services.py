@@ -58,3 +58,16 @@ def request_solutions(*, project: Project, problems=None, n: int = 4, requested_
                       empty="The project has no problems to generate for.")
     return start_run("generate_solutions", {"problem_ids": ids, "n": int(n)},
                      project=project, user=requested_by)
+
+
+def update_generator(project: Project, values: dict) -> Project:
+    """Validate and save a project's generator settings (all of them: they replace the old
+    ones); an empty model means no generator. Raises ValueError with the setting's problem.
+    """
+    if not str(values.get("model") or "").strip():
+        project.generator = {}
+    else:
+        settings = GeneratorSettings.from_dict(values)
+        project.generator = {**values, "model": settings.model, "base_url": settings.base_url}
+    project.save(update_fields=["generator", "updated"])
+    return project

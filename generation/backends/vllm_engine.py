@@ -1,0 +1,102 @@
+"""The ``vllm`` backend: vLLM's offline engine inside the GPU worker.
+
+The engine loads once per worker process (keyed by what shapes it: model, dtype,
+tensor parallel size, memory share, prefix caching), tensor parallel over the GPUs the
+worker owns. vLLM pins its own torch and transformers, so it is an optional install in
+a separate environment (``requirements-vllm.txt``); a worker without it fails the Run
+with that instruction. The request building below needs no vLLM, so it is tested on
+any machine.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+
+from generation.sampling import Sampled
+from workers.runs import RunFailure
+
+from .base import Backend, request_seed
+
+_ENGINES: dict[tuple, object] = {}
+_LOCK = threading.Lock()
+
+
+class VllmMissing(RunFailure):
+    """The worker's environment has no vLLM."""
+
+
+def engine_kwargs(settings, visible_gpus: int) -> dict:
+    """Arguments of ``vllm.LLM`` for these settings on a worker that sees ``visible_gpus``."""
+    tp = settings.tensor_parallel_size or max(1, visible_gpus)
+    if visible_gpus and tp > visible_gpus:
+        raise RunFailure(f"tensor_parallel_size {tp} needs more GPUs than this worker sees "
+                         f"({visible_gpus}).", reason="The generator needs more GPUs")
+    return {"model": settings.model, "dtype": settings.dtype, "tensor_parallel_size": tp,
+            "gpu_memory_utilization": settings.gpu_memory_utilization,
+            "enable_prefix_caching": settings.prefix_caching, "seed": settings.seed or 0}
+
+
+def sampling_kwargs(*, n: int, max_new_tokens: int, temperature: float, top_p: float,
+                    stop: str | None, seed: int | None) -> dict:
+    """Arguments of one prompt's ``vllm.SamplingParams``: ``n`` samples share its prefix."""
+    greedy = not (temperature and temperature > 0)
+    kwargs = {"n": 1 if greedy else n, "max_tokens": max_new_tokens,
+              "temperature": 0.0 if greedy else temperature, "top_p": 1.0 if greedy else top_p,
+              "seed": seed}
+    if stop:
+        kwargs["stop"] = [stop]
+    return kwargs
+
+
+def require_vllm() -> None:
+    if importlib.util.find_spec("vllm") is None:
+        raise VllmMissing(
+            "The vllm backend needs vLLM in the GPU worker's environment, and this worker has "
+            "none: build it from requirements-vllm.txt (vLLM pins its own torch), or run "
+            "`vllm serve` and use the openai backend.",
+            reason="The generator's engine is not installed on the worker")
+
+
+def engine(settings):
+    require_vllm()
+    import torch
+    import vllm
+
+    kwargs = engine_kwargs(settings, torch.cuda.device_count())
+    key = tuple(sorted(kwargs.items()))
+    with _LOCK:
+        if key not in _ENGINES:
+            _ENGINES[key] = vllm.LLM(**kwargs)
+        return _ENGINES[key]
+
+
+class VllmBackend(Backend):
+    name = "vllm"
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.llm = engine(settings)
+
+    @property
+    def tokenizer(self):
+        return self.llm.get_tokenizer()
+
+    def complete(self, prompts, *, n, max_new_tokens, temperature, top_p, stop=None,
+                 seed=None) -> list[list[Sampled]]:
+        import vllm
+
+        per_prompt = [vllm.SamplingParams(**sampling_kwargs(
+            n=n, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+            stop=stop, seed=request_seed(seed, i))) for i in range(len(prompts))]
+        outputs = self.llm.generate(prompts, per_prompt, use_tqdm=False)
+        rows = []
+        for out in outputs:
+            row = [Sampled(text=c.text, tokens=len(c.token_ids)) for c in out.outputs]
+            if len(row) < n:  # greedy asked for one; count what came back, repeat it
+                row = (row * n)[:n] if row else row
+            if len(row) < n:
+                raise RunFailure(f"vLLM returned {len(row)} of {n} samples for a prompt.",
+                                 reason="The generator returned too few samples")
+            rows.append(row)
+        return rows

@@ -1,0 +1,105 @@
+"""Generation backends without a server or vLLM: settings, request building, and the
+errors a worker without vLLM or without its API key gives."""
+
+import importlib.util
+
+import pytest
+
+from generation.backends import backend_for, request_seed
+from generation.backends.openai_server import ServerError, api_key, completion_request
+from generation.backends.vllm_engine import (
+    VllmMissing,
+    engine_kwargs,
+    require_vllm,
+    sampling_kwargs,
+)
+from generation.config import GeneratorSettings
+from workers.runs import RunFailure
+
+pytestmark = [pytest.mark.portable]
+
+SERVER = {"model": "/models/qwen", "backend": "openai", "base_url": "http://vllm:8000/v1/"}
+
+
+def test_settings_choose_and_check_the_backend():
+    assert GeneratorSettings.from_dict({"model": "m"}).backend == "transformers"
+    settings = GeneratorSettings.from_dict({**SERVER, "served_model": "qwen-math"})
+    assert settings.base_url == "http://vllm:8000/v1" and settings.model_name == "qwen-math"
+    assert GeneratorSettings.from_dict(SERVER).model_name == "/models/qwen"
+    with pytest.raises(ValueError, match="needs base_url"):
+        GeneratorSettings.from_dict({**SERVER, "base_url": ""})
+    with pytest.raises(ValueError, match="NAME of an environment variable"):
+        GeneratorSettings.from_dict({**SERVER, "api_key_env": "sk-abc123"})
+    with pytest.raises(ValueError, match="Unknown generation backend 'sglang'"):
+        GeneratorSettings.from_dict({"model": "m", "backend": "sglang"})
+    with pytest.raises(ValueError, match="concurrency"):
+        GeneratorSettings.from_dict({**SERVER, "concurrency": 0})
+    assert GeneratorSettings.from_dict({"model": "m", "prefix_caching": "false"}).prefix_caching is False
+
+
+def test_provenance_records_the_sampling_not_the_connection():
+    provenance = GeneratorSettings.from_dict({**SERVER, "api_key_env": "VLLM_KEY"}).provenance(run=3)
+    assert provenance["backend"] == "openai" and provenance["base_url"] == "http://vllm:8000/v1"
+    assert provenance["run"] == 3 and provenance["temperature"] == 0.8
+    for name in ("api_key_env", "concurrency", "timeout", "retries", "batch_size"):
+        assert name not in provenance
+
+
+def test_request_seeds_are_fixed_by_the_call_and_distinct_per_request():
+    seeds = [request_seed(7, i) for i in range(50)]
+    assert seeds == [request_seed(7, i) for i in range(50)] and len(set(seeds)) == 50
+    assert request_seed(8, 0) not in seeds and request_seed(None, 3) is None
+    assert all(0 <= s < 2**31 for s in seeds)
+
+
+def test_completion_request_body():
+    settings = GeneratorSettings.from_dict({**SERVER, "served_model": "qwen-math"})
+    body = completion_request(settings, "Problem: 1+1", n=4, max_new_tokens=32, temperature=0.7,
+                              top_p=0.9, stop="\n\n", seed=12)
+    assert body == {"model": "qwen-math", "prompt": "Problem: 1+1", "n": 4, "max_tokens": 32,
+                    "temperature": 0.7, "top_p": 0.9, "stop": ["\n\n"], "seed": 12}
+    greedy = completion_request(settings, "p", n=1, max_new_tokens=8, temperature=0.0, top_p=0.9,
+                                stop=None, seed=None)
+    assert greedy == {"model": "qwen-math", "prompt": "p", "n": 1, "max_tokens": 8, "temperature": 0.0}
+
+
+def test_the_api_key_comes_from_the_named_environment_variable(monkeypatch):
+    settings = GeneratorSettings.from_dict({**SERVER, "api_key_env": "STEPWISE_TEST_KEY"})
+    monkeypatch.delenv("STEPWISE_TEST_KEY", raising=False)
+    with pytest.raises(ServerError, match="STEPWISE_TEST_KEY .* is not set") as info:
+        api_key(settings)
+    assert info.value.reason == "The generation server's API key is not set up"
+    monkeypatch.setenv("STEPWISE_TEST_KEY", " secret ")
+    assert api_key(settings) == "secret"
+    assert api_key(GeneratorSettings.from_dict(SERVER)) == "EMPTY"
+
+
+def test_vllm_sampling_params_share_one_prefix_per_prompt():
+    assert sampling_kwargs(n=8, max_new_tokens=64, temperature=1.0, top_p=0.95, stop="\n\n",
+                           seed=3) == {"n": 8, "max_tokens": 64, "temperature": 1.0,
+                                       "top_p": 0.95, "seed": 3, "stop": ["\n\n"]}
+    greedy = sampling_kwargs(n=8, max_new_tokens=64, temperature=0, top_p=0.95, stop=None, seed=None)
+    assert greedy == {"n": 1, "max_tokens": 64, "temperature": 0.0, "top_p": 1.0, "seed": None}
+
+
+def test_vllm_engine_arguments_use_the_workers_gpus():
+    settings = GeneratorSettings.from_dict({"model": "/models/qwen", "backend": "vllm",
+                                            "dtype": "bfloat16", "prefix_caching": False})
+    assert engine_kwargs(settings, 4) == {
+        "model": "/models/qwen", "dtype": "bfloat16", "tensor_parallel_size": 4,
+        "gpu_memory_utilization": 0.85, "enable_prefix_caching": False, "seed": 0}
+    two = GeneratorSettings.from_dict({"model": "m", "backend": "vllm", "tensor_parallel_size": 2})
+    assert engine_kwargs(two, 4)["tensor_parallel_size"] == 2
+    with pytest.raises(RunFailure, match="tensor_parallel_size 8 needs more GPUs .* \\(4\\)"):
+        engine_kwargs(GeneratorSettings.from_dict({"model": "m", "backend": "vllm",
+                                                   "tensor_parallel_size": 8}), 4)
+
+
+def test_a_worker_without_vllm_says_what_to_install():
+    settings = GeneratorSettings.from_dict({"model": "m", "backend": "vllm"})
+    if importlib.util.find_spec("vllm") is not None:
+        require_vllm()  # a GPU environment with vLLM: nothing to refuse
+        return
+    with pytest.raises(VllmMissing, match="requirements-vllm.txt") as info:
+        backend_for(settings)
+    assert info.value.reason == "The generator's engine is not installed on the worker"
