@@ -7,10 +7,12 @@ RUN npm ci --no-audit --no-fund
 FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 STEPWISE_DATA_DIR=/data
 WORKDIR /app
-COPY requirements.txt ./
-# GPU images: pass --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu124 (or similar).
+COPY requirements*.txt ./
+# GPU images: pass --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu128 (or similar);
+# the GPU worker with vLLM's engine in it also --build-arg REQUIREMENTS=requirements-vllm.txt.
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
-RUN pip install --extra-index-url "$TORCH_INDEX" -r requirements.txt
+ARG REQUIREMENTS=requirements.txt
+RUN pip install --extra-index-url "$TORCH_INDEX" -r "$REQUIREMENTS"
 COPY . .
 COPY --from=static /build/node_modules ./node_modules
 RUN SECRET_KEY=build-only python manage.py collectstatic --noinput

@@ -59,7 +59,8 @@ class GeneratorSettings:
                 max_steps=int(data.get("max_steps", 40)),
                 batch_size=int(data.get("batch_size", 16)),
                 backend=str(data.get("backend") or "transformers"),
-                base_url=str(data.get("base_url") or "").strip().rstrip("/"),
+                base_url=str(data.get("base_url") or "").strip().rstrip("/") or (
+                    deployment_server() if data.get("backend") == "openai" else ""),
                 served_model=str(data.get("served_model") or "").strip(),
                 api_key_env=str(data.get("api_key_env") or "").strip(),
                 concurrency=int(data.get("concurrency", 8)),
@@ -85,7 +86,8 @@ class GeneratorSettings:
         if self.backend == "openai":
             if not re.match(r"^https?://[^\s/]+", self.base_url):
                 raise ValueError("The openai backend needs base_url, the server's address "
-                                 "(e.g. http://vllm:8000/v1).")
+                                 "(e.g. http://vllm:8000/v1), or a deployment-wide "
+                                 "GENERATION_SERVER_URL.")
             if self.api_key_env and not ENV_NAME.match(self.api_key_env):
                 raise ValueError("api_key_env is the NAME of an environment variable "
                                  "(e.g. VLLM_API_KEY), never the key itself.")
@@ -107,6 +109,13 @@ class GeneratorSettings:
         for name in CONNECTION_FIELDS:
             data.pop(name)
         return {**data, **extra}
+
+
+def deployment_server() -> str:
+    """The deployment's generation server (``GENERATION_SERVER_URL``), or ''."""
+    from django.conf import settings
+
+    return settings.GENERATION_SERVER_URL
 
 
 def _flag(value) -> bool:

@@ -68,6 +68,6 @@ def update_generator(project: Project, values: dict) -> Project:
         project.generator = {}
     else:
         settings = GeneratorSettings.from_dict(values)
-        project.generator = {**values, "model": settings.model, "base_url": settings.base_url}
+        project.generator = {**values, "model": settings.model}
     project.save(update_fields=["generator", "updated"])
     return project

@@ -237,6 +237,10 @@ else:
 # got (it was down) is sent once it is RUN_PUBLISH_GRACE_SECONDS old; one that was sent but
 # has not started after RUN_REPUBLISH_SECONDS is sent again (a broker restarted without
 # persistence loses its messages; a duplicate message does nothing).
+# The deployment's OpenAI-compatible generation server (docker compose's vllm service):
+# projects on the openai backend that name no server of their own use this one.
+GENERATION_SERVER_URL = os.environ.get("GENERATION_SERVER_URL", "").strip().rstrip("/")
+
 RUN_HEARTBEAT_SECONDS = float(os.environ.get("RUN_HEARTBEAT_SECONDS", "20"))
 RUN_STALE_SECONDS = float(os.environ.get("RUN_STALE_SECONDS", "120"))
 RUN_SWEEP_SECONDS = float(os.environ.get("RUN_SWEEP_SECONDS", "15"))

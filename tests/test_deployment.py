@@ -38,6 +38,17 @@ def test_compose_has_every_service_with_its_command(compose):
     assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
 
 
+def test_compose_sends_generation_to_a_vllm_server_under_the_gpu_profile(compose):
+    services = compose["services"]
+    vllm = services["vllm"]
+    assert vllm["image"].startswith("vllm/vllm-openai:") and vllm["profiles"] == ["gpu"]
+    assert "--enable-prefix-caching" in vllm["command"]
+    assert "/health" in " ".join(vllm["healthcheck"]["test"])
+    assert services["worker-gpu"]["depends_on"]["vllm"]["condition"] == "service_healthy"
+    for name in ("web", "worker-gpu"):
+        assert services[name]["environment"]["GENERATION_SERVER_URL"].endswith("http://vllm:8000/v1}")
+
+
 def test_compose_services_have_healthchecks_and_wait_for_them(compose):
     services = compose["services"]
     assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])

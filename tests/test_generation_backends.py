@@ -37,6 +37,14 @@ def test_settings_choose_and_check_the_backend():
     assert GeneratorSettings.from_dict({"model": "m", "prefix_caching": "false"}).prefix_caching is False
 
 
+def test_a_deployment_server_serves_projects_that_name_none(settings):
+    settings.GENERATION_SERVER_URL = "http://vllm:8000/v1"
+    assert GeneratorSettings.from_dict({**SERVER, "base_url": ""}).base_url == "http://vllm:8000/v1"
+    own = GeneratorSettings.from_dict({**SERVER, "base_url": "http://sglang:30000/v1"})
+    assert own.base_url == "http://sglang:30000/v1"
+    assert GeneratorSettings.from_dict({"model": "m"}).base_url == ""
+
+
 def test_provenance_records_the_sampling_not_the_connection():
     provenance = GeneratorSettings.from_dict({**SERVER, "api_key_env": "VLLM_KEY"}).provenance(run=3)
     assert provenance["backend"] == "openai" and provenance["base_url"] == "http://vllm:8000/v1"
