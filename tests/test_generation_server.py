@@ -217,3 +217,16 @@ def test_test_connection_shows_the_servers_answer_in_chromium(served, live_serve
     page.wait_for_selector("#connection-result.error")
     assert "base_url" in page.inner_text("#connection-result")
     assert Problem.objects.count() == 0
+
+
+@pytest.mark.worker
+def test_a_server_that_keeps_answering_errors_fails_the_run_with_its_answer(served, proxy,
+                                                                           celery_worker):
+    url, log = proxy(100)
+    project = server_project(served[0], url, slug="broken", n_problems=1, retries=1)
+    run = wait_for_run(request_solutions(project=project, n=1), timeout=120)
+    assert run.status == Run.Status.FAILED
+    assert f"The generation server at {url} answered 500" in run.error
+    assert "injected failure" in run.error
+    assert run.reason == "The generation server answered an error"
+    assert requests_seen(log) == ["500", "500"]  # the first try and one retry
