@@ -16,6 +16,7 @@ worker_class = "gthread"
 keepalive = 30
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
+logger_class = "stepwise.access_log.RedactingLogger"  # reward-URL secrets stay out of it
 
 
 def post_worker_init(worker):

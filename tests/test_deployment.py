@@ -190,7 +190,7 @@ def gunicorn_server(tmp_path):
     env = _clean_env()
     # No database is touched by the requests below: an empty SQLite data directory will do.
     env.update(DJANGO_SETTINGS_MODULE="tests.settings", STEPWISE_TEST_SQLITE="1",
-               STEPWISE_DATA_DIR=str(tmp_path), PYTHONWARNINGS="ignore")
+               STEPWISE_DATA_DIR=str(tmp_path), PYTHONWARNINGS="ignore", GUNICORN_ACCESSLOG="-")
     log = open(tmp_path / "gunicorn.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "stepwise.wsgi:application", "-c", "gunicorn.conf.py",
@@ -269,3 +269,31 @@ def test_a_body_too_long_to_read_off_ends_the_connection_and_says_so(gunicorn_se
     conn.request("GET", "/login/")  # the client opens a new connection by itself
     assert conn.getresponse().status == 200
     conn.close()
+
+
+def test_the_access_log_leaves_out_reward_url_secrets(gunicorn_server, tmp_path):
+    import http.client
+    import time
+
+    from api.models import APIToken
+
+    key = APIToken.generate_key()  # reward URLs' secrets have the API keys' form
+    env = _clean_env()
+    env.update(DJANGO_SETTINGS_MODULE="tests.settings", STEPWISE_TEST_SQLITE="1",
+               STEPWISE_DATA_DIR=str(tmp_path))
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=REPO, env=env,
+                   check=True)  # the server's database, so the unknown key is looked up
+    connection = http.client.HTTPConnection("127.0.0.1", gunicorn_server, timeout=10)
+    connection.request("POST", f"/api/prm/reward/{key}/", body=b"{}",
+                       headers={"Content-Type": "application/json"})
+    status = connection.getresponse().status
+    connection.close()
+    assert 400 <= status < 500
+    log = tmp_path / "gunicorn.log"
+    deadline = time.monotonic() + 10
+    while '"POST /api/prm/reward/' not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    text = log.read_text()
+    assert f'"POST /api/prm/reward/{key[:6]}…[redacted]/ HTTP/1.1" {status}' in text
+    assert key[6:] not in text
+    assert "GET /login/" in text  # the rest of the access log is as gunicorn writes it
