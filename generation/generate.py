@@ -28,8 +28,7 @@ def generate_solutions(problems: list[Problem], settings: GeneratorSettings, *, 
     """``n`` sampled solutions per problem, stored as model paths and graded."""
     backend = backend_for(settings)
     provenance = settings.provenance(run=run_id)
-    # Prompts per call: n sequences each, so a batch holds about batch_size sequences.
-    per_call = max(1, settings.batch_size // max(n, 1))
+    per_call = backend.prompts_per_call(n)
     stats = {"solutions": 0, "new_solutions": 0, "new_nodes": 0, "correct": 0,
              "unfinished": 0, "tokens": 0}
     for index, batch in _chunks(problems, per_call):

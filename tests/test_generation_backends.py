@@ -111,3 +111,14 @@ def test_a_worker_without_vllm_says_what_to_install():
     with pytest.raises(VllmMissing, match="requirements-vllm.txt") as info:
         backend_for(settings)
     assert info.value.reason == "The generator's engine is not installed on the worker"
+
+
+def test_calls_hold_enough_prompts_to_keep_a_server_busy():
+    from generation.backends.openai_server import OpenAIServerBackend
+
+    server = OpenAIServerBackend(GeneratorSettings.from_dict(
+        {**SERVER, "concurrency": 8, "batch_size": 16}))
+    assert server.prompts_per_call(4) == 16  # two rounds of 8 requests in flight
+    wide = OpenAIServerBackend(GeneratorSettings.from_dict(
+        {**SERVER, "concurrency": 2, "batch_size": 64}))
+    assert wide.prompts_per_call(1) == 64 and wide.prompts_per_call(8) == 8

@@ -32,8 +32,8 @@ class ModelRoller:
         self.statement = statement
         self.ground_truth = ground_truth
         self.seed = seed
-        self.max_prompts = max_prompts or max(1, settings.batch_size)
         self.backend = backend_for(settings)
+        self.max_prompts = max_prompts or self.backend.prompts_per_call(1)
         self.rollouts = 0
         self.calls = 0
 

@@ -46,6 +46,11 @@ class Backend(ABC):
         Greedy decoding (``temperature == 0``) gives one answer, repeated ``n`` times.
         """
 
+    def prompts_per_call(self, n: int) -> int:
+        """How many prompts of ``n`` samples to hand ``complete`` at once: about
+        ``batch_size`` sequences for an in-process ``generate``."""
+        return max(1, self.settings.batch_size // max(n, 1))
+
     def describe(self) -> str:
         """One line for logs and the settings page: where generation runs."""
         return f"{self.name}: {self.settings.model}"

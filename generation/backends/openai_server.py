@@ -82,6 +82,10 @@ class OpenAIServerBackend(Backend):
     def describe(self) -> str:
         return f"openai: {self.settings.model_name} at {self.settings.base_url}"
 
+    def prompts_per_call(self, n: int) -> int:
+        # Enough requests to keep every slot busy; the server batches what is in flight.
+        return max(2 * self.settings.concurrency, super().prompts_per_call(n))
+
     def _count(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 

@@ -82,6 +82,10 @@ class VllmBackend(Backend):
     def tokenizer(self):
         return self.llm.get_tokenizer()
 
+    def prompts_per_call(self, n: int) -> int:
+        # The engine schedules what it is given against its KV cache: give it plenty.
+        return max(256, super().prompts_per_call(n))
+
     def complete(self, prompts, *, n, max_new_tokens, temperature, top_p, stop=None,
                  seed=None) -> list[list[Sampled]]:
         import vllm
