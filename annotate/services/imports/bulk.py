@@ -37,7 +37,7 @@ from annotate.models import (
 from .common import grade
 from .plan import ProblemSpec, RowPlan, fill_problem
 from .rows import database_refusal
-from .stage import copy_new_rows, insert_ignoring_conflicts, is_postgresql
+from .stage import copy_new_rows, insert_ignoring_conflicts, insert_keyed, is_postgresql
 
 LOOKUP_CHUNK = 2000
 
@@ -257,10 +257,9 @@ class BatchWriter:
             spec = self.plans[r].nodes[i]
             rows.append({"problem_id": key[0], "parent_id": key[1], "text": spec.text,
                          "text_hash": key[2], "author": spec.author, "depth": spec.depth})
-        created = insert_ignoring_conflicts(
-            StepNode, rows, returning=("id", "problem_id", "parent_id", "text_hash"))
-        for pk, problem, parent, h in created:
-            key = (problem, parent, h)
+        created = insert_keyed(StepNode, rows, new, [self._surely_new(k) for k in new],
+                               ("problem_id", "parent_id", "text_hash"))
+        for key, pk in created.items():
             found[key] = pk
             self.new_nodes.add(pk)
             self.credits[wanted[key][0]]["nodes"] += 1
@@ -320,9 +319,9 @@ class BatchWriter:
                              "external_id": spec.external_id, "is_gold": False, "metadata": {}}
                 for r, j in users:
                     self._fill_solution(new[last], self.plans[r].solutions[j], pid)
-        created = insert_ignoring_conflicts(Solution, list(new.values()),
-                                            returning=("id", "last_step_id"))
-        ids = {last: pk for pk, last in created}
+        ids = {key[0]: pk for key, pk in insert_keyed(
+            Solution, list(new.values()), [(last,) for last in new],
+            [last in self.new_nodes for last in new], ("last_step_id",)).items()}
         for last, pk in ids.items():
             self.credits[wanted[last][0][0]]["solutions"] += 1
             self.new_solutions.add(pk)
@@ -389,12 +388,12 @@ class BatchWriter:
                 node_id__in={k[0] for k in part}, source__in={k[2] for k in part},
             ).values_list("node_id", "kind", "source"))
         new = [k for k in wanted if k not in have]
-        created = insert_ignoring_conflicts(PreAnnotation, [
+        created = insert_keyed(PreAnnotation, [
             {"node_id": k[0], "kind": k[1], "source": k[2], "value": wanted[k][1].value,
-             "provenance": wanted[k][1].provenance} for k in new],
-            returning=("node_id", "kind", "source"))
+             "provenance": wanted[k][1].provenance} for k in new], new,
+            [k[0] in self.new_nodes for k in new], ("node_id", "kind", "source"))
         for key in (created if is_postgresql() else new):
-            self.credits[wanted[tuple(key)][0]]["pre_annotations"] += 1
+            self.credits[wanted[key][0]]["pre_annotations"] += 1
 
     def gold_labels(self) -> None:
         wanted: dict[tuple, tuple[int, object]] = {}
@@ -422,11 +421,13 @@ class BatchWriter:
                 continue
             wanted[key] = (r, spec)
         self._reject(reasons)
-        created = insert_ignoring_conflicts(GoldLabel, [
+        new = list(wanted)
+        created = insert_keyed(GoldLabel, [
             {"solution_id": k[0], "node_id": k[1], "rating": s.rating, "source": s.source}
-            for k, (_, s) in wanted.items()], returning=("solution_id", "node_id"))
-        for key in (created if is_postgresql() else wanted):
-            self.credits[wanted[tuple(key)][0]]["gold_labels"] += 1
+            for k, (_, s) in wanted.items()], new, [k[0] in self.new_solutions for k in new],
+            ("solution_id", "node_id"))
+        for key in (created if is_postgresql() else new):
+            self.credits[wanted[key][0]]["gold_labels"] += 1
 
     # --- assignments and ratings -------------------------------------------------
 
@@ -450,11 +451,11 @@ class BatchWriter:
             elif known != (spec.fields.get("labeled_at"), presentation):
                 reasons[r] = spec.conflict_message(known[0])
         self._reject(reasons)
-        created = insert_ignoring_conflicts(Assignment, [
+        new = list(wanted)
+        ids = insert_keyed(Assignment, [
             {**spec.fields, "project_id": self.project.pk, "solution_id": k[0], "annotator_id": k[1],
              "presentation": presentation} for k, (_, _, presentation, spec) in wanted.items()],
-            returning=("id", "solution_id", "annotator_id"))
-        ids = {(sid, uid): pk for pk, sid, uid in created}
+            new, [k[0] in self.new_solutions for k in new], ("solution_id", "annotator_id"))
         missing = [k for k in wanted if k not in ids]
         if missing:
             again = self._existing_assignments(missing)

@@ -1,9 +1,11 @@
 """Set-wise inserts for the bulk importer.
 
-PostgreSQL: rows go by ``COPY`` into a temporary staging table shaped like the target,
-then ``INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING`` moves them, so a row a
-concurrent import wrote first is skipped, never an error. Other backends use
-``bulk_create(ignore_conflicts=True)``; their callers read the ids back.
+PostgreSQL: rows that may exist already go by ``COPY`` into a temporary staging table
+shaped like the target, then ``INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING``
+moves them, so a row a concurrent import wrote first is skipped, never an error. Rows
+that cannot exist yet (children of rows this transaction created) take their ids from
+the sequence in one query and go by ``COPY`` straight into the table. Other backends
+use ``bulk_create``; callers read back the ids they need.
 """
 
 from __future__ import annotations
@@ -29,8 +31,11 @@ class Columns:
         self.model = model
         self.table = model._meta.db_table
         self.fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-        self.json = {f.attname for f in self.fields if isinstance(f, models.JSONField)}
-        self.columns = {f.attname: f.column for f in model._meta.concrete_fields}
+        self.names = [f.attname for f in self.fields]
+        self.json = [isinstance(f, models.JSONField) for f in self.fields]
+        self.now = [bool(getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False))
+                    for f in self.fields]
+        self.quoted = ", ".join(connection.ops.quote_name(f.column) for f in self.fields)
 
     @classmethod
     def of(cls, model) -> Columns:
@@ -38,31 +43,38 @@ class Columns:
             cls._cache[model] = cls(model)
         return cls._cache[model]
 
-    def full(self, row: dict, now) -> dict:
-        """``row`` with every column: timestamps are ``now``, the rest the field's default."""
-        out = {}
-        for f in self.fields:
-            if f.attname in row:
-                out[f.attname] = row[f.attname]
-            elif getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
-                out[f.attname] = now
-            else:
-                out[f.attname] = f.get_default()
+    def column(self, attname: str) -> str:
+        return self.model._meta.get_field(attname).column if attname != "id" else \
+            self.model._meta.pk.column
+
+    def values(self, rows: list[dict]) -> list[list]:
+        """Each row as a list in column order, for COPY: timestamps are now, JSON is
+        serialized, columns a row leaves out take the field's default."""
+        now = timezone.now()
+        fill = [(name, now if is_now else None, f, is_json)
+                for name, is_now, f, is_json in zip(self.names, self.now, self.fields, self.json)]
+        out = []
+        for row in rows:
+            values = []
+            for name, stamp, f, is_json in fill:
+                if name in row:
+                    value = row[name]
+                elif stamp is not None:
+                    value = stamp
+                else:
+                    value = f.get_default()
+                values.append(json.dumps(value) if is_json else value)
+            out.append(values)
         return out
 
-    def column(self, attname: str) -> str:
-        return self.columns.get(attname, attname)
+    def instances(self, rows: list[dict]) -> list[models.Model]:
+        return [self.model(**row) for row in rows]
 
 
-def _copy_values(cols: Columns, names: Sequence[str], row: dict) -> tuple:
-    return tuple(json.dumps(row[n]) if n in cols.json else row[n] for n in names)
-
-
-def _copy_into(cur, table: str, names: Sequence[str], cols: Columns, rows: Iterable[dict]) -> None:
-    quoted = ", ".join(connection.ops.quote_name(cols.column(n)) for n in names)
+def _copy(cur, table: str, quoted: str, rows: Iterable[Sequence]) -> None:
     with cur.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row(_copy_values(cols, names, row))
+            copy.write_row(row)
 
 
 def insert_ignoring_conflicts(model, rows: list[dict], returning: Sequence[str] = ("id",)
@@ -76,41 +88,59 @@ def insert_ignoring_conflicts(model, rows: list[dict], returning: Sequence[str] 
     if not rows:
         return []
     cols = Columns.of(model)
-    now = timezone.now()
-    full = [cols.full(row, now) for row in rows]
     if not is_postgresql():
-        model.objects.bulk_create([model(**row) for row in full], ignore_conflicts=True,
-                                  batch_size=500)
+        model.objects.bulk_create(cols.instances(rows), ignore_conflicts=True, batch_size=500)
         return []
-    names = [f.attname for f in cols.fields]
     q = connection.ops.quote_name
-    quoted = ", ".join(q(cols.column(n)) for n in names)
-    stage = f"stage_{cols.table}_{zlib.crc32(quoted.encode()):08x}"
+    stage = f"stage_{cols.table}_{zlib.crc32(cols.quoted.encode()):08x}"
     with connection.cursor() as wrapper:
         cur = wrapper.cursor  # the psycopg cursor, for COPY
         # stage_order: the row's position, so the insert keeps the caller's order.
-        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {quoted}, "
+        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {cols.quoted}, "
                     f"0::bigint AS stage_order FROM {cols.table} WITH NO DATA")
         cur.execute(f"TRUNCATE {stage}")
-        _copy_into(cur, stage, [*names, "stage_order"], cols,
-                   ({**row, "stage_order": k} for k, row in enumerate(full)))
+        values = cols.values(rows)
+        for k, row in enumerate(values):
+            row.append(k)
+        _copy(cur, stage, f"{cols.quoted}, stage_order", values)
         back = ", ".join(q(cols.column(n)) for n in returning)
-        cur.execute(f"INSERT INTO {cols.table} ({quoted}) SELECT {quoted} FROM {stage} "
+        cur.execute(f"INSERT INTO {cols.table} ({cols.quoted}) SELECT {cols.quoted} FROM {stage} "
                     f"ORDER BY stage_order ON CONFLICT DO NOTHING RETURNING {back}")
         return cur.fetchall()
 
 
-def copy_new_rows(model, rows: list[dict]) -> None:
-    """Rows that cannot conflict (children of rows this transaction created): ``COPY``
-    straight into the table on PostgreSQL, ``bulk_create`` elsewhere."""
+def copy_new_rows(model, rows: list[dict]) -> list[int]:
+    """Insert rows that cannot conflict (children of rows this transaction created);
+    their ids, in order. PostgreSQL: ids from the sequence in one query, then ``COPY``
+    straight into the table; elsewhere ``bulk_create``."""
     if not rows:
-        return
+        return []
     cols = Columns.of(model)
-    now = timezone.now()
-    full = [cols.full(row, now) for row in rows]
     if not is_postgresql():
-        model.objects.bulk_create([model(**row) for row in full], batch_size=500)
-        return
-    names = [f.attname for f in cols.fields]
+        objs = model.objects.bulk_create(cols.instances(rows), batch_size=500)
+        return [obj.pk for obj in objs]
+    pk = model._meta.pk.column
     with connection.cursor() as wrapper:
-        _copy_into(wrapper.cursor, cols.table, names, cols, full)
+        cur = wrapper.cursor
+        cur.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                    [cols.table, pk, len(rows)])
+        ids = [row[0] for row in cur.fetchall()]
+        values = cols.values(rows)
+        for pk_value, row in zip(ids, values):
+            row.append(pk_value)
+        _copy(cur, cols.table, f"{cols.quoted}, {connection.ops.quote_name(pk)}", values)
+    return ids
+
+
+def insert_keyed(model, rows: list[dict], keys: list[tuple], sure_new: list[bool],
+                 key_columns: Sequence[str]) -> dict[tuple, int]:
+    """Insert rows identified by ``keys`` (their values of ``key_columns``); the ids of the
+    rows inserted, by key. Rows marked ``sure_new`` are copied straight in; the others
+    skip a conflict (and are missing from the answer, as are all of them on backends
+    without RETURNING, where callers read the ids back)."""
+    sure = [(k, r) for k, r, s in zip(keys, rows, sure_new) if s]
+    maybe = [r for r, s in zip(rows, sure_new) if not s]
+    ids = dict(zip([k for k, _ in sure], copy_new_rows(model, [r for _, r in sure])))
+    for pk, *key in insert_ignoring_conflicts(model, maybe, returning=("id", *key_columns)):
+        ids[tuple(key)] = pk
+    return ids
