@@ -58,7 +58,8 @@ RETRIES = 5
 def write_batch(project, plans: list[tuple[int, RowPlan]]) -> dict[int, tuple[str, object]]:
     """Write ``(line, plan)`` pairs in one transaction; per line ("written", Counter of the
     rows it created) or ("rejected", reason). A batch that hits an unexpected database
-    error is written again row by row, so the error is reported on its own line."""
+    error is rolled back and written again in halves, down to single rows, so the bad
+    row is reported by its line and every other row is written."""
     outcome: dict[int, tuple[str, object]] = {}
     pending = list(plans)
     retries = 0
@@ -79,8 +80,9 @@ def write_batch(project, plans: list[tuple[int, RowPlan]]) -> dict[int, tuple[st
             if len(pending) == 1:
                 outcome[pending[0][0]] = ("rejected", database_refusal(exc))
                 return outcome
-            for one in pending:
-                outcome.update(write_batch(project, [one]))
+            half = len(pending) // 2
+            outcome.update(write_batch(project, pending[:half]))
+            outcome.update(write_batch(project, pending[half:]))
             return outcome
         outcome.update({line: ("written", c) for (line, _), c in zip(pending, credits)})
         break

@@ -72,7 +72,7 @@ class Columns:
 
 
 def _copy(cur, table: str, quoted: str, rows: Iterable[Sequence]) -> None:
-    with cur.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
+    with connection.wrap_database_errors, cur.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
 
@@ -93,8 +93,7 @@ def insert_ignoring_conflicts(model, rows: list[dict], returning: Sequence[str] 
         return []
     q = connection.ops.quote_name
     stage = f"stage_{cols.table}_{zlib.crc32(cols.quoted.encode()):08x}"
-    with connection.cursor() as wrapper:
-        cur = wrapper.cursor  # the psycopg cursor, for COPY
+    with connection.cursor() as cur:  # Django's cursor: errors are Django's DatabaseError
         # stage_order: the row's position, so the insert keeps the caller's order.
         cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {cols.quoted}, "
                     f"0::bigint AS stage_order FROM {cols.table} WITH NO DATA")
@@ -102,7 +101,7 @@ def insert_ignoring_conflicts(model, rows: list[dict], returning: Sequence[str] 
         values = cols.values(rows)
         for k, row in enumerate(values):
             row.append(k)
-        _copy(cur, stage, f"{cols.quoted}, stage_order", values)
+        _copy(cur.cursor, stage, f"{cols.quoted}, stage_order", values)
         back = ", ".join(q(cols.column(n)) for n in returning)
         cur.execute(f"INSERT INTO {cols.table} ({cols.quoted}) SELECT {cols.quoted} FROM {stage} "
                     f"ORDER BY stage_order ON CONFLICT DO NOTHING RETURNING {back}")
@@ -120,15 +119,14 @@ def copy_new_rows(model, rows: list[dict]) -> list[int]:
         objs = model.objects.bulk_create(cols.instances(rows), batch_size=500)
         return [obj.pk for obj in objs]
     pk = model._meta.pk.column
-    with connection.cursor() as wrapper:
-        cur = wrapper.cursor
+    with connection.cursor() as cur:
         cur.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
                     [cols.table, pk, len(rows)])
         ids = [row[0] for row in cur.fetchall()]
         values = cols.values(rows)
         for pk_value, row in zip(ids, values):
             row.append(pk_value)
-        _copy(cur, cols.table, f"{cols.quoted}, {connection.ops.quote_name(pk)}", values)
+        _copy(cur.cursor, cols.table, f"{cols.quoted}, {connection.ops.quote_name(pk)}", values)
     return ids
 
 

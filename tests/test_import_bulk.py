@@ -1,0 +1,155 @@
+"""The bulk import path at batch scale: bad rows scattered through batches of a thousand,
+and two import processes writing overlapping files into one project at once."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from annotate.models import Assignment, Problem, Project, Solution, StepNode, StepRating
+from annotate.services.imports import import_prm800k
+from annotate.services.imports.rows import BATCH_ROWS
+
+REPO = Path(__file__).resolve().parent.parent
+FILES = ("phase1_sample.jsonl", "phase2_sample.jsonl")
+
+
+def replicas(shared_data, start: int, stop: int) -> list[str]:
+    """Copies of the 12 shared records, each copy with its own problem, steps and labeler."""
+    records = [json.loads(line) for name in FILES
+               for line in (shared_data / "prm800k" / name).read_text().splitlines() if line.strip()]
+    lines = []
+    for k in range(start, stop):
+        for rec in records:
+            tag = f" [copy {k}]"
+            r = json.loads(json.dumps(rec))
+            r["labeler"] += f"-{k}"
+            r["question"]["problem"] += tag
+            if r["question"].get("pre_generated_steps"):
+                r["question"]["pre_generated_steps"] = [s + tag for s in r["question"]["pre_generated_steps"]]
+            for step in r["label"]["steps"]:
+                for c in step["completions"]:
+                    c["text"] += tag
+                if step["human_completion"]:
+                    step["human_completion"]["text"] += tag
+            lines.append(json.dumps(r))
+    return lines
+
+
+def counts(project) -> dict:
+    return {"problems": Problem.objects.filter(project=project).count(),
+            "nodes": StepNode.objects.filter(problem__project=project).count(),
+            "solutions": Solution.objects.filter(project=project).count(),
+            "assignments": Assignment.objects.filter(project=project).count(),
+            "ratings": StepRating.objects.filter(assignment__project=project).count()}
+
+
+@pytest.mark.django_db
+def test_bad_rows_scattered_through_large_batches(shared_data):
+    good = replicas(shared_data, 0, 90)  # 1080 records: two batches
+    assert len(good) > BATCH_ROWS
+    relabel = json.loads(good[10])
+    relabel["timestamp"] = "2023-01-01T00:00:00"
+    nul_step = json.loads(good[1040])
+    nul_step["label"]["steps"][0]["completions"][0]["text"] = "a NUL \x00 byte"
+    nul_step["question"]["problem"] += " (new)"
+    nul_problem = json.loads(good[5])
+    nul_problem["question"]["problem"] = "What is \x00?"
+    wrong_type = json.loads(good[7])
+    wrong_type["label"]["steps"][0]["completions"][0]["rating"] = "great"
+    # Inserted before the given index of the good lines (0-based), so line numbers shift.
+    bad = {3: "{not json", 400: json.dumps(relabel), 998: json.dumps(nul_problem),
+           999: json.dumps(wrong_type), 1000: json.dumps(relabel), 1050: json.dumps(nul_step)}
+    lines, expected = [], {}
+    for i, line in enumerate(good):
+        if i in bad:
+            lines.append(bad[i])
+            expected[len(lines)] = bad[i]
+        lines.append(line)
+    project = Project.objects.create(name="Bulk", slug="bulk")
+    report = import_prm800k(project, lines, source_name="big.jsonl", grade_answers=False)
+    reasons = dict(report.rejected)
+    assert sorted(reasons) == sorted(expected)
+    by_kind = {line: next(k for k, v in bad.items() if v == expected[line]) for line in expected}
+    for line, reason in reasons.items():
+        kind = by_kind[line]
+        if kind == 3:
+            assert reason.startswith("malformed JSON")
+        elif kind in (400, 1000):
+            assert reason.startswith("labeler ") and "already has an assignment" in reason
+        elif kind == 999:
+            assert "rating' is 'great'" in reason
+        else:  # PostgreSQL text cannot hold NUL: the database refuses that row alone
+            assert reason.startswith("database refused the row:"), reason
+    assert (report.created, report.duplicates) == (len(good), 0)
+    assert not Problem.objects.filter(statement__contains="(new)").exists()
+    # Every good row once: the same rows as importing the good lines alone.
+    reference = Project.objects.create(name="Ref", slug="ref")
+    ref = import_prm800k(reference, good, source_name="good.jsonl", grade_answers=False)
+    assert report.objects == ref.objects
+    assert counts(project) == counts(reference) == {
+        "problems": ref.objects["problems"], "nodes": ref.objects["nodes"],
+        "solutions": ref.objects["solutions"], "assignments": len(good),
+        "ratings": ref.objects["ratings"]}
+    again = import_prm800k(project, lines, source_name="big.jsonl", grade_answers=False)
+    assert (again.created, again.duplicates) == (0, len(good))
+    assert sorted(dict(again.rejected)) == sorted(expected)
+    assert counts(project) == counts(reference)
+
+
+DRIVER = """
+import json, os, sys, time
+from pathlib import Path
+import django
+django.setup()
+from annotate.models import Project
+from annotate.services.imports import import_file
+path, slug, me, other = sys.argv[1:5]
+Path(me).touch()
+while not Path(other).exists():  # start together, so the two imports overlap in time
+    time.sleep(0.01)
+report = import_file(Project.objects.get(slug=slug), path, "prm800k", {"grade_answers": False})
+print(json.dumps(report.to_dict()))
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_imports_of_overlapping_files(shared_data, tmp_path):
+    first = replicas(shared_data, 0, 40)
+    second = replicas(shared_data, 20, 60)[::-1]  # the overlap, in the other order
+    overlap = len(set(first) & set(second))
+    assert overlap == 20 * 12
+    project = Project.objects.create(name="Concurrent", slug="concurrent")
+    env = {**os.environ, "STEPWISE_TEST_WORKER": "1", "DJANGO_SETTINGS_MODULE": "tests.settings",
+           "PYTHONPATH": str(REPO)}
+    procs = []
+    for name, lines in (("a", first), ("b", second)):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("\n".join(lines) + "\n")
+        other = "b" if name == "a" else "a"
+        procs.append(subprocess.Popen(
+            [sys.executable, "-c", DRIVER, str(path), project.slug, str(tmp_path / f"{name}.ready"),
+             str(tmp_path / f"{other}.ready")], cwd=REPO, env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True))
+    reports = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+        reports.append(json.loads(out.strip().splitlines()[-1]))
+    for report, lines in zip(reports, (first, second)):
+        assert report["rejected"] == [] and report["rejected_count"] == 0
+        assert report["created"] + report["duplicates"] == len(lines)
+    # Each record once: the overlap counted as created by one import, duplicate by the other.
+    assert reports[0]["created"] + reports[1]["created"] == len(set(first) | set(second))
+    assert reports[0]["duplicates"] + reports[1]["duplicates"] == overlap
+    reference = Project.objects.create(name="Sequential", slug="sequential")
+    ref = import_prm800k(reference, sorted(set(first) | set(second)), source_name="all.jsonl",
+                         grade_answers=False)
+    assert counts(project) == counts(reference)
+    assert counts(project)["assignments"] == ref.created == len(set(first) | set(second))
+    made = {k: reports[0]["objects"].get(k, 0) + reports[1]["objects"].get(k, 0)
+            for k in ref.objects}
+    assert made == dict(ref.objects)
