@@ -37,9 +37,12 @@ def split_tagged(text: str) -> list[str]:
 
 def import_math_shepherd(project, lines: Iterable[str], *, source_name: str,
                          progress=None) -> ImportReport:
-    return run_plans(jsonl_rows(lines), lambda record: plan_problem_outputs(record, source_name),
-                     project=project, source_name=source_name, fmt="math_shepherd",
-                     progress=progress)
+    return run_plans(jsonl_rows(lines), planner(source_name), project=project,
+                     source_name=source_name, fmt="math_shepherd", progress=progress)
+
+
+def planner(source_name: str):
+    return lambda record: plan_problem_outputs(record, source_name)
 
 
 def plan_problem_outputs(record: dict, source_name: str) -> RowPlan:

@@ -41,8 +41,12 @@ _COMPLETION_KEYS = ("text", "rating", "flagged")
 
 def import_prm800k(project, lines: Iterable[str], *, source_name: str, progress=None,
                    grade_answers: bool = True) -> ImportReport:
-    return run_plans(jsonl_rows(lines), lambda record: plan_record(record, grade_answers=grade_answers),
+    return run_plans(jsonl_rows(lines), planner(source_name, grade_answers=grade_answers),
                      project=project, source_name=source_name, fmt="prm800k", progress=progress)
+
+
+def planner(source_name: str, *, grade_answers: bool = True):
+    return lambda record: plan_record(record, grade_answers=grade_answers)
 
 
 def plan_record(record: dict, *, grade_answers: bool = True) -> RowPlan:

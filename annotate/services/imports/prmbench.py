@@ -32,8 +32,12 @@ from .rows import ImportReport, RowError, jsonl_rows, run_plans
 
 
 def import_prmbench(project, lines: Iterable[str], *, source_name: str, progress=None) -> ImportReport:
-    return run_plans(jsonl_rows(lines), lambda record: plan_pair(record, source_name),
-                     project=project, source_name=source_name, fmt="prmbench", progress=progress)
+    return run_plans(jsonl_rows(lines), planner(source_name), project=project,
+                     source_name=source_name, fmt="prmbench", progress=progress)
+
+
+def planner(source_name: str):
+    return lambda record: plan_pair(record, source_name)
 
 
 def plan_pair(record: dict, source_name: str) -> RowPlan:

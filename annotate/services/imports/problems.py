@@ -47,16 +47,19 @@ def check_field_map(field_map: dict | None) -> dict:
 def import_problems(project, lines: Iterable[str], *, source_name: str, field_map: dict | None = None,
                     progress=None) -> ImportReport:
     """Problems JSONL: one object per line."""
-    field_map = check_field_map(field_map)
-    return run_plans(jsonl_rows(lines), lambda record: plan_problem(record, field_map),
+    return run_plans(jsonl_rows(lines), planner(source_name, field_map=field_map),
                      project=project, source_name=source_name, fmt="problems", progress=progress)
+
+
+def planner(source_name: str, *, field_map: dict | None = None):
+    field_map = check_field_map(field_map)
+    return lambda record: plan_problem(record, field_map)
 
 
 def import_problems_csv(project, lines: Iterable[str], *, source_name: str,
                         field_map: dict | None = None, progress=None) -> ImportReport:
     """Problems CSV with a header row; line numbers are the file's (quoted newlines allowed)."""
-    field_map = check_field_map(field_map)
-    return run_plans(csv_rows(lines), lambda record: plan_problem(record, field_map),
+    return run_plans(csv_rows(lines), planner(source_name, field_map=field_map),
                      project=project, source_name=source_name, fmt="problems_csv", progress=progress)
 
 

@@ -56,15 +56,20 @@ def splitter(delimiter: str = "\n\n", regex: bool = False):
 
 def import_solutions(project, lines: Iterable[str], *, source_name: str, delimiter: str = "\n\n",
                      regex: bool = False, field_map: dict | None = None, progress=None) -> ImportReport:
+    return run_plans(jsonl_rows(lines), planner(source_name, delimiter=delimiter, regex=regex,
+                                                field_map=field_map),
+                     project=project, source_name=source_name, fmt="solutions", progress=progress)
+
+
+def planner(source_name: str, *, delimiter: str = "\n\n", regex: bool = False,
+            field_map: dict | None = None):
     field_map = dict(field_map or {})
     unknown = set(field_map) - set(DEFAULT_FIELDS)
     if unknown:
         raise ValueError(f"Unknown field(s) {', '.join(sorted(unknown))}; "
                          f"mappable fields are {', '.join(DEFAULT_FIELDS)}.")
     split = splitter(delimiter, regex)
-    return run_plans(jsonl_rows(lines),
-                     lambda record: plan_solution(record, split, field_map, source_name),
-                     project=project, source_name=source_name, fmt="solutions", progress=progress)
+    return lambda record: plan_solution(record, split, field_map, source_name)
 
 
 def _pick(record: dict, field: str, field_map: dict):
