@@ -37,7 +37,7 @@ from annotate.models import (
 from .common import grade
 from .plan import ProblemSpec, RowPlan, fill_problem
 from .rows import database_refusal
-from .stage import copy_new_rows, insert_ignoring_conflicts, insert_keyed, is_postgresql
+from .stage import copy_new_rows, insert_ignoring_conflicts, insert_keyed, is_postgresql, select_ids
 
 LOOKUP_CHUNK = 2000
 
@@ -286,6 +286,15 @@ class BatchWriter:
         wanted = set(keys)
         roots = [k for k in keys if k[1] is None]
         children = [k for k in keys if k[1] is not None]
+        if is_postgresql():
+            for pk, problem, h in select_ids(StepNode, ("problem_id", "text_hash"), ("bigint", "text"),
+                                             [(k[0], k[2]) for k in roots], "t.parent_id IS NULL"):
+                found[(problem, None, h)] = pk
+            for pk, problem, parent, h in select_ids(
+                    StepNode, ("problem_id", "parent_id", "text_hash"), ("bigint", "bigint", "text"),
+                    children):
+                found[(problem, parent, h)] = pk
+            return found
         for part in chunks(roots):
             rows = StepNode.objects.filter(
                 problem_id__in={k[0] for k in part}, parent__isnull=True,

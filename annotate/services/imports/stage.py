@@ -142,3 +142,23 @@ def insert_keyed(model, rows: list[dict], keys: list[tuple], sure_new: list[bool
     for pk, *key in insert_ignoring_conflicts(model, maybe, returning=("id", *key_columns)):
         ids[tuple(key)] = pk
     return ids
+
+
+def select_ids(model, key_columns: Sequence[str], types: Sequence[str], keys: list[tuple],
+               where: str = "") -> list[tuple]:
+    """PostgreSQL: ``(id, *key)`` of the rows whose ``key_columns`` equal one of ``keys``,
+    by one join against the keys passed as arrays (an index lookup per key, with no
+    query text growing with the batch)."""
+    if not keys:
+        return []
+    cols = Columns.of(model)
+    q = connection.ops.quote_name
+    names = [q(cols.column(n)) for n in key_columns]
+    arrays = ", ".join(f"%s::{t}[]" for t in types)
+    on = " AND ".join(f"t.{n} = k.{n}" for n in names)
+    sql = (f"SELECT t.{q(model._meta.pk.column)}, {', '.join(f't.{n}' for n in names)} "
+           f"FROM {cols.table} t JOIN unnest({arrays}) AS k({', '.join(names)}) ON {on}"
+           + (f" WHERE {where}" if where else ""))
+    with connection.cursor() as cur:
+        cur.execute(sql, [list(column) for column in zip(*keys)])
+        return cur.fetchall()
