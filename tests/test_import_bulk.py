@@ -100,6 +100,32 @@ def test_bad_rows_scattered_through_large_batches(shared_data):
     assert counts(project) == counts(reference)
 
 
+class Cancelled(Exception):
+    pass
+
+
+@pytest.mark.portable
+@pytest.mark.django_db
+def test_a_cancel_between_batches_leaves_only_whole_rows(shared_data):
+    lines = replicas(shared_data, 0, 90)
+    seen = []
+
+    def progress(done):  # what a Run's progress does when a cancel was requested
+        seen.append(done)
+        raise Cancelled
+
+    project = Project.objects.create(name="Cancel", slug="cancel")
+    with pytest.raises(Cancelled):
+        import_prm800k(project, lines, source_name="big.jsonl", grade_answers=False,
+                       progress=progress)
+    assert seen == [BATCH_ROWS]
+    reference = Project.objects.create(name="First batch", slug="first-batch")
+    ref = import_prm800k(reference, lines[:BATCH_ROWS], source_name="part.jsonl",
+                         grade_answers=False)
+    assert ref.created == BATCH_ROWS
+    assert counts(project) == counts(reference)
+
+
 DRIVER = """
 import json, os, sys, time
 from pathlib import Path
