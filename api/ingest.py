@@ -1,16 +1,20 @@
 """Bulk ingest of problems and solutions over the API.
 
 Idempotent by external id: a row whose external id exists already reports ``existing``
-and writes nothing. Each row commits or rolls back on its own (a savepoint), so one bad
-row never half-writes and never blocks the others; the project row is locked for the
-request so two concurrent ingests cannot both create the same external id.
+and writes nothing. Problems: each row commits or rolls back on its own (a savepoint).
+Solutions: the request is one batch of the bulk importer (``annotate.services.imports``),
+so a path's nodes go in level by level and the solutions set-wise; a row the database
+refuses is found and reported alone, the others written. An existing solution at the
+same path reports ``existing`` (blank fields filled, gold only turns on, as on import).
+The project row is locked for the request so two concurrent ingests cannot both create
+the same external id.
 """
 
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
-from annotate.models import Problem, Project, Solution, StepNode
+from annotate.models import Problem, Project, Solution
 from annotate.models.problems import content_hash
 
 MAX_ITEMS = 1000
@@ -53,51 +57,62 @@ def ingest_problems(project: Project, items: list[dict]) -> list[dict]:
     return results
 
 
-def _path(problem: Problem, texts: list[str]) -> StepNode:
-    parent = None
-    for depth, text in enumerate(texts):
-        h = content_hash(text)
-        node = StepNode.objects.filter(problem=problem, parent=parent, text_hash=h).first()
-        if node is None:
-            node = StepNode.objects.create(problem=problem, parent=parent, depth=depth, text=text,
-                                           author=StepNode.Author.IMPORT)
-        parent = node
-    return parent
-
-
 def ingest_solutions(project: Project, items: list[dict]) -> list[dict]:
-    results = []
+    """The request's solutions as one batch of the bulk importer: every path's nodes level
+    by level, the solutions set-wise; a row the database refuses is reported on its own."""
+    from annotate.services.imports.batches import write_batch
+    from annotate.services.imports.plan import RowPlan
+
+    results: list[dict | None] = [None] * len(items)
     with transaction.atomic():
         Project.objects.select_for_update().filter(pk=project.pk).first()
+        exts = {item.get("external_id") for item in items if item.get("external_id")}
+        by_ext = dict(Solution.objects.filter(project=project, external_id__in=exts)
+                      .values_list("external_id", "id")) if exts else {}
+        ids = {item["problem_id"] for item in items if item.get("problem_id")}
+        known = set(Problem.objects.filter(project=project, pk__in=ids)
+                    .values_list("id", flat=True)) if ids else set()
+        names = {item["problem_external_id"] for item in items
+                 if not item.get("problem_id") and item.get("problem_external_id")}
+        by_name = dict(Problem.objects.filter(project=project, external_id__in=names)
+                       .values_list("external_id", "id")) if names else {}
+        plans, first_with_ext = [], {}
         for index, item in enumerate(items):
             ext = item.get("external_id") or ""
-            if ext:
-                existing = Solution.objects.filter(project=project, external_id=ext).first()
-                if existing is not None:
-                    results.append({"index": index, "status": "existing", "id": existing.pk,
-                                    "errors": None})
-                    continue
-            problem = None
-            if item.get("problem_id"):
-                problem = Problem.objects.filter(project=project, pk=item["problem_id"]).first()
-            elif item.get("problem_external_id"):
-                problem = Problem.objects.filter(
-                    project=project, external_id=item["problem_external_id"]).first()
-            if problem is None:
-                results.append({"index": index, "status": "error", "id": None, "errors": {
-                    "problem": ["No such problem in this project."]}})
+            if ext in by_ext:
+                results[index] = {"index": index, "status": "existing", "id": by_ext[ext],
+                                  "errors": None}
                 continue
-            with transaction.atomic():
-                last = _path(problem, item["steps"])
-                solution = Solution.objects.filter(last_step=last).first()
-                if solution is not None:
-                    results.append({"index": index, "status": "existing", "id": solution.pk,
-                                    "errors": None})
-                    continue
-                solution = Solution.objects.create(
-                    project=project, problem=problem, last_step=last,
-                    final_answer=item.get("final_answer") or "", is_correct=item.get("is_correct"),
-                    external_id=ext, is_gold=item.get("is_gold", False),
-                    metadata=item.get("metadata") or {}, source=Solution.Source.IMPORT)
-            results.append({"index": index, "status": "created", "id": solution.pk, "errors": None})
+            if item.get("problem_id"):
+                problem_id = item["problem_id"] if item["problem_id"] in known else None
+            else:
+                problem_id = by_name.get(item.get("problem_external_id"))
+            if problem_id is None:
+                results[index] = {"index": index, "status": "error", "id": None, "errors": {
+                    "problem": ["No such problem in this project."]}}
+                continue
+            if ext and ext in first_with_ext:  # the same external id earlier in the request
+                continue
+            if ext:
+                first_with_ext[ext] = index
+            plan = RowPlan()
+            problem = plan.existing_problem(problem_id)
+            chain = plan.path(problem, item["steps"])
+            plan.solution(problem, chain[-1], final_answer=item.get("final_answer") or "",
+                          is_correct=item.get("is_correct"), external_id=ext,
+                          is_gold=item.get("is_gold", False), metadata=item.get("metadata") or {})
+            plans.append((index, plan))
+        for index, outcome in write_batch(project, plans).items():
+            if outcome[0] == "rejected":
+                results[index] = {"index": index, "status": "error", "id": None,
+                                  "errors": {"non_field_errors": [outcome[1]]}}
+            else:
+                _, credits, solution_ids = outcome
+                results[index] = {"index": index, "id": solution_ids[0], "errors": None,
+                                  "status": "created" if credits["solutions"] else "existing"}
+        for index, item in enumerate(items):
+            if results[index] is None:  # a repeat of an external id: the first one's solution
+                first = results[first_with_ext[item["external_id"]]]
+                results[index] = {**first, "index": index,
+                                  "status": "existing" if first["id"] else "error"}
     return results

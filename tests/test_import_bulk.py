@@ -179,3 +179,31 @@ def test_two_concurrent_imports_of_overlapping_files(shared_data, tmp_path):
     made = {k: reports[0]["objects"].get(k, 0) + reports[1]["objects"].get(k, 0)
             for k in ref.objects}
     assert made == dict(ref.objects)
+
+
+@pytest.mark.portable
+@pytest.mark.django_db
+def test_api_solution_ingest_writes_a_request_as_one_batch(make_user):
+    from tests.exports_data import build
+    from tests.test_api_resources import api
+
+    lab = build(make_user, slug="ingest")
+    project = lab["project"]
+    problem = Problem.objects.create(project=project, statement="Count to 60.", external_id="c60")
+    shared = [f"Step {i}." for i in range(40)]
+    items = [{"problem_external_id": "c60", "external_id": f"s{k}",
+              "steps": shared + [f"So the end is {k}."]} for k in range(60)]
+    items.append({"problem_id": problem.pk, "external_id": "s3", "steps": ["Another path."]})
+    items.append({"problem_id": problem.pk, "steps": shared + ["So the end is 7."]})
+    client = api(lab["users"]["admin"])
+    data = client.post("/api/solutions/bulk/", {"project": project.pk, "items": items},
+                       format="json").json()
+    assert [r["status"] for r in data["results"]] == ["created"] * 60 + ["existing"] * 2
+    assert data["results"][60]["id"] == data["results"][3]["id"]  # the same external id
+    assert data["results"][61]["id"] == data["results"][7]["id"]  # the same path
+    assert StepNode.objects.filter(problem=problem).count() == 40 + 60
+    again = client.post("/api/solutions/bulk/", {"project": project.pk, "items": items},
+                        format="json").json()
+    assert [r["id"] for r in again["results"]] == [r["id"] for r in data["results"]]
+    assert {r["status"] for r in again["results"]} == {"existing"}
+    assert Solution.objects.filter(problem=problem).count() == 60

@@ -16,13 +16,11 @@ writes it again without those rows, so a rejected row never leaves anything behi
 
 from __future__ import annotations
 
-import time
 from collections import Counter, defaultdict
 from dataclasses import replace
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
-from django.db import DatabaseError, transaction
 
 from annotate.models import (
     Assignment,
@@ -36,7 +34,6 @@ from annotate.models import (
 
 from .common import grade
 from .plan import ProblemSpec, RowPlan, fill_problem
-from .rows import database_refusal
 from .stage import copy_new_rows, insert_ignoring_conflicts, insert_keyed, is_postgresql, select_ids
 
 LOOKUP_CHUNK = 2000
@@ -48,45 +45,6 @@ class LateRejects(Exception):  # noqa: N818 - a control-flow signal, not a failu
     def __init__(self, reasons: dict[int, str]):
         super().__init__(f"{len(reasons)} rows refused")
         self.reasons = reasons
-
-
-#: SQLSTATEs of a transaction the database gave up to break a lock cycle: retried whole.
-RETRY_STATES = {"40P01", "40001"}
-RETRIES = 5
-
-
-def write_batch(project, plans: list[tuple[int, RowPlan]]) -> dict[int, tuple[str, object]]:
-    """Write ``(line, plan)`` pairs in one transaction; per line ("written", Counter of the
-    rows it created) or ("rejected", reason). A batch that hits an unexpected database
-    error is rolled back and written again in halves, down to single rows, so the bad
-    row is reported by its line and every other row is written."""
-    outcome: dict[int, tuple[str, object]] = {}
-    pending = list(plans)
-    retries = 0
-    while pending:
-        try:
-            with transaction.atomic():
-                credits = BatchWriter(project, [plan for _, plan in pending]).write()
-        except LateRejects as exc:
-            for k in sorted(exc.reasons, reverse=True):
-                line, _ = pending.pop(k)
-                outcome[line] = ("rejected", exc.reasons[k])
-            continue
-        except DatabaseError as exc:
-            if getattr(exc.__cause__, "sqlstate", None) in RETRY_STATES and retries < RETRIES:
-                retries += 1
-                time.sleep(0.05 * retries)
-                continue
-            if len(pending) == 1:
-                outcome[pending[0][0]] = ("rejected", database_refusal(exc))
-                return outcome
-            half = len(pending) // 2
-            outcome.update(write_batch(project, pending[:half]))
-            outcome.update(write_batch(project, pending[half:]))
-            return outcome
-        outcome.update({line: ("written", c) for (line, _), c in zip(pending, credits)})
-        break
-    return outcome
 
 
 def chunks(items: list, size: int = LOOKUP_CHUNK):
@@ -129,7 +87,7 @@ class BatchWriter:
         for r, plan in enumerate(self.plans):
             for spec in plan.problems:
                 h = spec.statement_hash
-                if h not in wanted:
+                if h not in wanted and spec.pk is None:
                     wanted[h], first[h] = spec, r
         existing = self._existing_problems(list(wanted))
         fills: dict[int, ProblemSpec] = {}
@@ -143,6 +101,8 @@ class BatchWriter:
         for r, plan in enumerate(self.plans):
             for spec in plan.problems:
                 h = spec.statement_hash
+                if spec.pk is not None:
+                    continue
                 if h in existing:
                     fill_problem(fills.setdefault(existing[h], ProblemSpec("", h)), spec)
                 elif h in new:
@@ -180,7 +140,9 @@ class BatchWriter:
             ids[h] = pk
         for r, plan in enumerate(self.plans):
             for spec in plan.problems:
-                if spec.statement_hash not in ids:
+                if spec.pk is not None:
+                    self.problem_ids[r].append(spec.pk)
+                elif spec.statement_hash not in ids:
                     reasons[r] = (f"external id '{spec.external_id}' already names a problem "
                                   "with another statement")
                 else:

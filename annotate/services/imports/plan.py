@@ -29,6 +29,7 @@ class ProblemSpec:
     level: int | None = None
     metadata: dict = field(default_factory=dict)
     ground_truth_raw: str | None = None
+    pk: int | None = None  # a problem known by id: used as it is
 
 
 @dataclass
@@ -116,6 +117,11 @@ class RowPlan:
             return known
         self._problem_index[spec.statement_hash] = len(self.problems)
         self.problems.append(spec)
+        return len(self.problems) - 1
+
+    def existing_problem(self, pk: int) -> int:
+        """A problem of the project known by id (never created or changed)."""
+        self.problems.append(ProblemSpec(statement="", statement_hash=f"id:{pk}", pk=pk))
         return len(self.problems) - 1
 
     def child(self, problem: int, parent: int | None, text: str, *,

@@ -1,7 +1,7 @@
 """The row engine shared by every importer: parse, plan, write in batches, a report.
 
 A row is all-or-nothing: its planner validates it without touching the database, and
-the bulk writer (``bulk.py``) writes a batch of plans in one transaction, redoing the
+the bulk writer (``bulk.py``, via ``batches.py``) writes a batch of plans in one transaction, redoing the
 batch without any row a database check refuses. A batch is one commit, so a large file
 neither holds one huge transaction nor pays a commit per row.
 """
@@ -94,7 +94,7 @@ def run_plans(rows: Iterable[tuple[int, Any]], planner: Callable[[Any], Any], *,
 
     ``progress(rows_done)`` is called after each committed batch (it may raise to stop).
     """
-    from .bulk import write_batch
+    from .batches import write_batch
 
     report = ImportReport(source_name=source_name, fmt=fmt)
     iterator = iter(rows)
@@ -117,7 +117,7 @@ def run_plans(rows: Iterable[tuple[int, Any]], planner: Callable[[Any], Any], *,
                 outcome[line_no] = ("rejected", "; ".join(exc.messages))
         outcome.update(write_batch(project, plans))
         for line_no in sorted(outcome):
-            kind, value = outcome[line_no]
+            kind, value = outcome[line_no][:2]
             if kind == "rejected":
                 report.rejected.append((line_no, value))
             elif value:
