@@ -21,6 +21,7 @@ from dataclasses import replace
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
+from django.db.models import BooleanField, ExpressionWrapper, Q
 
 from annotate.models import (
     Assignment,
@@ -64,6 +65,7 @@ class BatchWriter:
         self.new_nodes: set[int] = set()
         self.new_solutions: set[int] = set()
         self.problem_answer: dict[int, str] = {}
+        self.problem_blanks: dict[int, tuple[bool, bool, bool, bool]] = {}  # what can be filled
 
     def write(self) -> list[Counter]:
         self.problems()
@@ -149,16 +151,24 @@ class BatchWriter:
                     self.problem_ids[r].append(ids[spec.statement_hash])
         self._reject(reasons)
         for pk, spec in fills.items():
-            self._fill_existing_problem(pk, spec)
+            blank_answer, blank_reference, blank_subject, blank_level = self.problem_blanks[pk]
+            if (blank_answer and spec.ground_truth_answer) or (
+                    blank_reference and spec.reference_solution) or (
+                    blank_subject and spec.subject) or (blank_level and spec.level is not None):
+                self._fill_existing_problem(pk, spec)
 
     def _existing_problems(self, hashes: list[str]) -> dict[str, int]:
         found = {}
+        has_reference = ExpressionWrapper(~Q(reference_solution=""), output_field=BooleanField())
         for part in chunks(hashes):
-            for pk, h, answer in Problem.objects.filter(
-                    project=self.project, statement_hash__in=part).values_list(
-                    "id", "statement_hash", "ground_truth_answer"):
+            for pk, h, answer, reference, subject, level in Problem.objects.filter(
+                    project=self.project, statement_hash__in=part).annotate(
+                    has_reference=has_reference).values_list(
+                    "id", "statement_hash", "ground_truth_answer", "has_reference", "subject",
+                    "level"):
                 found[h] = pk
                 self.problem_answer.setdefault(pk, answer)
+                self.problem_blanks[pk] = (not answer, not reference, not subject, level is None)
         return found
 
     def _fill_existing_problem(self, pk: int, spec: ProblemSpec) -> None:
