@@ -207,3 +207,35 @@ def test_api_solution_ingest_writes_a_request_as_one_batch(make_user):
     assert [r["id"] for r in again["results"]] == [r["id"] for r in data["results"]]
     assert {r["status"] for r in again["results"]} == {"existing"}
     assert Solution.objects.filter(problem=problem).count() == 60
+
+
+@pytest.mark.portable
+@pytest.mark.django_db
+def test_blanks_of_a_problem_are_filled_once_within_and_across_batches():
+    from annotate.services.imports import import_problems
+
+    project = Project.objects.create(name="Fill", slug="fill")
+    rows = [{"problem": "What is 6*7?"}, {"problem": "What is 6*7?", "answer": "\\boxed{42}"},
+            {"problem": "What is 6*7?", "answer": "41", "level": 2}]
+    first = import_problems(project, [json.dumps(r) for r in rows], source_name="p.jsonl")
+    assert (first.created, first.duplicates) == (1, 2)
+    problem = Problem.objects.get(project=project)
+    assert (problem.ground_truth_answer, problem.level) == ("42", 2)
+    assert problem.metadata == {"ground_truth_raw": "\\boxed{42}"}
+    later = [{"problem": "What is 6*7?", "answer": "43", "subject": "Arithmetic", "id": "q1"},
+             {"problem": "What is 7*8?", "id": "q1"}]
+    again = import_problems(project, [json.dumps(r) for r in later], source_name="q.jsonl")
+    # The existing problem keeps its answer and gets the subject; its external id is not
+    # filled in, so q1 names the new problem.
+    assert (again.created, again.duplicates, again.rejected) == (1, 1, [])
+    problem.refresh_from_db()
+    assert (problem.ground_truth_answer, problem.subject, problem.external_id) == (
+        "42", "Arithmetic", "")
+    assert Problem.objects.get(external_id="q1").statement == "What is 7*8?"
+    taken = import_problems(project, [json.dumps({"problem": "What is 9*9?", "id": "q1"}),
+                                      json.dumps({"problem": "What is 9*8?", "id": "q2"}),
+                                      json.dumps({"problem": "What is 9*7?", "id": "q2"})],
+                            source_name="r.jsonl")
+    message = "external id '{}' already names a problem with another statement"
+    assert taken.rejected == [(1, message.format("q1")), (3, message.format("q2"))]
+    assert taken.created == 1
