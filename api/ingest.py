@@ -1,8 +1,8 @@
 """Bulk ingest of problems and solutions over the API.
 
 Idempotent by external id: a row whose external id exists already reports ``existing``
-and writes nothing. Problems: each row commits or rolls back on its own (a savepoint).
-Solutions: the request is one batch of the bulk importer (``annotate.services.imports``),
+and writes nothing. Problems: the existing ones found in one query, the new ones inserted
+set-wise. Solutions: the request is one batch of the bulk importer (``annotate.services.imports``),
 so a path's nodes go in level by level and the solutions set-wise; a row the database
 refuses is found and reported alone, the others written. An existing solution at the
 same path reports ``existing`` (blank fields filled, gold only turns on, as on import).
@@ -12,7 +12,8 @@ the same external id.
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
+from django.db.models import Q
 
 from annotate.models import Problem, Project, Solution
 from annotate.models.problems import content_hash
@@ -26,34 +27,63 @@ def _errors(exc) -> dict:
 
 
 def ingest_problems(project: Project, items: list[dict]) -> list[dict]:
-    results = []
+    """Existing problems found in two queries for the whole request, the new ones inserted
+    set-wise (``COPY`` on PostgreSQL); within the request the first row of a statement or an
+    external id is the one written."""
+    from annotate.services.imports.stage import insert_keyed, is_postgresql
+
+    hashes = [content_hash(item["statement"]) for item in items]
     with transaction.atomic():
         Project.objects.select_for_update().filter(pk=project.pk).first()
-        for index, item in enumerate(items):
+        exts = {item.get("external_id") for item in items if item.get("external_id")}
+        rows = list(Problem.objects.filter(project=project).filter(
+            Q(statement_hash__in=set(hashes)) | Q(external_id__in=exts)).values_list(
+            "id", "statement_hash", "external_id"))
+        # statement hash / external id -> (the problem's id, or ("row", index) for the row of
+        # this request that writes it; its statement hash; its external id)
+        by_hash = {h: (pk, h, ext) for pk, h, ext in rows}
+        by_ext = {ext: (pk, h, ext) for pk, h, ext in rows if ext}
+        found: list[tuple | str] = []
+        new: dict[str, int] = {}
+        for index, (item, h) in enumerate(zip(items, hashes)):
             ext = item.get("external_id") or ""
-            existing = Problem.objects.filter(project=project, external_id=ext).first() if ext \
-                else None
-            if existing is None:
-                existing = Problem.objects.filter(
-                    project=project, statement_hash=content_hash(item["statement"])).first()
-                if existing is not None and ext and existing.external_id != ext:
-                    results.append({"index": index, "status": "error", "id": None, "errors": {
-                        "statement": [f"Problem {existing.pk} already has this statement "
-                                      f"(external id {existing.external_id!r})."]}})
+            known = by_ext.get(ext) if ext else None
+            if known is None and h in by_hash:
+                known = by_hash[h]
+                if ext and known[2] != ext:
+                    found.append(("conflict", known))
                     continue
-            if existing is not None:
-                results.append({"index": index, "status": "existing", "id": existing.pk,
-                                "errors": None})
-                continue
-            try:
-                with transaction.atomic():
-                    problem = Problem.objects.create(project=project, **item)
-            except IntegrityError as exc:
-                message = f"Conflict: {exc}".splitlines()[0]
-                results.append({"index": index, "status": "error", "id": None,
-                                "errors": {"non_field_errors": [message]}})
-                continue
-            results.append({"index": index, "status": "created", "id": problem.pk, "errors": None})
+            if known is None:
+                new[h] = index
+                known = by_hash[h] = (("row", index), h, ext)
+                if ext:
+                    by_ext[ext] = known
+                found.append(("created", known))
+            else:
+                found.append(("existing", known))
+        fields = ("external_id", "statement", "ground_truth_answer", "reference_solution",
+                  "subject", "level", "metadata")
+        keys = [(h,) for h in new]
+        ids = {key[0]: pk for key, pk in insert_keyed(Problem, [
+            {"project_id": project.pk, "statement_hash": h,
+             **{f: items[i][f] for f in fields if f in items[i]}} for h, i in new.items()],
+            keys, [False] * len(keys), ("statement_hash",)).items()}
+        if not is_postgresql() and new:
+            ids = dict(Problem.objects.filter(project=project, statement_hash__in=list(new))
+                       .values_list("statement_hash", "id"))
+    results = []
+    for index, (status, (ref, h, ext)) in enumerate(found):
+        pk = ids.get(h) if isinstance(ref, tuple) else ref
+        if status == "conflict":
+            results.append({"index": index, "status": "error", "id": None, "errors": {
+                "statement": [f"Problem {pk} already has this statement (external id {ext!r})."]}})
+        elif pk is None:  # written at the same moment by an import: refused by a constraint
+            results.append({"index": index, "status": "error", "id": None, "errors": {
+                "non_field_errors": ["Conflict: another problem with this statement or external "
+                                     "id was written at the same time."]}})
+        else:
+            results.append({"index": index, "status": "created" if status == "created" and
+                            ref == ("row", index) else "existing", "id": pk, "errors": None})
     return results
 
 

@@ -239,3 +239,34 @@ def test_blanks_of_a_problem_are_filled_once_within_and_across_batches():
     message = "external id '{}' already names a problem with another statement"
     assert taken.rejected == [(1, message.format("q1")), (3, message.format("q2"))]
     assert taken.created == 1
+
+
+@pytest.mark.portable
+@pytest.mark.django_db
+def test_api_problem_ingest_resolves_repeats_within_a_request(make_user):
+    from tests.exports_data import build
+    from tests.test_api_resources import api
+
+    lab = build(make_user, slug="ingestp")
+    project = lab["project"]
+    items = [{"external_id": "a", "statement": "One?"},
+             {"external_id": "a", "statement": "One, again?"},  # the same external id
+             {"external_id": "b", "statement": "One?"},  # the statement has external id a
+             {"statement": "One?"},
+             {"external_id": "p1", "statement": "What is 2+3*4?"}]  # in the lab already
+    client = api(lab["users"]["admin"])
+    data = client.post("/api/problems/bulk/", {"project": project.pk, "items": items},
+                       format="json").json()
+    results = data["results"]
+    assert [r["status"] for r in results] == ["created", "existing", "error", "existing",
+                                              "existing"]
+    first = Problem.objects.get(project=project, external_id="a")
+    assert first.statement == "One?" and results[0]["id"] == results[1]["id"] == first.pk
+    assert results[2]["errors"] == {"statement": [
+        f"Problem {first.pk} already has this statement (external id 'a')."]}
+    assert results[4]["id"] == Problem.objects.get(project=project, external_id="p1").pk
+    again = client.post("/api/problems/bulk/", {"project": project.pk, "items": items},
+                        format="json").json()["results"]
+    assert [r["status"] for r in again] == ["existing", "existing", "error", "existing",
+                                            "existing"]
+    assert not Problem.objects.filter(statement="One, again?").exists()
