@@ -75,6 +75,23 @@ def test_bad_rows_of_a_table_are_rejected_by_row_number(shared_data, tmp_path):
     assert report.messages() == [f"bad.parquet line 4: {report.rejected[0][1]}"]
 
 
+def test_a_timestamp_column_imports_as_its_iso_text_does(shared_data, tmp_path):
+    from datetime import datetime
+
+    source = shared_data / "prm800k" / "phase2_sample.jsonl"
+    records = [json.loads(line) for line in source.read_text().splitlines()]
+    for r in records:
+        r["timestamp"] = datetime.fromisoformat(r["timestamp"])
+    path = tmp_path / "stamped.parquet"
+    pq.write_table(pa.Table.from_pylist(records), path)
+    assert pq.read_schema(path).field("timestamp").type == pa.timestamp("us")
+    reference = Project.objects.create(name="jsonl", slug="jsonl")
+    import_file(reference, source, "prm800k")
+    project = Project.objects.create(name="stamped", slug="stamped")
+    assert import_file(project, path, "prm800k").created == len(records)
+    assert records_of(project) == records_of(reference)
+
+
 def test_a_folder_that_is_no_data_set_is_refused(tmp_path):
     project = Project.objects.create(name="f", slug="f")
     (tmp_path / "notes.txt").write_text("hello")

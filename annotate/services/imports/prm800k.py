@@ -111,13 +111,17 @@ def plan_record(record: dict, *, grade_answers: bool = True) -> RowPlan:
 
 
 def _timestamp(value) -> datetime | None:
+    """An ISO 8601 string, or a timestamp column of a Parquet or Arrow source."""
     if value is None:
         return None
-    need_str(value, "timestamp", max_len=64)
-    try:
-        stamp = datetime.fromisoformat(value)
-    except ValueError:
-        raise RowError(f"'timestamp' {value!r} is not an ISO 8601 date and time") from None
+    if isinstance(value, datetime):
+        stamp = value
+    else:
+        need_str(value, "timestamp", max_len=64)
+        try:
+            stamp = datetime.fromisoformat(value)
+        except ValueError:
+            raise RowError(f"'timestamp' {value!r} is not an ISO 8601 date and time") from None
     return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp
 
 
