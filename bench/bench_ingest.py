@@ -17,11 +17,13 @@ JSONL file, then, on one throwaway database (``test_<name>``):
 """
 
 import argparse
+import atexit
 import importlib.util
 import io
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -78,6 +80,7 @@ def load_baseline(rev: str):
     archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "annotate/services/imports"],
                              check=True, capture_output=True).stdout
     folder = Path(tempfile.mkdtemp(prefix="baseline-imports-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(folder, filter="data")
     init = folder / "annotate" / "services" / "imports" / "__init__.py"
