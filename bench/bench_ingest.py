@@ -1,21 +1,33 @@
-"""PRM800K-sized bulk import throughput, in rated steps per second.
+"""PRM800K-sized bulk import throughput, in rated steps per second, side by side.
 
 Replicates the shared PRM800K records with varied text (each replica gets its own
-problem statement, step texts and labeler, so every replica writes a new tree) and
-imports them with ``import_prm800k``. The baseline, in the same process and on the
-same database, is a straightforward ORM loop (get_or_create per node, one insert
-per rating) that writes the same rows without validation or the exact layout.
+problem statement, step texts and labeler, so every replica writes a new tree) into a
+JSONL file, then, on one throwaway database (``test_<name>``):
+
+1. the baseline: the importer as it was before the bulk path (one savepoint and several
+   queries per row), loaded from git revision ``--baseline-rev`` and run on the first
+   ``--baseline-replicas`` replicas (it is too slow for the full file);
+2. ``import_file`` on the whole file, in a child process so its peak RSS is its own;
+3. the same file again (every row a duplicate), also in a child process;
+4. the physical limit: the rows step 2 wrote, dumped, the tables emptied, and the rows
+   written back with a plain ``COPY`` (no validation, same tables and indexes).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/stepwise_bench \\
-        python bench/bench_ingest.py --replicas 50
-
-It creates and drops a throwaway test database (``test_<name>``).
+        python bench/bench_ingest.py --replicas 400 --baseline-replicas 20
 """
 
 import argparse
+import atexit
+import importlib.util
+import io
 import json
 import os
+import resource
+import shutil
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,81 +35,120 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
-
-def replicate(records: list[dict], replicas: int) -> list[str]:
-    lines = []
-    for k in range(replicas):
-        for rec in records:
-            r = json.loads(json.dumps(rec))
-            tag = f" [r{k}]"
-            r["labeler"] = f"{r['labeler']}-{k}"
-            q = r["question"]
-            q["problem"] += tag
-            if q.get("pre_generated_steps"):
-                q["pre_generated_steps"] = [s + tag for s in q["pre_generated_steps"]]
-            for step in r["label"]["steps"]:
-                for c in step["completions"]:
-                    c["text"] += tag
-                if step["human_completion"]:
-                    step["human_completion"]["text"] += tag
-            lines.append(json.dumps(r))
-    return lines
+#: The last commit with the row-at-a-time importer.
+BASELINE_REV = "967216b"
+#: The tables an import writes, in the order a COPY can refill them.
+TABLES = ("annotate_problem", "annotate_stepnode", "annotate_solution", "annotate_assignment",
+          "annotate_steprating")
 
 
-def count_steps(lines: list[str]) -> int:
-    return sum(len(s["completions"]) for line in lines for s in json.loads(line)["label"]["steps"])
+def load_records(data: Path) -> list[dict]:
+    return [json.loads(line) for name in ("phase1_sample.jsonl", "phase2_sample.jsonl")
+            for line in (data / name).read_text().splitlines() if line.strip()]
 
 
-def naive_import(project, lines: list[str]) -> None:
-    """The baseline: plain ORM calls, one transaction per record."""
-    from django.contrib.auth import get_user_model
-    from django.db import transaction
+def replica(rec: dict, k: int, mark: str = "r") -> dict:
+    r = json.loads(json.dumps(rec))
+    tag = f" [{mark}{k}]"
+    r["labeler"] = f"{r['labeler']}-{k}"
+    q = r["question"]
+    q["problem"] += tag
+    if q.get("pre_generated_steps"):
+        q["pre_generated_steps"] = [s + tag for s in q["pre_generated_steps"]]
+    for step in r["label"]["steps"]:
+        for c in step["completions"]:
+            c["text"] += tag
+        if step["human_completion"]:
+            step["human_completion"]["text"] += tag
+    return r
 
-    from annotate.models import Assignment, Problem, Solution, StepNode, StepRating
-    from annotate.models.problems import content_hash
 
-    users = get_user_model().objects
-    for line in lines:
-        r = json.loads(line)
-        with transaction.atomic():
-            q = r["question"]
-            problem, _ = Problem.objects.get_or_create(
-                project=project, statement_hash=content_hash(q["problem"]),
-                defaults={"statement": q["problem"], "ground_truth_answer": q["ground_truth_answer"]})
-            parent, rated = None, []
-            for step in r["label"]["steps"]:
-                nodes = [StepNode.objects.get_or_create(
-                    problem=problem, parent=parent, text_hash=content_hash(c["text"]),
-                    defaults={"text": c["text"], "depth": 0 if parent is None else parent.depth + 1})[0]
-                    for c in step["completions"]]
-                rated += list(zip(nodes, step["completions"]))
-                if step["chosen_completion"] is not None:
-                    parent = nodes[step["chosen_completion"]]
-                elif step["human_completion"]:
-                    parent = StepNode.objects.get_or_create(
-                        problem=problem, parent=parent,
-                        text_hash=content_hash(step["human_completion"]["text"]),
-                        defaults={"text": step["human_completion"]["text"], "author": "human",
-                                  "depth": 0 if parent is None else parent.depth + 1})[0]
-            last = parent or rated[-1][0]
-            solution, _ = Solution.objects.get_or_create(last_step=last, defaults={"problem": problem})
-            user, _ = users.get_or_create(username=f"naive-{r['labeler']}", defaults={"is_active": False})
-            a = Assignment.objects.create(project=project, solution=solution, annotator=user,
-                                          status="submitted", source="import")
-            seen = set()
-            for node, c in rated:
-                if node.pk not in seen:
-                    seen.add(node.pk)
-                    StepRating.objects.create(assignment=a, node=node, rating=c["rating"],
-                                              flagged=c["flagged"])
+def write_replicas(records: list[dict], replicas: int, path: Path, mark: str = "r") -> tuple[int, int]:
+    """(records, rated steps) written to ``path``."""
+    steps = 0
+    with open(path, "w") as fh:
+        for k in range(replicas):
+            for rec in records:
+                r = replica(rec, k, mark)
+                steps += sum(len(s["completions"]) for s in r["label"]["steps"])
+                fh.write(json.dumps(r) + "\n")
+    return replicas * len(records), steps
+
+
+def load_baseline(rev: str):
+    """The importer package at ``rev``, imported under another name."""
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "annotate/services/imports"],
+                             check=True, capture_output=True).stdout
+    folder = Path(tempfile.mkdtemp(prefix="baseline-imports-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    init = folder / "annotate" / "services" / "imports" / "__init__.py"
+    spec = importlib.util.spec_from_file_location("baseline_imports", init,
+                                                  submodule_search_locations=[str(init.parent)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["baseline_imports"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def child(args) -> None:
+    """Import one file into one project and print seconds, peak RSS and the report."""
+    import django
+
+    django.setup()
+    from annotate.models import Project
+    from annotate.services.imports import import_file
+
+    project = Project.objects.get(slug=args.child_project)
+    t0 = time.perf_counter()
+    report = import_file(project, args.child, "prm800k", {"grade_answers": False})
+    seconds = time.perf_counter() - t0
+    print(json.dumps({"seconds": seconds, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                      / 1024, "created": report.created, "duplicates": report.duplicates,
+                      "rejected": len(report.rejected), "objects": dict(report.objects)}))
+
+
+def run_child(path: Path, slug: str, db_name: str) -> dict:
+    env = {**os.environ, "STEPWISE_TEST_WORKER": "1", "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    out = subprocess.run([sys.executable, __file__, "--child", str(path), "--child-project", slug],
+                         env=env, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def plain_copy(cursor, folder: Path) -> float:
+    """Dump the import tables, empty them, and time writing the same rows back with COPY."""
+    for table in TABLES:
+        with open(folder / f"{table}.copy", "wb") as fh, \
+                cursor.copy(f"COPY {table} TO STDOUT (FORMAT binary)") as copy:
+            for data in copy:
+                fh.write(data)
+    cursor.execute(f"TRUNCATE {', '.join(TABLES)} CASCADE")
+    cursor.connection.commit()
+    t0 = time.perf_counter()
+    for table in TABLES:
+        with open(folder / f"{table}.copy", "rb") as fh, \
+                cursor.copy(f"COPY {table} FROM STDIN (FORMAT binary)") as copy:
+            while data := fh.read(1 << 20):
+                copy.write(data)
+    cursor.connection.commit()
+    return time.perf_counter() - t0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--replicas", type=int, default=50,
-                        help="Copies of the 12 shared records (default 50 = 600 records).")
+    parser.add_argument("--replicas", type=int, default=400,
+                        help="Copies of the 12 shared records for the new importer (default 400: "
+                             "4,800 records, 104,800 rated steps; 4,000 is about 1M).")
+    parser.add_argument("--baseline-replicas", type=int, default=20,
+                        help="Copies for the baseline importer (default 20).")
+    parser.add_argument("--baseline-rev", default=BASELINE_REV)
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "prm800k"))
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--child-project", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        return child(args)
 
     import django
 
@@ -106,44 +157,58 @@ def main() -> None:
     from django.test.utils import setup_test_environment
 
     from annotate.models import Project
-    from annotate.services.imports import import_prm800k
 
-    records = [json.loads(line) for name in ("phase1_sample.jsonl", "phase2_sample.jsonl")
-               for line in (Path(args.data) / name).read_text().splitlines() if line.strip()]
+    baseline = load_baseline(args.baseline_rev)
+    records = load_records(Path(args.data))
     setup_test_environment()
     db_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    folder = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     try:
-        print(f"database: {connection.vendor} ({db_name}); records: {len(records)} x {args.replicas}")
-        lines_a = replicate(records, args.replicas)
-        lines_b = [line.replace(" [r", " [b") for line in lines_a]  # fresh text for the baseline
-        steps = count_steps(lines_a)
+        print(f"database: {connection.vendor} ({db_name}); baseline from {args.baseline_rev}")
+        base_path, main_path = folder / "baseline.jsonl", folder / "replicas.jsonl"
+        base_records, base_steps = write_replicas(records, args.baseline_replicas, base_path, "b")
+        n_records, steps = write_replicas(records, args.replicas, main_path)
+        print(f"file: {n_records} records, {steps} rated steps, "
+              f"{main_path.stat().st_size / 2**20:.0f} MiB")
 
-        project = Project.objects.create(name="bench", slug="bench")
+        project = Project.objects.create(name="baseline", slug="baseline")
         t0 = time.perf_counter()
-        naive_import(project, lines_b)
-        naive = time.perf_counter() - t0
+        with open(base_path, "rb") as fh:
+            old = baseline.import_prm800k(project, fh, source_name="b.jsonl", grade_answers=False)
+        base_s = time.perf_counter() - t0
+        assert old.created == base_records, old.summary()
+        base_rate = base_steps / base_s
 
-        project = Project.objects.create(name="bench2", slug="bench2")
-        t0 = time.perf_counter()
-        report = import_prm800k(project, lines_a, source_name="bench.jsonl", grade_answers=False)
-        ours = time.perf_counter() - t0
-        assert report.created == len(lines_a), report.summary()
+        Project.objects.create(name="bulk", slug="bulk")
+        new = run_child(main_path, "bulk", db_name)
+        assert new["created"] == n_records and not new["rejected"], new
+        again = run_child(main_path, "bulk", db_name)
+        assert again["duplicates"] == n_records, again
+        connection.ensure_connection()
+        with connection.cursor() as cur:
+            copy_s = plain_copy(cur.cursor, folder)
+        rows = sum(new["objects"].values())
 
-        t0 = time.perf_counter()
-        again = import_prm800k(project, lines_a, source_name="bench.jsonl", grade_answers=False)
-        dup = time.perf_counter() - t0
-        assert again.duplicates == len(lines_a)
-
-        print(f"rated steps: {steps}, nodes written: {report.objects['nodes']}")
-        print(f"baseline naive ORM loop : {steps / naive:9.0f} steps/s ({naive:.1f}s)")
-        print(f"import_prm800k          : {steps / ours:9.0f} steps/s ({ours:.1f}s), "
-              f"{len(lines_a) / ours:.0f} records/s, ratio vs baseline {naive / ours:.2f}x")
-        print(f"re-import (duplicates)  : {steps / dup:9.0f} steps/s ({dup:.1f}s), "
-              f"ratio vs baseline {naive / dup:.2f}x")
-        prm800k_steps = 1_070_000  # about the rated step count of the released PRM800K
-        print(f"PRM800K-size extrapolation: {prm800k_steps / (steps / ours) / 60:.0f} min "
-              f"for ~{prm800k_steps:,} rated steps")
+        new_rate, dup_rate, copy_rate = (steps / new["seconds"], steps / again["seconds"],
+                                         steps / copy_s)
+        print(f"rows written by the import: {rows} ({new['objects']})")
+        print(f"baseline (rev {args.baseline_rev}, {base_steps} steps): {base_rate:9.0f} steps/s "
+              f"({base_s:.1f}s)")
+        print(f"bulk import_file             : {new_rate:9.0f} steps/s ({new['seconds']:.1f}s), "
+              f"{n_records / new['seconds']:.0f} records/s, {new_rate / base_rate:.1f}x baseline, "
+              f"peak RSS {new['rss_mb']:.0f} MB")
+        print(f"re-import (all duplicates)   : {dup_rate:9.0f} steps/s ({again['seconds']:.1f}s), "
+              f"{dup_rate / base_rate:.1f}x baseline, peak RSS {again['rss_mb']:.0f} MB")
+        print(f"plain COPY of the same rows  : {copy_rate:9.0f} steps/s ({copy_s:.1f}s); "
+              f"bulk import at {copy_s / new['seconds']:.2f}x of it "
+              f"({new['seconds'] / copy_s:.1f}x slower)")
+        print(f"PRM800K-size extrapolation   : {1_070_000 / new_rate:.0f} s for ~1,070,000 rated "
+              f"steps (baseline {1_070_000 / base_rate / 60:.0f} min)")
     finally:
+        for part in folder.iterdir():
+            part.unlink()
+        folder.rmdir()
+        connection.close()
         connection.creation.destroy_test_db(db_name, verbosity=0)
 
 

@@ -17,6 +17,8 @@ from datetime import UTC
 from itertools import islice
 from typing import NamedTuple
 
+from django.contrib.auth import get_user_model
+
 from annotate.models import Assignment, StepNode, StepRating
 from annotate.services.imports.prm800k import LABELER_PREFIX
 
@@ -36,6 +38,57 @@ class Node(NamedTuple):
 class Rating(NamedTuple):
     rating: int | None
     flagged: bool | None
+
+
+class Row(NamedTuple):
+    """The fields of an assignment, its solution, problem, annotator and project that a
+    record uses, read in one query as plain values (model instances cost 3x the record)."""
+    pk: int
+    presentation: list
+    generation: int | None
+    source: str
+    status: str
+    finish_reason: str
+    total_time_ms: int | None
+    is_quality_control: bool
+    is_screening: bool
+    labeled_at: object
+    finished_at: object
+    project_slug: str | None
+    username: str
+    solution_id: int
+    last_step_id: int
+    solution_metadata: dict
+    is_gold: bool
+    problem_id: int
+    statement: str
+    reference_solution: str
+    ground_truth_answer: str
+    project_id: int
+    annotator_id: int
+    problem_external_id: str
+    statement_hash: str
+
+
+def _row_fields() -> tuple[str, ...]:
+    username = f"annotator__{get_user_model().USERNAME_FIELD}"
+    return ("id", "presentation", "generation", "source", "status", "finish_reason",
+            "total_time_ms", "is_quality_control", "is_screening", "labeled_at", "finished_at",
+            "project__slug", username, "solution_id", "solution__last_step_id",
+            "solution__metadata", "solution__is_gold", "solution__problem_id",
+            "solution__problem__statement", "solution__problem__reference_solution",
+            "solution__problem__ground_truth_answer", "project_id", "annotator_id",
+            "solution__problem__external_id", "solution__problem__statement_hash")
+
+
+def _row_of(a: Assignment) -> Row:
+    solution, problem = a.solution, a.solution.problem
+    return Row(a.pk, a.presentation, a.generation, a.source, a.status, a.finish_reason,
+               a.total_time_ms, a.is_quality_control, a.is_screening, a.labeled_at, a.finished_at,
+               a.project.slug if a.project_id else None, a.annotator.get_username(), solution.pk,
+               solution.last_step_id, solution.metadata, solution.is_gold, problem.pk,
+               problem.statement, problem.reference_solution, problem.ground_truth_answer,
+               a.project_id, a.annotator_id, problem.external_id, problem.statement_hash)
 
 
 def problem_nodes(problem_ids) -> dict[int, Node]:
@@ -59,31 +112,34 @@ def prm800k_record(assignment: Assignment, *, nodes: dict[int, Node] | None = No
                    ratings: dict[int, Rating] | None = None) -> dict:
     """``nodes``: the step nodes of the assignment's problem (and maybe others), by id;
     ``ratings``: the assignment's, by node. Each is loaded when not given."""
-    solution = assignment.solution
-    problem = solution.problem
-    nodes = nodes if nodes is not None else problem_nodes([problem.pk])
-    path = _path(solution.last_step_id, nodes)
+    row = _row_of(assignment)
+    nodes = nodes if nodes is not None else problem_nodes([row.problem_id])
     if ratings is None:
-        ratings = assignment_ratings([assignment.pk]).get(assignment.pk, {})
+        ratings = assignment_ratings([row.pk]).get(row.pk, {})
+    return _record(row, nodes, ratings)
+
+
+def _record(assignment: Row, nodes: dict[int, Node], ratings: dict[int, Rating]) -> dict:
+    path = _path(assignment.last_step_id, nodes)
     if assignment.presentation:
         steps = _steps_from_presentation(assignment.presentation, ratings, nodes)
     else:
         steps = _steps_from_ratings(assignment, path, ratings, nodes)
 
-    question = {"problem": problem.statement}
-    pre = (solution.metadata or {}).get("pre_generated")
+    question = {"problem": assignment.statement}
+    pre = (assignment.solution_metadata or {}).get("pre_generated")
     # Phase 1 records (no generation) carry no reference solution; phase 2 ones do, also
     # a found_error record whose first step is the error (no pre-generated steps kept).
     phase2 = pre is not None or assignment.generation is not None
-    if problem.reference_solution and (phase2 or assignment.source != Assignment.Source.IMPORT):
-        question["ground_truth_solution"] = problem.reference_solution
-    question["ground_truth_answer"] = problem.ground_truth_answer
+    if assignment.reference_solution and (phase2 or assignment.source != Assignment.Source.IMPORT):
+        question["ground_truth_solution"] = assignment.reference_solution
+    question["ground_truth_answer"] = assignment.ground_truth_answer
     if pre is not None:
         question["pre_generated_steps"] = [n.text for n in path]
         question["pre_generated_answer"] = pre.get("answer")
         question["pre_generated_verifier_score"] = pre.get("verifier_score")
 
-    username = assignment.annotator.get_username()
+    username = assignment.username
     if assignment.source == Assignment.Source.IMPORT:
         username = username.removeprefix(LABELER_PREFIX)
     stamp = assignment.labeled_at or assignment.finished_at
@@ -100,10 +156,10 @@ def prm800k_record(assignment: Assignment, *, nodes: dict[int, Node] | None = No
             "finish_reason": assignment.finish_reason or None,
         },
         "stepwise": {
-            "assignment_id": assignment.pk, "solution_id": solution.pk, "problem_id": problem.pk,
-            "project": assignment.project.slug if assignment.project_id else None,
+            "assignment_id": assignment.pk, "solution_id": assignment.solution_id,
+            "problem_id": assignment.problem_id, "project": assignment.project_slug,
             "source": assignment.source, "status": assignment.status,
-            "is_gold": solution.is_gold, "path_node_ids": [n.pk for n in path],
+            "is_gold": assignment.is_gold, "path_node_ids": [n.pk for n in path],
         },
     }
 
@@ -111,15 +167,22 @@ def prm800k_record(assignment: Assignment, *, nodes: dict[int, Node] | None = No
 def prm800k_records(assignments: Iterable[Assignment]) -> Iterator[dict]:
     """Records for a queryset (or list) of assignments, in chunks: the related rows and the
     chunk's step nodes load once per chunk, so memory stays flat however many there are."""
-    if hasattr(assignments, "select_related"):
-        assignments = (assignments.select_related("solution__problem", "annotator", "project")
-                       .order_by("pk").iterator(chunk_size=CHUNK))
-    rows = iter(assignments)
+    for _, record in prm800k_rows(assignments):
+        yield record
+
+
+def prm800k_rows(assignments: Iterable[Assignment]) -> Iterator[tuple[Row, dict]]:
+    """(the assignment's fields, its record) for each, as ``prm800k_records``."""
+    if hasattr(assignments, "values_list"):
+        rows = (Row(*values) for values in assignments.order_by("pk").values_list(*_row_fields())
+                .iterator(chunk_size=CHUNK))
+    else:
+        rows = (_row_of(a) for a in assignments)
     while chunk := list(islice(rows, CHUNK)):
-        nodes = problem_nodes(a.solution.problem_id for a in chunk)
+        nodes = problem_nodes(a.problem_id for a in chunk)
         ratings = assignment_ratings(a.pk for a in chunk)
-        for assignment in chunk:
-            yield prm800k_record(assignment, nodes=nodes, ratings=ratings.get(assignment.pk, {}))
+        for row in chunk:
+            yield row, _record(row, nodes, ratings.get(row.pk, {}))
 
 
 def _path(last_step_id: int, nodes: dict[int, Node]) -> list[Node]:
@@ -159,35 +222,37 @@ def _steps_from_presentation(presentation: list[dict], ratings: dict,
     return steps
 
 
-def _steps_from_ratings(assignment: Assignment, path: list[Node], ratings: dict,
+def _steps_from_ratings(assignment: Row, path: list[Node], ratings: dict,
                         nodes: dict[int, Node]) -> list[dict]:
     """Positions up to the deepest rated one; rated siblings of the path step are completions."""
     if not ratings:
         return []
-    rated = sorted((nodes[pk] for pk in ratings if pk in nodes), key=lambda n: n.pk)
+    rated = [nodes[pk] for pk in sorted(ratings) if pk in nodes]
     deepest = max(n.depth for n in rated)
+    by_parent: dict[int | None, list[Node]] = {}
+    for n in rated:
+        by_parent.setdefault(n.parent_id, []).append(n)
+    human_author = str(StepNode.Author.HUMAN)
+    ends_at_solution = assignment.finish_reason == Assignment.FinishReason.SOLUTION
+    top = min(deepest, len(path) - 1)
     steps = []
-    for depth in range(min(deepest + 1, len(path))):
+    for depth in range(top + 1):
         step = path[depth]
         parent_id = path[depth - 1].pk if depth else None
-        siblings = [n for n in rated if n.parent_id == parent_id and n.pk != step.pk]
-        last = depth == min(deepest, len(path) - 1)
-        continues = not last or assignment.finish_reason == Assignment.FinishReason.SOLUTION
+        continues = depth != top or ends_at_solution
         human = None
         completions = []
         chosen = None
-        if step.author == StepNode.Author.HUMAN and step.pk not in ratings:
+        if step.author == human_author and step.pk not in ratings:
             human = {"text": step.text, **_STEPWISE_COMPLETION}
-        elif step.pk in ratings or continues:
+        elif continues or step.pk in ratings:
             completions.append(step)
             chosen = 0 if continues else None
-        completions += siblings
-        steps.append({
-            "completions": [
-                {"text": n.text, "rating": ratings[n.pk].rating if n.pk in ratings else None,
-                 "flagged": ratings[n.pk].flagged if n.pk in ratings else None}
-                for n in completions],
-            "human_completion": human,
-            "chosen_completion": chosen,
-        })
+        completions += [n for n in by_parent.get(parent_id, ()) if n.pk != step.pk]
+        shown = []
+        for n in completions:
+            r = ratings.get(n.pk)
+            shown.append({"text": n.text, "rating": r.rating if r else None,
+                          "flagged": r.flagged if r else None})
+        steps.append({"completions": shown, "human_completion": human, "chosen_completion": chosen})
     return steps

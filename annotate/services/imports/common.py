@@ -1,8 +1,8 @@
-"""Validation functions and the get-or-create writes every importer shares.
+"""Validation functions every importer shares.
 
 Everything is keyed by content, so importing the same data twice writes nothing:
 problems by statement, step nodes by (parent, text) — enforced by the database —
-solutions by their last step.
+solutions by their last step (see ``plan.py`` and ``bulk.py``).
 """
 
 from __future__ import annotations
@@ -10,10 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from annotate.grading import extract_final_answer, grade_answer
-from annotate.models import Problem, Solution, StepNode
-from annotate.models.problems import content_hash
+from annotate.models import Solution, StepNode
 
-from .rows import RowContext, RowError
+from .rows import RowError
 
 MAX_STEP_CHARS = 100_000
 MAX_STATEMENT_CHARS = 100_000
@@ -122,81 +121,13 @@ def grade(answer: str | None, truth: str | None) -> bool | None:
     return bool(grade_answer(answer, truth, timeout=2))
 
 
-# --- writes ----------------------------------------------------------------
-
-def get_or_create_problem(ctx: RowContext, project, *, statement: str, ground_truth_answer: str = "",
-                          reference_solution: str = "", external_id: str = "", subject: str = "",
-                          level: int | None = None, metadata: dict | None = None,
-                          ground_truth_raw: str | None = None) -> Problem:
-    """The project's problem with this statement; blanks on an existing one are filled in.
-    ``ground_truth_raw`` is the answer's text before reduction, kept in metadata."""
-    need_str(statement, "statement", max_len=MAX_STATEMENT_CHARS)
-    metadata = dict(metadata or {})
-    if ground_truth_raw:
-        metadata["ground_truth_raw"] = ground_truth_raw
-    external_id = (external_id or "")[:MAX_ID_CHARS]
-    problem = Problem.objects.filter(project=project, statement_hash=content_hash(statement)).first()
-    if problem is not None:
-        changed = []
-        for name, value in (("ground_truth_answer", ground_truth_answer),
-                            ("reference_solution", reference_solution), ("subject", subject)):
-            if value and not getattr(problem, name):
-                setattr(problem, name, value)
-                changed.append(name)
-        if "ground_truth_answer" in changed and ground_truth_raw:
-            problem.metadata = {**problem.metadata, "ground_truth_raw": ground_truth_raw}
-            changed.append("metadata")
-        if level is not None and problem.level is None:
-            problem.level = level
-            changed.append("level")
-        if changed:
-            problem.save(update_fields=changed)
-        return problem
-    if external_id and Problem.objects.filter(project=project, external_id=external_id).exists():
-        raise RowError(f"external id '{external_id}' already names a problem with another statement")
-    problem = Problem(project=project, statement=statement, external_id=external_id,
-                      ground_truth_answer=ground_truth_answer or "",
-                      reference_solution=reference_solution or "", subject=subject or "",
-                      level=level, metadata=metadata)
-    problem.save()
-    ctx.made("problems")
-    return problem
-
+# --- steps and paths -------------------------------------------------------
 
 def check_steps(steps: list, name: str) -> list[str]:
     need_list(steps, name)
     for i, step in enumerate(steps):
         need_str(step, f"{name}[{i}]", max_len=MAX_STEP_CHARS)
     return steps
-
-
-def get_or_create_solution(ctx: RowContext, problem: Problem, last: StepNode, *,
-                           final_answer: str | None = None, is_correct: bool | None = None,
-                           source: str = Solution.Source.IMPORT, external_id: str = "",
-                           is_gold: bool = False, metadata: dict | None = None) -> Solution:
-    """The solution ending at ``last``; an existing one keeps its fields (gold only turns on)."""
-    solution = Solution.objects.filter(last_step=last).first()
-    if solution is not None:
-        changed = []
-        if is_gold and not solution.is_gold:
-            solution.is_gold = True
-            changed.append("is_gold")
-        if final_answer and not solution.final_answer:
-            solution.final_answer = final_answer
-            changed.append("final_answer")
-        if is_correct is not None and solution.is_correct is None:
-            solution.is_correct = is_correct
-            changed.append("is_correct")
-        if changed:
-            solution.save(update_fields=changed)
-        return solution
-    solution = Solution.objects.create(
-        project_id=problem.project_id, problem=problem, last_step=last,
-        final_answer=(final_answer or "")[:MAX_ANSWER_CHARS], is_correct=is_correct, source=source,
-        external_id=(external_id or "")[:MAX_ID_CHARS], is_gold=is_gold, metadata=metadata or {},
-    )
-    ctx.made("solutions")
-    return solution
 
 
 def solution_path(solution: Solution) -> list[StepNode]:

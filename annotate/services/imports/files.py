@@ -1,15 +1,17 @@
-"""Import a file by format name: the one entry point for the command, the UI and the worker."""
+"""Import a file by format name: the one entry point for the command, the UI and the worker.
+
+The path may be JSONL, gzip'd JSONL, Parquet, a Hugging Face ``save_to_disk`` folder or a
+folder of data files (``sources.py``); problems files ending in .csv are read as CSV.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .math_shepherd import import_math_shepherd
-from .prm800k import import_prm800k
-from .prmbench import import_prmbench
-from .problems import import_problems, import_problems_csv
-from .rows import ImportReport
-from .solutions import import_solutions
+from . import math_shepherd, prm800k, prmbench, problems, solutions
+from .problems import import_problems_csv
+from .rows import ImportReport, run_plans
+from .sources import count_rows, read_records, source_kind
 
 FORMATS = ("prm800k", "problems", "solutions", "math_shepherd", "prmbench")
 #: Options each format accepts (anything else is refused, so typos do not pass silently).
@@ -32,9 +34,14 @@ def check_options(fmt: str, options: dict | None) -> dict:
     return options
 
 
+PLANNERS = {"prm800k": prm800k.planner, "problems": problems.planner,
+            "solutions": solutions.planner, "math_shepherd": math_shepherd.planner,
+            "prmbench": prmbench.planner}
+
+
 def count_lines(path: Path) -> int:
-    with open(path, "rb") as fh:
-        return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+    """The rows a source numbers (its lines for JSONL), for the progress bar."""
+    return count_rows(Path(path))
 
 
 def import_file(project, path, fmt: str, options: dict | None = None, *, source_name: str | None = None,
@@ -43,16 +50,13 @@ def import_file(project, path, fmt: str, options: dict | None = None, *, source_
     options = check_options(fmt, options)
     path = Path(path)
     source_name = source_name or path.name
-    kwargs = {"source_name": source_name, "progress": progress, **options}
     if fmt == "problems" and path.suffix.lower() == ".csv":
         with open(path, encoding="utf-8-sig", newline="") as fh:
-            return import_problems_csv(project, fh, **kwargs)
-    # Bytes: each line is decoded on its own, so one bad byte rejects one line, not the file.
-    with open(path, "rb") as fh:
-        handler = {"prm800k": import_prm800k, "problems": import_problems,
-                   "solutions": import_solutions, "math_shepherd": import_math_shepherd,
-                   "prmbench": import_prmbench}[fmt]
-        return handler(project, fh, **kwargs)
+            return import_problems_csv(project, fh, source_name=source_name, progress=progress,
+                                       **options)
+    plan = PLANNERS[fmt](source_name, **options)
+    return run_plans(read_records(path), plan, project=project, source_name=source_name, fmt=fmt,
+                     progress=progress)
 
 
 def start_import_run(*, project, path, fmt: str, options: dict | None = None, user=None,
@@ -65,8 +69,9 @@ def start_import_run(*, project, path, fmt: str, options: dict | None = None, us
 
     options = check_options(fmt, options)
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ValueError(f"No such file: {path}")
+    source_kind(path)  # a folder that is no data set is refused before queuing
     return start_run("import", {"path": str(path), "fmt": fmt, "options": options,
                                 "project_id": project.pk, "source_name": source_name or path.name},
                      project=project, user=user)

@@ -17,16 +17,14 @@ from .common import (
     MAX_SOLUTION_CHARS,
     MAX_STATEMENT_CHARS,
     check_steps,
-    get_or_create_problem,
-    get_or_create_solution,
     get_path,
     need_bool,
     need_list,
     need_str,
     reduce_answer,
 )
-from .rows import ImportReport, RowContext, RowError, jsonl_rows, run_rows
-from .tree import path_nodes
+from .plan import PreAnnotationSpec, RowPlan
+from .rows import ImportReport, RowError, jsonl_rows, run_plans
 
 TAG = "ки"
 LABEL_KINDS = (("step_h_label", PreAnnotation.Kind.MC_HARD), ("step_s_label", PreAnnotation.Kind.MC_SOFT),
@@ -39,14 +37,15 @@ def split_tagged(text: str) -> list[str]:
 
 def import_math_shepherd(project, lines: Iterable[str], *, source_name: str,
                          progress=None) -> ImportReport:
-    def handle(record: dict, ctx: RowContext) -> None:
-        import_problem_outputs(project, record, ctx, source_name)
-
-    return run_rows(jsonl_rows(lines), handle, source_name=source_name, fmt="math_shepherd",
-                    progress=progress)
+    return run_plans(jsonl_rows(lines), planner(source_name), project=project,
+                     source_name=source_name, fmt="math_shepherd", progress=progress)
 
 
-def import_problem_outputs(project, record: dict, ctx: RowContext, source_name: str) -> None:
+def planner(source_name: str):
+    return lambda record: plan_problem_outputs(record, source_name)
+
+
+def plan_problem_outputs(record: dict, source_name: str) -> RowPlan:
     statement = record.get("question", record.get("input"))
     if statement is None:
         raise RowError("missing field 'question'")
@@ -61,16 +60,21 @@ def import_problem_outputs(project, record: dict, ctx: RowContext, source_name: 
     outputs = need_list(outputs, "outputs", max_len=1000)
     checked = [_check_output(out, f"outputs[{k}]") for k, out in enumerate(outputs)]
     idx = record.get("idx")
-    problem = get_or_create_problem(
-        ctx, project, statement=statement, ground_truth_answer=truth,
-        reference_solution=reference or "", external_id=str(idx) if idx is not None else "",
-        ground_truth_raw=raw)
+    plan = RowPlan()
+    problem = plan.problem(
+        statement=statement, ground_truth_answer=truth, reference_solution=reference or "",
+        external_id=str(idx) if idx is not None else "", ground_truth_raw=raw)
     for k, (steps, labels, final, correct) in enumerate(checked):
-        chain = path_nodes(ctx, problem, steps)
-        get_or_create_solution(
-            ctx, problem, chain[-1], final_answer=final if final is not None else "",
-            is_correct=correct, metadata={"import": source_name, "output": k})
-        _pre_annotations(ctx, chain, labels, source_name, k)
+        chain = plan.path(problem, steps)
+        plan.solution(problem, chain[-1], final_answer=final if final is not None else "",
+                      is_correct=correct, metadata={"import": source_name, "output": k})
+        # A step shared by several outputs keeps its first label (the writer keeps the first).
+        for kind, values in labels.items():
+            plan.pre_annotations += [
+                PreAnnotationSpec(node=node, kind=kind, source=source_name, value=value,
+                                  provenance={"file": source_name, "output": k})
+                for node, value in zip(chain, values) if value is not None]
+    return plan
 
 
 def _check_output(out, name: str):
@@ -113,20 +117,3 @@ def _label_value(value, name: str) -> float | None:
     if isinstance(value, (int, float)) and 0 <= value <= 1:
         return float(value)
     raise RowError(f"'{name}' is {value!r}; expected true/false, '+'/'-' or a number in [0, 1]")
-
-
-def _pre_annotations(ctx, chain, labels: dict, source_name: str, output: int) -> None:
-    """Create the labels a node lacks; a step shared by several outputs keeps its first."""
-    if not labels:
-        return
-    have = set(PreAnnotation.objects.filter(
-        node__in=chain, source=source_name, kind__in=list(labels)).values_list("node_id", "kind"))
-    new = []
-    for kind, values in labels.items():
-        for node, value in zip(chain, values):
-            if value is not None and (node.pk, kind) not in have:
-                have.add((node.pk, kind))
-                new.append(PreAnnotation(node=node, kind=kind, source=source_name, value=value,
-                                         provenance={"file": source_name, "output": output}))
-    PreAnnotation.objects.bulk_create(new)
-    ctx.made("pre_annotations", len(new))

@@ -13,9 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from django.contrib.auth import get_user_model
-
-from annotate.models import Assignment, StepNode, StepRating
+from annotate.models import Assignment, StepNode
 
 from .common import (
     MAX_ANSWER_CHARS,
@@ -24,8 +22,6 @@ from .common import (
     MAX_STEPS,
     check_steps,
     extract_answer,
-    get_or_create_problem,
-    get_or_create_solution,
     get_path,
     grade,
     need_bool,
@@ -34,8 +30,8 @@ from .common import (
     need_number,
     need_str,
 )
-from .rows import ImportReport, RowContext, RowError, jsonl_rows, run_rows
-from .tree import TreeBuilder
+from .plan import AssignmentSpec, RowPlan
+from .rows import ImportReport, RowError, jsonl_rows, run_plans
 
 #: Imported labelers are inactive users named ``prm800k-<labeler id>``.
 LABELER_PREFIX = "prm800k-"
@@ -45,26 +41,15 @@ _COMPLETION_KEYS = ("text", "rating", "flagged")
 
 def import_prm800k(project, lines: Iterable[str], *, source_name: str, progress=None,
                    grade_answers: bool = True) -> ImportReport:
-    def handle(record: dict, ctx: RowContext) -> None:
-        import_record(project, record, ctx, grade_answers=grade_answers)
-
-    return run_rows(jsonl_rows(lines), handle, source_name=source_name, fmt="prm800k",
-                    progress=progress)
+    return run_plans(jsonl_rows(lines), planner(source_name, grade_answers=grade_answers),
+                     project=project, source_name=source_name, fmt="prm800k", progress=progress)
 
 
-def labeler_user(labeler: str):
-    user_model = get_user_model()
-    username = f"{LABELER_PREFIX}{labeler}"
-    user = user_model.objects.filter(username=username).first()
-    if user is not None:
-        return user, False
-    user = user_model(username=username, is_active=False)
-    user.set_unusable_password()
-    user.save()
-    return user, True
+def planner(source_name: str, *, grade_answers: bool = True):
+    return lambda record: plan_record(record, grade_answers=grade_answers)
 
 
-def import_record(project, record: dict, ctx: RowContext, *, grade_answers: bool = True) -> Assignment:
+def plan_record(record: dict, *, grade_answers: bool = True) -> RowPlan:
     labeler = need_str(get_path(record, "labeler"), "labeler", max_len=100)
     labeled_at = _timestamp(get_path(record, "timestamp", None))
     generation = need_int(get_path(record, "generation", None), "generation", null_ok=True)
@@ -95,58 +80,48 @@ def import_record(project, record: dict, ctx: RowContext, *, grade_answers: bool
                      max_len=MAX_ANSWER_CHARS, empty_ok=True, null_ok=True) or ""
     reference = need_str(question.get("ground_truth_solution"), "question.ground_truth_solution",
                          max_len=MAX_STATEMENT_CHARS, empty_ok=True, null_ok=True) or ""
-    problem = get_or_create_problem(ctx, project, statement=statement, ground_truth_answer=truth,
-                                    reference_solution=reference)
-
-    texts = [c["text"] for pos in positions for c in pos["completions"]]
-    texts += [pos["human"]["text"] for pos in positions if pos["human"] is not None]
-    builder = TreeBuilder(ctx, problem, texts + list(pre_steps or []))
-    planned, path = _plan_tree(builder, positions)
-    chain = builder.path(pre_steps) if pre_steps is not None else None
-    builder.flush()
-    presentation = _presentation(planned, positions)
-    if chain is not None:
-        solution = _pre_generated_solution(ctx, problem, question, chain, grade_answers)
+    plan = RowPlan()
+    problem = plan.problem(statement=statement, ground_truth_answer=truth, reference_solution=reference)
+    planned, path = _plan_tree(plan, problem, positions)
+    if pre_steps is not None:
+        chain = plan.path(problem, pre_steps)
+        solution = _pre_generated_solution(plan, problem, question, chain, grade_answers)
     else:
         if not path:
             path = _first_step_error(planned, positions, finish_reason)
         if not path:
             raise RowError("the record continues from no step (no chosen or human completion at "
                            "the first position), so it has no solution path")
-        answer = extract_answer(path[-1].text)
-        solution = get_or_create_solution(
-            ctx, problem, path[-1], final_answer=answer,
-            is_correct=grade(answer, truth) if grade_answers else None)
-
-    user, _ = labeler_user(labeler)
-    existing = Assignment.objects.filter(solution=solution, annotator=user).first()
-    if existing is not None:
-        if existing.labeled_at == labeled_at and existing.presentation == presentation:
-            return existing  # the same record again
-        raise RowError(f"labeler {labeler} already has an assignment on this solution "
-                       f"(labeled {existing.labeled_at}); Stepwise keeps one per labeler and solution")
-    assignment = Assignment.objects.create(
-        project=project, solution=solution, annotator=user,
-        status=Assignment.Status.SUBMITTED, source=Assignment.Source.IMPORT,
-        finished_at=labeled_at, finish_reason=finish_reason or "", total_time_ms=total_time,
-        generation=generation, is_quality_control=is_qc, is_screening=is_screening,
-        labeled_at=labeled_at, presentation=presentation,
-    )
-    ctx.made("assignments")
-    ratings = _ratings(assignment, positions, presentation)
-    StepRating.objects.bulk_create(ratings)
-    ctx.made("ratings", len(ratings))
-    return assignment
+        answer = extract_answer(plan.nodes[path[-1]].text)
+        solution = plan.solution(problem, path[-1], final_answer=answer,
+                                 is_correct=grade(answer, truth) if grade_answers else None)
+    layout = _presentation(planned, positions)
+    plan.assignments.append(AssignmentSpec(
+        solution=solution, labeler=f"{LABELER_PREFIX}{labeler}",
+        fields={"status": Assignment.Status.SUBMITTED, "source": Assignment.Source.IMPORT,
+                "finished_at": labeled_at, "finish_reason": finish_reason or "",
+                "total_time_ms": total_time, "generation": generation, "is_quality_control": is_qc,
+                "is_screening": is_screening, "labeled_at": labeled_at},
+        presentation=lambda node_id: _with_ids(layout, node_id),
+        ratings=_ratings(positions, layout),
+        conflict_message=lambda existing_at: (
+            f"labeler {labeler} already has an assignment on this solution "
+            f"(labeled {existing_at}); Stepwise keeps one per labeler and solution")))
+    return plan
 
 
 def _timestamp(value) -> datetime | None:
+    """An ISO 8601 string, or a timestamp column of a Parquet or Arrow source."""
     if value is None:
         return None
-    need_str(value, "timestamp", max_len=64)
-    try:
-        stamp = datetime.fromisoformat(value)
-    except ValueError:
-        raise RowError(f"'timestamp' {value!r} is not an ISO 8601 date and time") from None
+    if isinstance(value, datetime):
+        stamp = value
+    else:
+        need_str(value, "timestamp", max_len=64)
+        try:
+            stamp = datetime.fromisoformat(value)
+        except ValueError:
+            raise RowError(f"'timestamp' {value!r} is not an ISO 8601 date and time") from None
     return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp
 
 
@@ -185,14 +160,15 @@ def _check_position(step, i: int) -> dict:
     return {"completions": completions, "human": human, "chosen": chosen}
 
 
-def _plan_tree(builder: TreeBuilder, positions: list[dict]):
-    """Plan each position's siblings under the node continued from; return them and the path."""
+def _plan_tree(plan: RowPlan, problem: int, positions: list[dict]):
+    """Plan each position's siblings under the node continued from; return them and the path
+    (node indices into the plan)."""
     planned, path, parent = [], [], None
     for i, pos in enumerate(positions):
-        nodes = [builder.child(parent, c["text"]) for c in pos["completions"]]
+        nodes = [plan.child(problem, parent, c["text"]) for c in pos["completions"]]
         human = None
         if pos["human"] is not None:
-            human = builder.child(parent, pos["human"]["text"], author=StepNode.Author.HUMAN)
+            human = plan.child(problem, parent, pos["human"]["text"], author=StepNode.Author.HUMAN)
         planned.append((nodes, human))
         nxt = nodes[pos["chosen"]] if pos["chosen"] is not None else human
         if nxt is not None:
@@ -203,7 +179,7 @@ def _plan_tree(builder: TreeBuilder, positions: list[dict]):
     return planned, path
 
 
-def _first_step_error(planned: list, positions: list[dict], finish_reason) -> list[StepNode]:
+def _first_step_error(planned: list, positions: list[dict], finish_reason) -> list[int]:
     """A found_error record whose first step is the error continues from nothing: its
     labeled path is that one step, the first completion rated -1 (the others at that
     position are its rated alternatives)."""
@@ -216,53 +192,59 @@ def _first_step_error(planned: list, positions: list[dict], finish_reason) -> li
 
 
 def _presentation(planned: list, positions: list[dict]) -> list[dict]:
-    """The record's exact layout by node id; repeated (or unusual) slots keep their own values."""
+    """The record's exact layout by node index; repeated (or unusual) slots keep their own values."""
     presentation = []
     for (nodes, human), pos in zip(planned, positions):
-        entry: dict = {"candidates": [n.pk for n in nodes], "chosen": pos["chosen"], "human": None}
+        entry: dict = {"candidates": list(nodes), "chosen": pos["chosen"], "human": None}
         seen: set[int] = set()
         slots = {}
         for j, (node, c) in enumerate(zip(nodes, pos["completions"])):
             extra = {k: v for k, v in c.items() if k not in _COMPLETION_KEYS}
-            if node.pk in seen or extra:
+            if node in seen or extra:
                 slots[str(j)] = {"rating": c.get("rating"), "flagged": c.get("flagged"), **extra}
-            seen.add(node.pk)
+            seen.add(node)
         if slots:
             entry["slots"] = slots
         if human is not None:
-            entry["human"] = human.pk
+            entry["human"] = human
             entry["human_fields"] = {k: v for k, v in pos["human"].items() if k != "text"}
         presentation.append(entry)
     return presentation
 
 
-def _pre_generated_solution(ctx, problem, question: dict, chain: list[StepNode], grade_answers: bool):
+def _with_ids(layout: list[dict], node_id) -> list[dict]:
+    """The layout with node indices replaced by database ids: what ``presentation`` stores."""
+    out = []
+    for entry in layout:
+        entry = {**entry, "candidates": [node_id(i) for i in entry["candidates"]]}
+        if entry["human"] is not None:
+            entry["human"] = node_id(entry["human"])
+        out.append(entry)
+    return out
+
+
+def _pre_generated_solution(plan: RowPlan, problem: int, question: dict, chain: list[int],
+                            grade_answers: bool) -> int:
     answer = need_str(question.get("pre_generated_answer"), "question.pre_generated_answer",
                       max_len=MAX_ANSWER_CHARS, empty_ok=True, null_ok=True)
     score = need_number(question.get("pre_generated_verifier_score"),
                         "question.pre_generated_verifier_score", null_ok=True)
     metadata = {"pre_generated": {"answer": answer, "verifier_score": score}}
-    solution = get_or_create_solution(
-        ctx, problem, chain[-1], final_answer=answer, metadata=metadata,
-        is_correct=grade(answer, problem.ground_truth_answer) if grade_answers else None)
-    if "pre_generated" not in solution.metadata:
-        solution.metadata = {**solution.metadata, **metadata}
-        solution.save(update_fields=["metadata"])
-    return solution
+    return plan.solution(problem, chain[-1], final_answer=answer, metadata=metadata,
+                         grade=grade_answers, merge_metadata=True)
 
 
-def _ratings(assignment: Assignment, positions: list[dict], presentation: list[dict]):
-    """One StepRating per node: the first slot a node fills (later repeats live in slots)."""
-    ratings: dict[int, StepRating] = {}
-    for pos, entry in zip(positions, presentation):
-        for node_id, c in zip(entry["candidates"], pos["completions"]):
-            if node_id not in ratings:
-                ratings[node_id] = StepRating(assignment=assignment, node_id=node_id,
-                                              rating=c.get("rating"), flagged=c.get("flagged"))
+def _ratings(positions: list[dict], layout: list[dict]) -> list[tuple]:
+    """One rating per node: the first slot a node fills (later repeats live in slots)."""
+    ratings: dict[int, tuple] = {}
+    for pos, entry in zip(positions, layout):
+        for node, c in zip(entry["candidates"], pos["completions"]):
+            if node not in ratings:
+                ratings[node] = (node, c.get("rating"), c.get("flagged"))
         human = pos["human"]
         if entry["human"] is not None and entry["human"] not in ratings and (
                 human.get("rating") is not None):
-            ratings[entry["human"]] = StepRating(
-                assignment=assignment, node_id=entry["human"], rating=human.get("rating"),
-                flagged=human.get("flagged") if isinstance(human.get("flagged"), bool) else None)
+            flagged = human.get("flagged")
+            ratings[entry["human"]] = (entry["human"], human.get("rating"),
+                                       flagged if isinstance(flagged, bool) else None)
     return list(ratings.values())

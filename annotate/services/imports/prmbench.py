@@ -17,33 +17,30 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import PurePath
 
-from annotate.models import GoldLabel
-
 from .common import (
     MAX_STATEMENT_CHARS,
     check_steps,
     extract_answer,
-    get_or_create_problem,
-    get_or_create_solution,
     get_path,
     grade,
     need_int,
     need_list,
     need_str,
 )
-from .rows import ImportReport, RowContext, RowError, jsonl_rows, run_rows
-from .tree import path_nodes
+from .plan import GoldSpec, RowPlan
+from .rows import ImportReport, RowError, jsonl_rows, run_plans
 
 
 def import_prmbench(project, lines: Iterable[str], *, source_name: str, progress=None) -> ImportReport:
-    def handle(record: dict, ctx: RowContext) -> None:
-        import_pair(project, record, ctx, source_name)
-
-    return run_rows(jsonl_rows(lines), handle, source_name=source_name, fmt="prmbench",
-                    progress=progress)
+    return run_plans(jsonl_rows(lines), planner(source_name), project=project,
+                     source_name=source_name, fmt="prmbench", progress=progress)
 
 
-def import_pair(project, record: dict, ctx: RowContext, source_name: str) -> None:
+def planner(source_name: str):
+    return lambda record: plan_pair(record, source_name)
+
+
+def plan_pair(record: dict, source_name: str) -> RowPlan:
     question = record.get("question")
     original_q = need_str(record.get("original_question", question), "original_question",
                           max_len=MAX_STATEMENT_CHARS)
@@ -68,39 +65,30 @@ def import_pair(project, record: dict, ctx: RowContext, source_name: str) -> Non
     truth = extract_answer(original[-1])
     modified_answer = extract_answer(modified[-1])
 
-    problem = get_or_create_problem(ctx, project, statement=original_q)
+    plan = RowPlan()
+    problem = plan.problem(statement=original_q)
     keys = [1] * len(original)
-    _gold(ctx, problem, original, keys, source_name, external_id=f"{category}:{idx}:original",
+    _gold(plan, problem, original, keys, source_name, external_id=f"{category}:{idx}:original",
           answer=truth, is_correct=True,
           metadata={"prmbench": {"idx": idx, "role": "original", "category": category}})
 
-    problem = get_or_create_problem(ctx, project, statement=modified_q)
+    problem = plan.problem(statement=modified_q)
     keys = [1 if first is None or i < first else (-1 if i in errors else None)
             for i in range(1, len(modified) + 1)]
     correct = True if first is None else (grade(modified_answer, truth)
                                           if modified_q == original_q else None)
-    _gold(ctx, problem, modified, keys, source_name, external_id=f"{category}:{idx}:modified",
+    _gold(plan, problem, modified, keys, source_name, external_id=f"{category}:{idx}:modified",
           answer=modified_answer, is_correct=correct,
           metadata={"prmbench": {"idx": idx, "role": "modified", "category": category,
                                  "error_steps": errors, "first_error": first, **meta}})
+    return plan
 
 
-def _gold(ctx, problem, steps, keys, source_name, *, external_id, answer, is_correct,
-          metadata) -> None:
-    chain = path_nodes(ctx, problem, steps)
-    solution = get_or_create_solution(ctx, problem, chain[-1], final_answer=answer,
-                                      is_correct=is_correct, is_gold=True,
-                                      external_id=external_id, metadata=metadata)
-    have = dict(GoldLabel.objects.filter(solution=solution).values_list("node_id", "rating"))
-    new = []
-    for node, key in zip(chain, keys):
-        if key is None:
-            continue
-        if node.pk in have:
-            if have[node.pk] != key:
-                raise RowError(f"step {node.depth + 1} of {external_id} already has gold label "
-                               f"{have[node.pk]:+d}, not {key:+d}")
-            continue
-        new.append(GoldLabel(solution=solution, node=node, rating=key, source=source_name))
-    GoldLabel.objects.bulk_create(new)
-    ctx.made("gold_labels", len(new))
+def _gold(plan: RowPlan, problem: int, steps, keys, source_name, *, external_id, answer,
+          is_correct, metadata) -> None:
+    chain = plan.path(problem, steps)
+    solution = plan.solution(problem, chain[-1], final_answer=answer, is_correct=is_correct,
+                             is_gold=True, external_id=external_id, metadata=metadata)
+    plan.gold_labels += [GoldSpec(solution=solution, node=node, rating=key, source=source_name,
+                                  name=external_id)
+                         for node, key in zip(chain, keys) if key is not None]

@@ -17,11 +17,11 @@ from .common import (
     MAX_ANSWER_CHARS,
     MAX_ID_CHARS,
     MAX_STATEMENT_CHARS,
-    get_or_create_problem,
     need_str,
     reduce_answer,
 )
-from .rows import ImportReport, RowContext, RowError, jsonl_rows, run_rows
+from .plan import RowPlan
+from .rows import ImportReport, RowError, jsonl_rows, run_plans
 
 #: Stepwise field -> source keys tried in order when the field map does not name one.
 DEFAULT_FIELDS = {
@@ -47,25 +47,20 @@ def check_field_map(field_map: dict | None) -> dict:
 def import_problems(project, lines: Iterable[str], *, source_name: str, field_map: dict | None = None,
                     progress=None) -> ImportReport:
     """Problems JSONL: one object per line."""
+    return run_plans(jsonl_rows(lines), planner(source_name, field_map=field_map),
+                     project=project, source_name=source_name, fmt="problems", progress=progress)
+
+
+def planner(source_name: str, *, field_map: dict | None = None):
     field_map = check_field_map(field_map)
-
-    def handle(record: dict, ctx: RowContext) -> None:
-        problem_from_record(project, record, ctx, field_map)
-
-    return run_rows(jsonl_rows(lines), handle, source_name=source_name, fmt="problems",
-                    progress=progress)
+    return lambda record: plan_problem(record, field_map)
 
 
 def import_problems_csv(project, lines: Iterable[str], *, source_name: str,
                         field_map: dict | None = None, progress=None) -> ImportReport:
     """Problems CSV with a header row; line numbers are the file's (quoted newlines allowed)."""
-    field_map = check_field_map(field_map)
-
-    def handle(record: dict, ctx: RowContext) -> None:
-        problem_from_record(project, record, ctx, field_map)
-
-    return run_rows(csv_rows(lines), handle, source_name=source_name, fmt="problems_csv",
-                    progress=progress)
+    return run_plans(csv_rows(lines), planner(source_name, field_map=field_map),
+                     project=project, source_name=source_name, fmt="problems_csv", progress=progress)
 
 
 def csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, object]]:
@@ -110,7 +105,7 @@ def _pick(record: dict, field: str, field_map: dict):
     return None, None
 
 
-def problem_from_record(project, record: dict, ctx: RowContext, field_map: dict):
+def plan_problem(record: dict, field_map: dict) -> RowPlan:
     used = set()
     values = {}
     for field in FIELDS:
@@ -139,10 +134,11 @@ def problem_from_record(project, record: dict, ctx: RowContext, field_map: dict)
         raise RowError(f"'external_id' is {len(external_id)} characters; the limit is {MAX_ID_CHARS}")
     subject = need_str(values["subject"], "subject", max_len=100, empty_ok=True, null_ok=True) or ""
     metadata = {k: v for k, v in record.items() if k not in used}
-    return get_or_create_problem(
-        ctx, project, statement=statement, ground_truth_answer=answer, reference_solution=solution,
-        external_id=external_id, subject=subject, level=_level(values["level"]), metadata=metadata,
-        ground_truth_raw=raw)
+    plan = RowPlan()
+    plan.problem(statement=statement, ground_truth_answer=answer, reference_solution=solution,
+                 external_id=external_id, subject=subject, level=_level(values["level"]),
+                 metadata=metadata, ground_truth_raw=raw)
+    return plan
 
 
 def _level(value) -> int | None:

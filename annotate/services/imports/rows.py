@@ -1,8 +1,9 @@
-"""The row engine shared by every importer: parse, one savepoint per row, a report.
+"""The row engine shared by every importer: parse, plan, write in batches, a report.
 
-A row is all-or-nothing: its handler runs inside a savepoint, and any error rolls
-back everything that row wrote. Rows are committed in batches so that a large
-file neither holds one huge transaction nor pays a commit per row.
+A row is all-or-nothing: its planner validates it without touching the database, and
+the bulk writer (``bulk.py``, via ``batches.py``) writes a batch of plans in one transaction, redoing the
+batch without any row a database check refuses. A batch is one commit, so a large file
+neither holds one huge transaction nor pays a commit per row.
 """
 
 from __future__ import annotations
@@ -11,14 +12,16 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError
 
 #: A JSONL line longer than this is rejected before parsing (a step is at most 100k chars).
 MAX_LINE_CHARS = 20_000_000
-BATCH_ROWS = 200
+#: Rows planned and written together: a PRM800K batch is some 10k-50k step rows.
+BATCH_ROWS = 1000
 
 
 class RowError(Exception):
@@ -57,19 +60,6 @@ class ImportReport:
         }
 
 
-class RowContext:
-    """What one row wrote, so a row that wrote nothing counts as a duplicate."""
-
-    def __init__(self, source_name: str, line_no: int):
-        self.source_name = source_name
-        self.line_no = line_no
-        self.counts: Counter = Counter()
-
-    def made(self, table: str, n: int = 1) -> None:
-        if n:
-            self.counts[table] += n
-
-
 def jsonl_rows(lines: Iterable[str]) -> Iterator[tuple[int, Any]]:
     """(line number, parsed object or a RowError) for each non-blank line."""
     for line_no, line in enumerate(lines, start=1):
@@ -97,54 +87,51 @@ def jsonl_rows(lines: Iterable[str]) -> Iterator[tuple[int, Any]]:
         yield line_no, obj
 
 
-def run_rows(rows: Iterable[tuple[int, Any]], handler: Callable[[Any, RowContext], None], *,
-             source_name: str, fmt: str, progress: Callable[[int], None] | None = None,
-             ) -> ImportReport:
-    """Run ``handler(record, ctx)`` per row under a savepoint and collect the report.
+def run_plans(rows: Iterable[tuple[int, Any]], planner: Callable[[Any], Any], *, project,
+              source_name: str, fmt: str, progress: Callable[[int], None] | None = None,
+              ) -> ImportReport:
+    """Plan each row (validation, no database), then write each batch set-wise.
 
     ``progress(rows_done)`` is called after each committed batch (it may raise to stop).
     """
+    from .batches import write_batch
+
     report = ImportReport(source_name=source_name, fmt=fmt)
     iterator = iter(rows)
     done = 0
     while True:
-        batch = []
-        for item in iterator:
-            batch.append(item)
-            if len(batch) >= BATCH_ROWS:
-                break
+        batch = list(islice(iterator, BATCH_ROWS))
         if not batch:
             break
-        with transaction.atomic():
-            for line_no, record in batch:
-                _one_row(report, handler, line_no, record)
+        outcome: dict[int, tuple[str, Any]] = {}
+        plans = []
+        for line_no, record in batch:
+            if isinstance(record, RowError):
+                outcome[line_no] = ("rejected", str(record))
+                continue
+            try:
+                plans.append((line_no, planner(record)))
+            except RowError as exc:
+                outcome[line_no] = ("rejected", str(exc))
+            except ValidationError as exc:
+                outcome[line_no] = ("rejected", "; ".join(exc.messages))
+        outcome.update(write_batch(project, plans))
+        for line_no in sorted(outcome):
+            kind, value = outcome[line_no][:2]
+            if kind == "rejected":
+                report.rejected.append((line_no, value))
+            elif value:
+                report.created += 1
+                report.objects.update(value)
+            else:
+                report.duplicates += 1
+                report.duplicate_lines.append(line_no)
         done += len(batch)
         if progress is not None:
             progress(done)
     return report
 
 
-def _one_row(report: ImportReport, handler, line_no: int, record: Any) -> None:
-    if isinstance(record, RowError):
-        report.rejected.append((line_no, str(record)))
-        return
-    ctx = RowContext(report.source_name, line_no)
-    try:
-        with transaction.atomic():
-            handler(record, ctx)
-    except RowError as exc:
-        report.rejected.append((line_no, str(exc)))
-        return
-    except ValidationError as exc:
-        report.rejected.append((line_no, "; ".join(exc.messages)))
-        return
-    except DatabaseError as exc:  # a constraint or a value the column cannot hold
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        report.rejected.append((line_no, f"database refused the row: {first}"))
-        return
-    if ctx.counts:
-        report.created += 1
-        report.objects.update(ctx.counts)
-    else:
-        report.duplicates += 1
-        report.duplicate_lines.append(line_no)
+def database_refusal(exc: DatabaseError) -> str:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"database refused the row: {first}"

@@ -19,15 +19,12 @@ from .common import (
     MAX_STATEMENT_CHARS,
     check_steps,
     extract_answer,
-    get_or_create_problem,
-    get_or_create_solution,
-    grade,
     need_bool,
     need_str,
     reduce_answer,
 )
-from .rows import ImportReport, RowContext, RowError, jsonl_rows, run_rows
-from .tree import path_nodes
+from .plan import RowPlan
+from .rows import ImportReport, RowError, jsonl_rows, run_plans
 
 DEFAULT_FIELDS = {
     "statement": ("problem", "question", "statement"),
@@ -59,18 +56,20 @@ def splitter(delimiter: str = "\n\n", regex: bool = False):
 
 def import_solutions(project, lines: Iterable[str], *, source_name: str, delimiter: str = "\n\n",
                      regex: bool = False, field_map: dict | None = None, progress=None) -> ImportReport:
+    return run_plans(jsonl_rows(lines), planner(source_name, delimiter=delimiter, regex=regex,
+                                                field_map=field_map),
+                     project=project, source_name=source_name, fmt="solutions", progress=progress)
+
+
+def planner(source_name: str, *, delimiter: str = "\n\n", regex: bool = False,
+            field_map: dict | None = None):
     field_map = dict(field_map or {})
     unknown = set(field_map) - set(DEFAULT_FIELDS)
     if unknown:
         raise ValueError(f"Unknown field(s) {', '.join(sorted(unknown))}; "
                          f"mappable fields are {', '.join(DEFAULT_FIELDS)}.")
     split = splitter(delimiter, regex)
-
-    def handle(record: dict, ctx: RowContext) -> None:
-        solution_from_record(project, record, ctx, split, field_map, source_name)
-
-    return run_rows(jsonl_rows(lines), handle, source_name=source_name, fmt="solutions",
-                    progress=progress)
+    return lambda record: plan_solution(record, split, field_map, source_name)
 
 
 def _pick(record: dict, field: str, field_map: dict):
@@ -86,8 +85,7 @@ def _pick_key(record: dict, field: str, field_map: dict) -> tuple[str, object]:
     return field, None
 
 
-def solution_from_record(project, record: dict, ctx: RowContext, split, field_map: dict,
-                         source_name: str):
+def plan_solution(record: dict, split, field_map: dict, source_name: str) -> RowPlan:
     key, statement = _pick_key(record, "statement", field_map)
     if statement is None:
         raise RowError("missing the problem statement ('problem' or 'question', or map statement=...)")
@@ -110,13 +108,12 @@ def solution_from_record(project, record: dict, ctx: RowContext, split, field_ma
     correct = need_bool(_pick(record, "is_correct", field_map), "is_correct", null_ok=True)
     problem_id = _pick(record, "problem_id", field_map)
     external_id = _pick(record, "external_id", field_map)
-    problem = get_or_create_problem(ctx, project, statement=statement, ground_truth_answer=truth,
-                                    external_id=str(problem_id or "")[:MAX_ID_CHARS],
-                                    ground_truth_raw=raw)
-    chain = path_nodes(ctx, problem, steps)
-    final = final if final is not None else extract_answer(chain[-1].text)
-    if correct is None:
-        correct = grade(final, problem.ground_truth_answer)
-    return get_or_create_solution(
-        ctx, problem, chain[-1], final_answer=final, is_correct=correct,
-        external_id=str(external_id or ""), metadata={"import": source_name})
+    plan = RowPlan()
+    problem = plan.problem(statement=statement, ground_truth_answer=truth,
+                           external_id=str(problem_id or "")[:MAX_ID_CHARS], ground_truth_raw=raw)
+    chain = plan.path(problem, steps)
+    final = final if final is not None else extract_answer(steps[-1])
+    # Without a given correctness, the answer is graded against the problem's (stored) answer.
+    plan.solution(problem, chain[-1], final_answer=final, is_correct=correct, grade=correct is None,
+                  external_id=str(external_id or ""), metadata={"import": source_name})
+    return plan
