@@ -74,5 +74,4 @@ def scaling_chart(points: list[dict], width: int = 640, height: int = 320, pad: 
             ticks_x.append({"x": round(x_of(2 ** k), 1), "label": f"{2 ** k:g}"})
     ticks_y = [{"y": round(y_of(v / 4), 1), "label": f"{v * 25}%"} for v in range(5)]
     return {"width": width, "height": height, "pad": pad, "lines": lines, "ticks_x": ticks_x,
-            "ticks_y": ticks_y, "bottom": height - pad, "right": width - pad,
-            "legend_x": width - pad - 170}
+            "ticks_y": ticks_y, "bottom": height - pad, "right": width - pad}
