@@ -54,7 +54,6 @@ from generation.config import GeneratorSettings  # noqa: E402
 from search.strategies import (  # noqa: E402
     STRATEGIES,
     BeamConfig,
-    Path as SearchPath,
     SearchSettings,
     beam_search,
     best_of_n,
@@ -65,6 +64,7 @@ from search.strategies import (  # noqa: E402
     sweep,
     weighted_majority,
 )
+from search.strategies import Path as SearchPath  # noqa: E402
 from training.evaluate import evaluate_examples  # noqa: E402
 from training.scoring import PrmScorer  # noqa: E402
 from training.trainer import TrainConfig, train  # noqa: E402
@@ -189,7 +189,7 @@ def math_prm(rows: list[dict], base: str, out: Path, epochs: int) -> PrmScorer:
 
     examples = []
     for row in rows:
-        for j, o in enumerate(row["outputs"]):
+        for o in row["outputs"]:
             steps = math_steps(o["response"])
             labels = [int(v) for v in o["step_h_label"]][:len(steps)]
             labels += [None] * (len(steps) - len(labels))
