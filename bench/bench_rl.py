@@ -6,7 +6,7 @@ same weights with the same seeds: (a) the reward is the grader's verdict on the 
 [0, 1]). Held-out accuracy (greedy, and sampled at temperature 0.8) is measured before and
 after each. The PRM is trained here on labeled demo solutions unless ``--prm`` names one.
 
-    python bench/bench_rl.py              # ~5 min on 2 busy cores
+    python bench/bench_rl.py              # ~10 min on 2 busy cores
     python bench/bench_rl.py --quick      # a smoke run
 """
 
@@ -85,14 +85,14 @@ def grpo(policy_path: str, rewards: list, train_set, args, out: Path) -> tuple:
     config = GRPOConfig(
         output_dir=str(out), max_steps=args.steps, per_device_train_batch_size=args.batch,
         num_generations=args.generations, max_completion_length=64, learning_rate=args.lr,
-        temperature=0.8, logging_steps=max(1, args.steps // 5), report_to=[], use_cpu=True,
+        temperature=0.8, logging_steps=max(1, args.steps // 8), report_to=[], use_cpu=True,
         seed=args.seed, data_seed=args.seed, save_strategy="no", bf16=False,
     )
     trainer = GRPOTrainer(model=policy, reward_funcs=rewards, args=config, train_dataset=train_set,
                           processing_class=tokenizer)
     start = time.perf_counter()
     trainer.train()
-    log = [h for h in trainer.state.log_history if "reward" in h]
+    log = [h for h in trainer.state.log_history if "rewards/outcome_reward/mean" in h]
     return trainer.model, tokenizer, time.perf_counter() - start, log
 
 
@@ -105,7 +105,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--batch", type=int, default=32, help="completions per step")
     parser.add_argument("--generations", type=int, default=8, help="completions per prompt")
-    parser.add_argument("--lr", type=float, default=2e-5)
+    parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--held-out", type=int, default=100)
     parser.add_argument("--prm", default="")
@@ -142,9 +142,9 @@ def main() -> None:
         for name, rewards in runs.items():
             model, tok, seconds, log = grpo(policy_path, rewards, train_set, args, tmp / name.replace(" ", "-"))
             after = held_out_accuracy(model, tok, held_out)
-            curve = ", ".join(f"{h['reward']:.2f}" for h in log)
+            curve = ", ".join(f"{float(h['rewards/outcome_reward/mean']):.2f}" for h in log)
             print(f"{name}: {args.steps} steps in {seconds:.0f} s (load {os.getloadavg()[0]:.1f}); "
-                  f"after {after}; mean reward per logged step: {curve}")
+                  f"after {after}; outcome reward (share correct) per logged step: {curve}")
 
 
 if __name__ == "__main__":
