@@ -9,7 +9,7 @@ from typing import Any
 from rest_framework.exceptions import ValidationError
 
 STARTABLE_KINDS = ("generate_solutions", "generate_candidates", "autolabel", "train_prm",
-                   "score_solutions", "export")
+                   "score_solutions", "search", "export")
 
 #: kind -> {param: (type, required)}; types: "int", "ids", "str", "bool", "dict", "strs"
 PARAMS: dict[str, dict[str, tuple[str, bool]]] = {
@@ -22,6 +22,8 @@ PARAMS: dict[str, dict[str, tuple[str, bool]]] = {
                   "hyperparameters": ("dict", False), "snapshot_id": ("int", False),
                   "score_after": ("bool", False)},
     "score_solutions": {"prm_model_id": ("int", True), "solution_ids": ("ids", False)},
+    "search": {"prm_model_id": ("int", True), "problem_ids": ("ids", False),
+               "max_budget": ("int", False), "aggregate": ("str", False), "limit": ("int", False)},
 }
 
 
@@ -89,6 +91,8 @@ def start_api_run(kind: str, project, params: dict, user):
                                     rollouts=params.get("rollouts", 8), requested_by=user)
         elif kind == "train_prm":
             run = _train(project, params, user)
+        elif kind == "search":
+            run = _search(project, params, user)
         else:  # score_solutions
             from training.models import PrmModel
             from training.services import start_scoring
@@ -104,6 +108,18 @@ def start_api_run(kind: str, project, params: dict, user):
         raise ValidationError({"kind": f"{kind} needs a generator model: set the project's "
                                        "generator settings first."})
     return run
+
+
+def _search(project, params, user):
+    from search.services import start_search
+    from training.models import PrmModel
+
+    model = PrmModel.objects.filter(project=project, pk=params["prm_model_id"]).first()
+    if model is None:
+        raise ValueError("No such trained model in this project.")
+    return start_search(prm_model=model, max_budget=params.get("max_budget", 8),
+                        aggregate=params.get("aggregate", "min"),
+                        problem_ids=params.get("problem_ids"), limit=params.get("limit"), user=user)
 
 
 def _train(project, params, user):

@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from . import pages
-from .views import exports, ingest, models, ratings, resources, runs, tokens
+from .views import exports, ingest, models, ratings, resources, runs, search, tokens
 
 app_name = "api"
 
@@ -33,4 +33,5 @@ urlpatterns = [
     path("exports/<int:pk>/download/", exports.ExportDownload.as_view(), name="export-download"),
     path("models/", models.TrainedModelList.as_view(), name="models"),
     path("models/<int:pk>/", models.TrainedModelDetail.as_view(), name="model"),
+    path("models/<int:pk>/scaling/", search.ModelScaling.as_view(), name="model-scaling"),
 ]

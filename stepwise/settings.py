@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "training",
     "exports",
     "console",
+    "search",
     "demo",
     "api",
     "drf_spectacular_sidecar",

@@ -10,5 +10,6 @@ urlpatterns = [
     path("api/prm/", include("api.reward_urls")),
     path("api/", include("api.urls")),
     path("training/", include("training.urls")),
+    path("search/", include("search.urls")),
     path("", include("annotate.urls")),
 ]

@@ -57,6 +57,15 @@ class PrmScorer:
         self.model.to(self.device)
         self._lock = threading.Lock()
 
+    def _encode(self, prompt: str, steps: list[str]) -> dict:
+        return encode(self.tokenizer, prompt, steps, None, separator=self.separator,
+                      sep_id=self.sep_id, max_length=self.max_length)
+
+    def token_counts(self, items: list[tuple[str, list[str]]]) -> list[int]:
+        """The tokens each (prompt, steps) item feeds the model (after truncation), as
+        ``score`` reads them: what search counts as PRM compute."""
+        return [len(self._encode(prompt, steps)["input_ids"]) for prompt, steps in items]
+
     def score(self, items: list[tuple[str, list[str]]], batch_size: int = 16,
               max_tokens: int | None = None) -> list[list[float | None]]:
         """Per-step P(good) for each (prompt, steps); None for a step cut by max length.
@@ -66,9 +75,7 @@ class PrmScorer:
         """
         import torch
 
-        encoded = [encode(self.tokenizer, prompt, steps, None, separator=self.separator,
-                          sep_id=self.sep_id, max_length=self.max_length)
-                   for prompt, steps in items]
+        encoded = [self._encode(prompt, steps) for prompt, steps in items]
         if max_tokens is not None:
             total = sum(len(e["input_ids"]) for e in encoded)
             if total > max_tokens:
