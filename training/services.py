@@ -14,7 +14,24 @@ from .trainer import TrainConfig
 
 HYPERPARAMETERS = ("learning_rate", "head_learning_rate", "epochs", "batch_size", "max_length",
                    "seed", "val_fraction", "early_stopping_patience", "weight_decay",
-                   "warmup_ratio", "neutral", "after_first_error", "group_by_length")
+                   "warmup_ratio", "neutral", "after_first_error", "group_by_length",
+                   "effective_batch_size", "precision", "activation_checkpointing", "attention",
+                   "lora_rank", "lora_alpha", "lora_dropout", "quantization", "lora_save",
+                   "processes", "strategy")
+
+
+def form_defaults() -> dict:
+    """The training form's defaults and choices. "auto" settings resolve on the worker that
+    runs the training: bf16 on a GPU with it, fp16 on one without, fp32 on CPU; activation
+    checkpointing on for GPUs, off on CPU."""
+    from dataclasses import asdict
+
+    from . import config
+
+    return {"cfg": asdict(TrainConfig()), "precisions": config.PRECISIONS,
+            "checkpointing": config.CHECKPOINTING, "attentions": config.ATTENTIONS,
+            "strategies": config.STRATEGIES, "quantizations": config.QUANTIZATIONS,
+            "lora_saves": config.LORA_SAVES}
 
 
 class TrainingError(ValueError):
