@@ -253,6 +253,21 @@ def training_arguments(cfg: TrainConfig, out: Path, steps_per_epoch: int, has_va
     )
 
 
+def token_loss(outputs, labels, num_items_in_batch=None):
+    """Cross-entropy over the labeled separators, summed and divided by the labeled tokens of
+    the whole optimizer step (all accumulation steps and devices, which the Trainer counts),
+    so accumulation and DDP give the loss of one big batch. The models' own loss is a
+    per-batch mean that the Trainer would scale as if it were this."""
+    import torch
+
+    logits = outputs["logits"].float()
+    labels = labels.to(logits.device)
+    total = torch.nn.functional.cross_entropy(
+        logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=-100, reduction="sum")
+    count = num_items_in_batch if num_items_in_batch is not None else (labels != -100).sum()
+    return total / count
+
+
 def make_trainer(model, tokenizer, train_enc: list[dict], val_enc: list[dict],
                  cfg: TrainConfig, out: Path, callbacks: list | None = None):
     """transformers' Trainer with the head learning rate, early stopping, and our collator."""
@@ -282,16 +297,25 @@ def make_trainer(model, tokenizer, train_enc: list[dict], val_enc: list[dict],
         train_dataset=[{k: e[k] for k in columns} for e in train_enc],
         eval_dataset=[{k: e[k] for k in columns} for e in val_enc] if has_val else None,
         data_collator=lambda batch: collate(batch, pad), processing_class=tokenizer,
-        callbacks=extra,
+        compute_loss_func=token_loss, callbacks=extra,
     )
 
 
 def last_checkpoint(out: str | Path) -> Path | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
+    """The newest complete checkpoint: the Trainer writes ``trainer_state.json`` last, so a
+    folder without a readable one was cut off mid-save (a worker killed while saving)."""
     folder = Path(out) / CHECKPOINT
-    found = get_last_checkpoint(str(folder)) if folder.is_dir() else None
-    return Path(found) if found else None
+    if not folder.is_dir():
+        return None
+    found = sorted((p for p in folder.glob("checkpoint-*") if p.name[11:].isdigit()),
+                   key=lambda p: int(p.name[11:]), reverse=True)
+    for candidate in found:
+        try:
+            json.loads((candidate / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        return candidate
+    return None
 
 
 def train(examples: list[StepExample], base: str, out_dir: str | Path, cfg: TrainConfig,
