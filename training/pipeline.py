@@ -8,8 +8,8 @@ import os
 
 from django.utils import timezone
 
-from .data import examples_from_project, examples_from_snapshot
 from .config import resolve_processes
+from .data import examples_from_project, examples_from_snapshot
 from .trainer import Hooks, TrainConfig, default_base_model, train, write_model_card
 
 
