@@ -85,6 +85,43 @@ def start_training(*, project, name: str, base_model: str = "", hyperparameters:
     return model
 
 
+def register_model(*, project, name: str, path: str, scoring: dict | None = None,
+                   user=None) -> PrmModel:
+    """A PRM trained elsewhere, ready to score: a token classifier on a step separator (no
+    ``scoring``), or a next-token "+"/"-" PRM (``scoring={"kind": "next_token", "format":
+    "tag"|"chat", "step_tag": "ки", "good": "+", "bad": "-"}``). Loaded once here, so a
+    model that cannot score is refused now, not at the first reward request."""
+    from .families import StepTagScoring
+    from .pipeline import project_step_delimiter
+    from .scoring import load_scorer
+
+    name = (name or "").strip()
+    if not name or "\x00" in name + (path or ""):
+        raise TrainingError("Give the model a name (and no NUL bytes).")
+    folder = Path(path or "")
+    if not folder.resolve().is_relative_to(Path(settings.MODELS_DIR).resolve()):
+        raise TrainingError("The model must be a directory under the models directory.")
+    if not (folder / "config.json").is_file():
+        raise TrainingError(f"No model (config.json) at {path}.")
+    if PrmModel.objects.filter(project=project, name=name).exists():
+        raise TrainingError(f"A model named '{name}' already exists in this project.")
+    try:
+        spec = StepTagScoring.from_dict(scoring).as_dict() if scoring else None
+        load_scorer(folder, spec).score([("1 + 1 = ?", ["1 + 1 = 2"])])
+    except (OSError, ValueError, KeyError) as exc:
+        raise TrainingError(f"This model cannot score steps: {exc}") from None
+    card = {"name": name, "base_model": str(folder), "registered": True,
+            "task": "process reward model: " + ("next-token '+'/'-' at a step"
+                                                 if spec else "token classification"),
+            "step_delimiter": project_step_delimiter(project)}
+    if spec:
+        card["scoring"] = spec
+    return PrmModel.objects.create(
+        project=project, name=name, base_model=str(folder), artifact_path=str(folder),
+        status=PrmModel.Status.READY, model_card=card, data_source={"kind": "registered"},
+        created_by=user if user and user.is_authenticated else None)
+
+
 def start_scoring(*, prm_model: PrmModel, solution_ids: list[int] | None = None, user=None):
     """Queue a ``score_solutions`` run for a ready model."""
     from workers.runs import start_run
