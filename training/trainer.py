@@ -51,7 +51,9 @@ def _load_kwargs(cfg: TrainConfig | None) -> dict:
 
     check_attention(cfg)
     check_quantization(cfg)
-    kwargs = {"attn_implementation": cfg.attention}
+    # Full fine-tuning keeps fp32 master weights (autocast computes in 16 bits); transformers
+    # would otherwise load a bf16 checkpoint as bf16 and train it without them.
+    kwargs = {"attn_implementation": cfg.attention, "dtype": torch.float32}
     if cfg.lora_rank:
         precision = resolved_precision(cfg)
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
@@ -272,7 +274,7 @@ def make_trainer(model, tokenizer, train_enc: list[dict], val_enc: list[dict],
                  cfg: TrainConfig, out: Path, callbacks: list | None = None):
     """transformers' Trainer with the head learning rate, early stopping, and our collator."""
     import torch
-    from transformers import EarlyStoppingCallback, Trainer
+    from transformers import EarlyStoppingCallback, PrinterCallback, Trainer
 
     class PrmTrainer(Trainer):
         def create_optimizer(self, model=None):
@@ -292,13 +294,15 @@ def make_trainer(model, tokenizer, train_enc: list[dict], val_enc: list[dict],
     if has_val and cfg.early_stopping_patience:
         extra.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     columns = ("input_ids", "labels")
-    return PrmTrainer(
+    trainer = PrmTrainer(
         model=model, args=training_arguments(cfg, out, steps_per_epoch, has_val),
         train_dataset=[{k: e[k] for k in columns} for e in train_enc],
         eval_dataset=[{k: e[k] for k in columns} for e in val_enc] if has_val else None,
         data_collator=lambda batch: collate(batch, pad), processing_class=tokenizer,
         compute_loss_func=token_loss, callbacks=extra,
     )
+    trainer.remove_callback(PrinterCallback)  # progress goes to the hooks, not to stdout
+    return trainer
 
 
 def last_checkpoint(out: str | Path) -> Path | None:
