@@ -138,3 +138,25 @@ def test_a_registered_next_token_prm_serves_rewards_evaluation_and_active_learni
     solutions = seed_project(project, held_out, user, labeled=False)
     assert score_project_solutions(model) == len(solutions)
     assert SolutionScore.objects.filter(prm_model=model).count() == len(solutions)
+
+
+@pytest.mark.django_db
+def test_the_register_form_makes_a_ready_model_for_admins_only(lms, settings, make_user, client):
+    from django.urls import reverse
+
+    from training.models import PrmModel
+
+    settings.MODELS_DIR = lms["chat"].parent
+    admin, annotator = make_user("adm"), make_user("ann")
+    project = Project.objects.create(name="G", slug="g")
+    Membership.objects.create(project=project, user=admin, role=Membership.Role.ADMIN)
+    Membership.objects.create(project=project, user=annotator, role=Membership.Role.ANNOTATOR)
+    form = {"project": project.pk, "name": "rlhflow", "path": str(lms["chat"]), "family": "chat"}
+    client.force_login(annotator)
+    assert client.post(reverse("training:register"), form).status_code == 403
+    client.force_login(admin)
+    r = client.post(reverse("training:register"), {**form, "good": "yes"})
+    assert r.status_code == 400 and "good token &#x27;yes&#x27; is not one token" in r.content.decode()
+    r = client.post(reverse("training:register"), form)
+    model = PrmModel.objects.get(project=project, name="rlhflow")
+    assert r.status_code == 302 and model.model_card["scoring"]["format"] == "chat"

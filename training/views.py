@@ -13,7 +13,7 @@ from annotate.selectors.projects import role_in
 
 from .models import PrmModel
 from .selectors import admin_projects, curve_svg, models_for
-from .services import TrainingError, form_defaults, start_scoring, start_training
+from .services import TrainingError, form_defaults, register_model, start_scoring, start_training
 
 FORM_NUMBERS = {"learning_rate": float, "head_learning_rate": float, "epochs": int,
                 "batch_size": int, "effective_batch_size": int, "max_length": int, "seed": int,
@@ -65,6 +65,35 @@ def model_create(request):
             snapshot_path=request.POST.get("snapshot_path", "").strip(),
             score_after=bool(request.POST.get("score_after")), user=request.user,
         )
+    except TrainingError as exc:
+        return render(request, "training/list.html",
+                      _list_context(request, error=str(exc), form=request.POST), status=400)
+    return redirect("training:detail", model_id=model.pk)
+
+
+@login_required
+@require_POST
+def model_register(request):
+    """A PRM trained elsewhere: a token classifier, or a "+"/"-" next-token PRM."""
+    raw = request.POST.get("project", "")
+    project = admin_projects(request.user).filter(pk=int(raw)).first() if raw.isdigit() else None
+    if project is None:
+        return render(request, "training/list.html",
+                      _list_context(request, error="Pick a project you administer."), status=403)
+    family = request.POST.get("family", "token_classification")
+    scoring = None
+    if family in ("tag", "chat"):
+        scoring = {"kind": "next_token", "format": family}
+        for key in ("step_tag", "good", "bad"):
+            if request.POST.get(key, "").strip():
+                scoring[key] = request.POST[key].strip()
+    elif family != "token_classification":
+        return render(request, "training/list.html",
+                      _list_context(request, error="Unknown PRM family."), status=400)
+    try:
+        model = register_model(project=project, name=request.POST.get("name", ""),
+                               path=request.POST.get("path", "").strip(), scoring=scoring,
+                               user=request.user)
     except TrainingError as exc:
         return render(request, "training/list.html",
                       _list_context(request, error=str(exc), form=request.POST), status=400)
