@@ -153,3 +153,10 @@ def test_a_worker_killed_with_minus_9_takes_its_ranks_and_the_next_run_resumes(t
     assert any(m.startswith("resumed from checkpoint after epoch") for m in hooks.logs), hooks.logs
     assert [p["epoch"] for p in summary["curve"] if "val_loss" in p] == [1, 2, 3, 4]
     assert hooks.progress_seen[-1][0] == hooks.progress_seen[-1][1]
+
+
+def test_fsdp_that_the_engine_cannot_run_here_fails_with_a_message(tmp_path):
+    base = build_tiny_base(tmp_path / "base")
+    with pytest.raises(RuntimeError, match="strategy fsdp is not available here"):
+        train_launched(rule_examples(10, seed=2), str(base), tmp_path / "out",
+                       TrainConfig(**{**CFG, "epochs": 1}, strategy="fsdp"), Recorder())

@@ -305,6 +305,18 @@ def make_trainer(model, tokenizer, train_enc: list[dict], val_enc: list[dict],
     return trainer
 
 
+def _check_strategy_engaged(trainer, cfg: TrainConfig) -> None:
+    """A sharding strategy the engine did not switch on is an error, not plain DDP: accelerate
+    runs FSDP and DeepSpeed on GPUs only (on CPU processes it is always gloo DDP)."""
+    if cfg.processes <= 1 or cfg.strategy == "ddp":
+        return
+    engaged = trainer.is_fsdp_enabled if cfg.strategy == "fsdp" else trainer.is_deepspeed_enabled
+    if not engaged:
+        raise ValueError(f"strategy {cfg.strategy} is not available here (the engine runs it "
+                         f"on GPUs only, this run is {trainer.accelerator.distributed_type}); "
+                         "use strategy ddp")
+
+
 def last_checkpoint(out: str | Path) -> Path | None:
     """The newest complete checkpoint: the Trainer writes ``trainer_state.json`` last, so a
     folder without a readable one was cut off mid-save (a worker killed while saving)."""
@@ -368,6 +380,7 @@ def train(examples: list[StepExample], base: str, out_dir: str | Path, cfg: Trai
     reporting = _callback(hooks, check_cancelled, bool(val_enc))
     trainer = make_trainer(model, tokenizer, train_enc, val_enc, cfg, out,
                            [reporting, *(callbacks or [])])
+    _check_strategy_engaged(trainer, cfg)
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     state = trainer.state
     stopped_early = state.global_step < state.max_steps
@@ -395,6 +408,7 @@ def train(examples: list[StepExample], base: str, out_dir: str | Path, cfg: Trai
         "precision": resolved_precision(cfg),
         "activation_checkpointing": resolved_checkpointing(cfg),
         "processes": cfg.processes, "memory_plan": plan.as_dict(),
+        "distributed": str(trainer.accelerator.distributed_type).split(".")[-1],
         "config": asdict(cfg),
     }
 
