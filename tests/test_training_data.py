@@ -106,36 +106,51 @@ def test_project_examples_come_from_consensus_ratings(make_user):
     assert got[1].labels == [1, 1] and got[1].group != got[0].group
 
 
-def test_training_batches_cover_every_example_once_and_can_group_by_length():
+def _tiny_trainer(tmp_path, items, **cfg_values):
+    from tokenizers import Tokenizer, models
+    from transformers import BertConfig, BertForTokenClassification, PreTrainedTokenizerFast
+
+    from training.trainer import TrainConfig, make_trainer
+
+    model = BertForTokenClassification(BertConfig(
+        vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=32, num_labels=2))
+    tok = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel(
+        vocab={"[PAD]": 0, "[UNK]": 1}, unk_token="[UNK]")), pad_token="[PAD]")
+    cfg = TrainConfig(**{"learning_rate": 1e-4, **cfg_values})
+    return model, make_trainer(model, tok, items, [], cfg, tmp_path)
+
+
+def test_training_batches_cover_every_example_once_and_can_group_by_length(tmp_path):
     import random
 
-    from training.trainer import _batches
-
     rng = random.Random(3)
-    items = [{"input_ids": [0] * rng.randint(5, 120), "id": i} for i in range(1000)]
-    batches = list(_batches(items, 16, random.Random(0), by_length=True))
-    assert sorted(x["id"] for b in batches for x in b) == list(range(1000))
-    assert all(len(b) <= 16 for b in batches)
+    items = [{"input_ids": [2 + i % 40] * rng.randint(5, 120), "labels": [i] * 1}
+             for i in range(400)]
+    for item in items:
+        item["labels"] = [item["labels"][0]] + [-100] * (len(item["input_ids"]) - 1)
+
+    def batches(**cfg):
+        loader = _tiny_trainer(tmp_path, items, batch_size=16, **cfg)[1].get_train_dataloader()
+        return [b for b in loader]
 
     def padding(bs):
-        return sum(max(len(x["input_ids"]) for x in b) * len(b) - sum(len(x["input_ids"]) for x in b)
-                   for b in bs)
+        return int(sum((b["attention_mask"] == 0).sum() for b in bs))
 
-    shuffled = list(_batches(items, 16, random.Random(0)))
-    assert sorted(x["id"] for b in shuffled for x in b) == list(range(1000))
-    assert padding(batches) < padding(shuffled) / 5  # grouped by length: little padding
-    # Shuffled: another seed gives another order; the same seed the same one.
-    ids = lambda bs: [x["id"] for b in bs for x in b]  # noqa: E731
-    assert ids(batches) == ids(_batches(items, 16, random.Random(0), by_length=True))
-    assert ids(batches) != ids(_batches(items, 16, random.Random(1), by_length=True))
-    assert ids(shuffled) != list(range(1000))
-    assert ids(_batches(items, 16, None)) == list(range(1000))
+    def ids(bs):
+        return [int(v) for b in bs for v in b["labels"][:, 0]]
+
+    grouped, shuffled = batches(group_by_length=True), batches()
+    assert sorted(ids(grouped)) == list(range(400)) == sorted(ids(shuffled))
+    assert all(len(b["input_ids"]) <= 16 for b in grouped)
+    assert padding(grouped) < padding(shuffled) / 3  # grouped by length: little padding
+    assert ids(shuffled) != list(range(400))
 
 
 def test_head_learning_rate_gives_the_new_head_its_own_parameter_group():
     from transformers import BertConfig, BertForTokenClassification
 
-    from training.trainer import TrainConfig, _adamw, parameter_groups
+    from training.trainer import TrainConfig, parameter_groups
 
     model = BertForTokenClassification(BertConfig(
         vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
@@ -150,8 +165,14 @@ def test_head_learning_rate_gives_the_new_head_its_own_parameter_group():
         model, TrainConfig(learning_rate=1e-4, head_learning_rate=2e-3))
     assert {id(p) for p in head_group["params"]} == head and head_group["lr"] == 2e-3
     assert {id(p) for p in body_group["params"]} == every - head and body_group["lr"] == 1e-4
-    optimizer = _adamw(model, TrainConfig(learning_rate=1e-4, head_learning_rate=2e-3))
+
+
+def test_the_trainer_optimizes_the_head_at_its_own_learning_rate(tmp_path):
+    model, trainer = _tiny_trainer(tmp_path, [], learning_rate=1e-4, head_learning_rate=2e-3)
+    optimizer = trainer.create_optimizer()
     assert [g["lr"] for g in optimizer.param_groups] == [1e-4, 2e-3]
+    assert {id(p) for p in optimizer.param_groups[1]["params"]} == {
+        id(model.classifier.weight), id(model.classifier.bias)}
 
 
 def test_train_config_rejects_bad_values_with_a_message():

@@ -68,10 +68,18 @@ def test_bad_training_requests_are_refused_without_writes(client, make_user):
     r = client.post(reverse("training:create"), {"project": "not-a-number", "name": "x"})
     assert r.status_code == 403
     client.force_login(admin)
+    form = client.get(reverse("training:list")).content.decode()
+    for field in ("precision", "activation_checkpointing", "attention", "effective_batch_size",
+                  "lora_rank", "quantization", "lora_save", "processes", "strategy"):
+        assert f'name="{field}"' in form, field
     for data, message in [({"name": ""}, "Give the model a name"),
                           ({"name": "m", "epochs": "0"}, "epochs and batch_size must be"),
                           ({"name": "m", "learning_rate": "fast"}, "must be a number"),
                           ({"name": "m", "head_learning_rate": "2"}, "head_learning_rate must be in"),
+                          ({"name": "m", "precision": "fp8"}, "precision must be one of"),
+                          ({"name": "m", "batch_size": "4", "effective_batch_size": "10"},
+                           "multiple of batch_size"),
+                          ({"name": "m", "quantization": "4bit"}, "set lora_rank"),
                           ({"name": "m", "snapshot_path": "/etc/passwd"}, "under the exports")]:
         r = client.post(reverse("training:create"), {"project": project.pk, **data})
         assert r.status_code == 400 and message in r.content.decode(), data

@@ -8,6 +8,7 @@ import os
 
 from django.utils import timezone
 
+from .config import resolve_processes
 from .data import examples_from_project, examples_from_snapshot
 from .trainer import Hooks, TrainConfig, default_base_model, train, write_model_card
 
@@ -42,12 +43,18 @@ def train_and_evaluate(prm_model, hooks: Hooks | None = None, check_cancelled=No
     from .scoring import PrmScorer
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    cfg = TrainConfig.from_dict(prm_model.hyperparameters or {})
+    cfg = resolve_processes(TrainConfig.from_dict(prm_model.hyperparameters or {}))
     base = prm_model.base_model or default_base_model()
     examples = build_examples(prm_model, cfg)
     if not examples:
         raise ValueError("No labeled solutions to train on: label some, or pick a snapshot.")
-    summary = train(examples, base, prm_model.artifact_path, cfg, hooks, check_cancelled)
+    if cfg.processes > 1:  # torchrun over the worker's devices, rank 0 relayed into the Run
+        from .launch import train_launched
+
+        summary = train_launched(examples, base, prm_model.artifact_path, cfg, hooks or Hooks(),
+                                 check_cancelled)
+    else:
+        summary = train(examples, base, prm_model.artifact_path, cfg, hooks, check_cancelled)
 
     val_groups = set(summary["val_groups"])
     val_examples = [ex for ex in examples if ex.group in val_groups]
@@ -57,7 +64,8 @@ def train_and_evaluate(prm_model, hooks: Hooks | None = None, check_cancelled=No
         metrics["best_of_n"] = project_best_of_n(scorer, prm_model.project, val_groups)
     metrics["training"] = {k: summary[k] for k in (
         "epochs_run", "steps", "best_val_loss", "stopped_early", "train_examples",
-        "val_examples", "samples_per_second", "resumed")}
+        "val_examples", "samples_per_second", "resumed", "precision",
+        "activation_checkpointing", "processes")}
     card = {
         "name": prm_model.name,
         "base_model": base,
@@ -73,6 +81,7 @@ def train_and_evaluate(prm_model, hooks: Hooks | None = None, check_cancelled=No
             "labeled_steps": sum(v is not None for ex in examples for v in ex.labels),
         },
         "hyperparameters": summary["config"],
+        "memory_plan": summary["memory_plan"],
         "metrics": metrics,
         "curve": summary["curve"],
         "created": timezone.now().isoformat(),

@@ -2,11 +2,13 @@
 
 ``PrmScorer`` is the one inference path, used by evaluation, by the scoring run and
 by the reward service, so all three give the same numbers. A step's score is the
-probability of "good" at the separator after it.
+probability of "good" at the separator after it. PRMs of other families (a "+"/"-" next
+token at a step tag) score through ``families.StepTagScorer`` with the same ``score`` API.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from functools import lru_cache
@@ -97,10 +99,27 @@ class PrmScorer:
         return results
 
 
+def load_scorer(path: str | Path, scoring: dict | None = None, max_length: int | None = None):
+    """The scorer for a PRM's family: ``PrmScorer`` for Stepwise's token classifiers, a
+    ``StepTagScorer`` where ``scoring`` says ``{"kind": "next_token", ...}``."""
+    if scoring and scoring.get("kind") == "next_token":
+        from .families import StepTagScorer, StepTagScoring
+
+        return StepTagScorer(path, StepTagScoring.from_dict(scoring), max_length=max_length)
+    return PrmScorer(path, max_length=max_length)
+
+
 @lru_cache(maxsize=4)
-def cached_scorer(path: str) -> PrmScorer:
-    """Keep a few loaded models per process (the reward service loads once)."""
-    return PrmScorer(path)
+def cached_scorer(path: str, scoring: str = ""):
+    """Keep a few loaded models per process (the reward service loads once); ``scoring``
+    is the model card's scoring spec as JSON (empty for token classifiers)."""
+    return load_scorer(path, json.loads(scoring) if scoring else None)
+
+
+def scorer_for(prm_model):
+    """The cached scorer of a ``PrmModel``, in the family its card names."""
+    spec = (prm_model.model_card or {}).get("scoring")
+    return cached_scorer(prm_model.artifact_path, json.dumps(spec, sort_keys=True) if spec else "")
 
 
 def score_project_solutions(prm_model, solution_ids: list[int] | None = None, *, run=None,
@@ -121,7 +140,7 @@ def score_project_solutions(prm_model, solution_ids: list[int] | None = None, *,
     if solution_ids is not None:
         qs = qs.filter(pk__in=solution_ids)
     solutions = list(qs.order_by("pk"))
-    scorer = cached_scorer(prm_model.artifact_path)
+    scorer = scorer_for(prm_model)
     source = prm_model.name[:200]
     done = 0
     chunk = 256

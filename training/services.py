@@ -14,7 +14,24 @@ from .trainer import TrainConfig
 
 HYPERPARAMETERS = ("learning_rate", "head_learning_rate", "epochs", "batch_size", "max_length",
                    "seed", "val_fraction", "early_stopping_patience", "weight_decay",
-                   "warmup_ratio", "neutral", "after_first_error", "group_by_length")
+                   "warmup_ratio", "neutral", "after_first_error", "group_by_length",
+                   "effective_batch_size", "precision", "activation_checkpointing", "attention",
+                   "lora_rank", "lora_alpha", "lora_dropout", "quantization", "lora_save",
+                   "processes", "strategy")
+
+
+def form_defaults() -> dict:
+    """The training form's defaults and choices. "auto" settings resolve on the worker that
+    runs the training: bf16 on a GPU with it, fp16 on one without, fp32 on CPU; activation
+    checkpointing on for GPUs, off on CPU."""
+    from dataclasses import asdict
+
+    from . import config
+
+    return {"cfg": asdict(TrainConfig()), "precisions": config.PRECISIONS,
+            "checkpointing": config.CHECKPOINTING, "attentions": config.ATTENTIONS,
+            "strategies": config.STRATEGIES, "quantizations": config.QUANTIZATIONS,
+            "lora_saves": config.LORA_SAVES}
 
 
 class TrainingError(ValueError):
@@ -66,6 +83,43 @@ def start_training(*, project, name: str, base_model: str = "", hyperparameters:
         model.run = run
         model.save(update_fields=["artifact_path", "run"])
     return model
+
+
+def register_model(*, project, name: str, path: str, scoring: dict | None = None,
+                   user=None) -> PrmModel:
+    """A PRM trained elsewhere, ready to score: a token classifier on a step separator (no
+    ``scoring``), or a next-token "+"/"-" PRM (``scoring={"kind": "next_token", "format":
+    "tag"|"chat", "step_tag": "ки", "good": "+", "bad": "-"}``). Loaded once here, so a
+    model that cannot score is refused now, not at the first reward request."""
+    from .families import StepTagScoring
+    from .pipeline import project_step_delimiter
+    from .scoring import load_scorer
+
+    name = (name or "").strip()
+    if not name or "\x00" in name + (path or ""):
+        raise TrainingError("Give the model a name (and no NUL bytes).")
+    folder = Path(path or "")
+    if not folder.resolve().is_relative_to(Path(settings.MODELS_DIR).resolve()):
+        raise TrainingError("The model must be a directory under the models directory.")
+    if not (folder / "config.json").is_file():
+        raise TrainingError(f"No model (config.json) at {path}.")
+    if PrmModel.objects.filter(project=project, name=name).exists():
+        raise TrainingError(f"A model named '{name}' already exists in this project.")
+    try:
+        spec = StepTagScoring.from_dict(scoring).as_dict() if scoring else None
+        load_scorer(folder, spec).score([("1 + 1 = ?", ["1 + 1 = 2"])])
+    except (OSError, ValueError, KeyError) as exc:
+        raise TrainingError(f"This model cannot score steps: {exc}") from None
+    card = {"name": name, "base_model": str(folder), "registered": True,
+            "task": "process reward model: " + ("next-token '+'/'-' at a step"
+                                                 if spec else "token classification"),
+            "step_delimiter": project_step_delimiter(project)}
+    if spec:
+        card["scoring"] = spec
+    return PrmModel.objects.create(
+        project=project, name=name, base_model=str(folder), artifact_path=str(folder),
+        status=PrmModel.Status.READY, model_card=card, data_source={"kind": "registered"},
+        created_by=user if user and user.is_authenticated else None)
 
 
 def start_scoring(*, prm_model: PrmModel, solution_ids: list[int] | None = None, user=None):

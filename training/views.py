@@ -13,17 +13,25 @@ from annotate.selectors.projects import role_in
 
 from .models import PrmModel
 from .selectors import admin_projects, curve_svg, models_for
-from .services import TrainingError, start_scoring, start_training
+from .services import TrainingError, form_defaults, register_model, start_scoring, start_training
 
-FORM_NUMBERS = {"learning_rate": float, "head_learning_rate": float, "epochs": int, "batch_size": int, "max_length": int,
-                "seed": int, "val_fraction": float, "early_stopping_patience": int}
+FORM_NUMBERS = {"learning_rate": float, "head_learning_rate": float, "epochs": int,
+                "batch_size": int, "effective_batch_size": int, "max_length": int, "seed": int,
+                "val_fraction": float, "early_stopping_patience": int, "lora_rank": int,
+                "lora_alpha": int, "lora_dropout": float, "processes": int}
+FORM_CHOICES = ("neutral", "after_first_error", "precision", "activation_checkpointing",
+                "attention", "quantization", "lora_save", "strategy")
 
 
 @login_required
 def model_list(request):
-    return render(request, "training/list.html", {
-        "models": models_for(request.user), "projects": admin_projects(request.user),
-    })
+    return render(request, "training/list.html", _list_context(request))
+
+
+def _list_context(request, **extra) -> dict:
+    """The list, the form, and the defaults the form shows for this deployment's workers."""
+    return {"models": models_for(request.user), "projects": admin_projects(request.user),
+            "defaults": form_defaults(), **extra}
 
 
 def _form_hyperparameters(post) -> dict:
@@ -35,7 +43,7 @@ def _form_hyperparameters(post) -> dict:
                 hp[key] = cast(raw)
             except ValueError:
                 raise TrainingError(f"'{key}' must be a number.") from None
-    for key in ("neutral", "after_first_error"):
+    for key in FORM_CHOICES:
         if post.get(key):
             hp[key] = post[key]
     return hp
@@ -47,9 +55,8 @@ def model_create(request):
     raw = request.POST.get("project", "")
     project = admin_projects(request.user).filter(pk=int(raw)).first() if raw.isdigit() else None
     if project is None:
-        return render(request, "training/list.html", {
-            "models": models_for(request.user), "projects": admin_projects(request.user),
-            "error": "Pick a project you administer."}, status=403)
+        return render(request, "training/list.html",
+                      _list_context(request, error="Pick a project you administer."), status=403)
     try:
         model = start_training(
             project=project, name=request.POST.get("name", ""),
@@ -59,9 +66,37 @@ def model_create(request):
             score_after=bool(request.POST.get("score_after")), user=request.user,
         )
     except TrainingError as exc:
-        return render(request, "training/list.html", {
-            "models": models_for(request.user), "projects": admin_projects(request.user),
-            "error": str(exc), "form": request.POST}, status=400)
+        return render(request, "training/list.html",
+                      _list_context(request, error=str(exc), form=request.POST), status=400)
+    return redirect("training:detail", model_id=model.pk)
+
+
+@login_required
+@require_POST
+def model_register(request):
+    """A PRM trained elsewhere: a token classifier, or a "+"/"-" next-token PRM."""
+    raw = request.POST.get("project", "")
+    project = admin_projects(request.user).filter(pk=int(raw)).first() if raw.isdigit() else None
+    if project is None:
+        return render(request, "training/list.html",
+                      _list_context(request, error="Pick a project you administer."), status=403)
+    family = request.POST.get("family", "token_classification")
+    scoring = None
+    if family in ("tag", "chat"):
+        scoring = {"kind": "next_token", "format": family}
+        for key in ("step_tag", "good", "bad"):
+            if request.POST.get(key, "").strip():
+                scoring[key] = request.POST[key].strip()
+    elif family != "token_classification":
+        return render(request, "training/list.html",
+                      _list_context(request, error="Unknown PRM family."), status=400)
+    try:
+        model = register_model(project=project, name=request.POST.get("name", ""),
+                               path=request.POST.get("path", "").strip(), scoring=scoring,
+                               user=request.user)
+    except TrainingError as exc:
+        return render(request, "training/list.html",
+                      _list_context(request, error=str(exc), form=request.POST), status=400)
     return redirect("training:detail", model_id=model.pk)
 
 

@@ -32,7 +32,7 @@ from api.permissions import ADMIN_ROLES, require_role
 from api.views.common import PERMISSIONS
 from generation.sampling import split_steps as split_text
 from training.models import PrmModel
-from training.scoring import AGGREGATES, TokenBudgetExceeded, aggregate, cached_scorer
+from training.scoring import AGGREGATES, TokenBudgetExceeded, aggregate, scorer_for
 
 MAX_ITEMS = 256
 MAX_STEPS = 200
@@ -43,7 +43,7 @@ def max_tokens() -> int:
 
 
 def score_within_budget(model: PrmModel, items: list[tuple[str, list[str]]]):
-    return cached_scorer(model.artifact_path).score(items, max_tokens=max_tokens())
+    return scorer_for(model).score(items, max_tokens=max_tokens())
 
 
 class _PrmView(APIView):
