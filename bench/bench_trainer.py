@@ -13,7 +13,6 @@ same for both); AUROC is on the same held-out whole solutions, scored by ``PrmSc
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
 import subprocess
 import sys
@@ -27,9 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_bases import resolve_base  # noqa: E402
+from bench_trl import task_data  # noqa: E402  (the same tasks as against TRL)
 
-from demo.labeled import demo_solutions  # noqa: E402
-from training.data import apply_first_error  # noqa: E402
 from training.evaluate import step_metrics  # noqa: E402
 from training.scoring import PrmScorer  # noqa: E402
 from training.trainer import TrainConfig, train  # noqa: E402
@@ -76,15 +74,7 @@ def main() -> None:
     old = baseline_module(args.baseline_rev)
     tmp = Path(tempfile.mkdtemp(prefix="bench_trainer_"))
     base = resolve_base(args.base, args.layers, tmp)
-    if args.data == "rule":
-        from tests.prm_factories import rule_examples
-
-        pool, test = rule_examples(max(90, args.n // 3 + 1), seed=1), rule_examples(60, 2, seed=99)
-    else:
-        pool, test = demo_solutions(max(250, args.n // 4 + 1), 4, seed=1), demo_solutions(60, 2, seed=99)
-    order = list(range(len(pool)))
-    random.Random(0).shuffle(order)
-    chosen = [apply_first_error(pool[i], "drop") for i in order[: args.n]]
+    chosen, test = task_data(args.data, args.n)
     values = dict(epochs=args.epochs, learning_rate=args.lr, batch_size=16, max_length=128,
                   val_fraction=0.0, early_stopping_patience=0, after_first_error="drop",
                   warmup_ratio=0.1)

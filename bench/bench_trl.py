@@ -31,6 +31,20 @@ from training.scoring import PrmScorer  # noqa: E402
 from training.trainer import TrainConfig, load_base, train  # noqa: E402
 
 
+def task_data(data: str, n: int) -> tuple[list, list]:
+    """The benchmark's task: ``n`` training solutions of the ``rule`` or ``demo`` data (steps
+    after the first error dropped, as TRL's PRMTrainer trains) and the held-out test set."""
+    if data == "rule":
+        from tests.prm_factories import rule_examples
+
+        pool, test = rule_examples(max(90, n // 3 + 1), seed=1), rule_examples(60, 2, seed=99)
+    else:
+        pool, test = demo_solutions(max(250, n // 4 + 1), 4, seed=1), demo_solutions(60, 2, seed=99)
+    order = list(range(len(pool)))
+    random.Random(0).shuffle(order)
+    return [apply_first_error(pool[i], "drop") for i in order[:n]], test
+
+
 def trl_scores(model, tokenizer, examples, separator: str, max_length: int) -> list[list[float]]:
     """Score in TRL's own format: prompt ids, then each step's ids + the separator ids."""
     import torch
@@ -113,15 +127,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_trl_"))
     base = resolve_base(args.base, args.layers, tmp)
-    if args.data == "rule":
-        from tests.prm_factories import rule_examples
-
-        pool, test = rule_examples(max(90, args.n // 3 + 1), seed=1), rule_examples(60, 2, seed=99)
-    else:
-        pool, test = demo_solutions(max(250, args.n // 4 + 1), 4, seed=1), demo_solutions(60, 2, seed=99)
-    order = list(range(len(pool)))
-    random.Random(0).shuffle(order)
-    chosen = [apply_first_error(pool[i], "drop") for i in order[: args.n]]
+    chosen, test = task_data(args.data, args.n)
     cfg = TrainConfig(epochs=args.epochs, learning_rate=args.lr, batch_size=16, max_length=128,
                       val_fraction=0.0, early_stopping_patience=0, after_first_error="drop",
                       warmup_ratio=0.1)
