@@ -12,58 +12,16 @@ share of right final answers, which says both sample the same model.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def sampling_copy(model: Path, out: Path) -> Path:
-    """The model's files with a generation config that samples (transformers serve samples
-    only where the model's generation_config.json says do_sample)."""
-    out.mkdir(parents=True, exist_ok=True)
-    for item in model.iterdir():
-        if item.name != "generation_config.json":
-            (out / item.name).symlink_to(item)
-    config = json.loads((model / "generation_config.json").read_text())
-    config.update(do_sample=True)
-    (out / "generation_config.json").write_text(json.dumps(config))
-    return out
-
-
-def serve(model_dir: Path, log: Path, continuous_batching: bool):
-    port = free_port()
-    exe = Path(sys.executable).with_name("transformers")
-    args = [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
-    if continuous_batching:
-        args.append("--continuous-batching")
-    proc = subprocess.Popen([*args, str(model_dir)], stdout=open(log, "w"), stderr=subprocess.STDOUT)
-    for _ in range(600):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
-            return proc, f"http://127.0.0.1:{port}/v1"
-        except OSError:
-            if proc.poll() is not None:
-                sys.exit(f"transformers serve exited:\n{log.read_text()[-2000:]}")
-            time.sleep(0.2)
-    proc.kill()
-    sys.exit("transformers serve did not come up")
 
 
 def main() -> None:
@@ -87,11 +45,13 @@ def main() -> None:
     from demo.testing import build_test_model
     from generation.backends import backend_for
     from generation.config import GeneratorSettings
+    from tests.inference_server import sampling_model_dir, start_transformers_serve
 
     model = Path(args.model) if args.model else build_test_model()
     work = Path(tempfile.mkdtemp(prefix="bench-backends-"))
-    proc, base_url = serve(sampling_copy(model, work / "model"), work / "serve.log",
-                           args.continuous_batching)
+    options = ["--continuous-batching"] if args.continuous_batching else []
+    proc, base_url = start_transformers_serve(sampling_model_dir(model, work / "model"),
+                                              work / "serve.log", *options)
     try:
         common = {"model": str(work / "model"), "delimiter": domain.STEP_DELIMITER,
                   "temperature": 0.8, "top_p": 0.95, "max_new_tokens": args.max_new_tokens,

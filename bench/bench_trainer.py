@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_bases import resolve_base  # noqa: E402
-from bench_trl import task_data  # noqa: E402  (the same tasks as against TRL)
+from bench_trl import task_config, task_data  # noqa: E402  (the same tasks as against TRL)
 
 from training.evaluate import step_metrics  # noqa: E402
 from training.scoring import PrmScorer  # noqa: E402
@@ -75,9 +75,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench_trainer_"))
     base = resolve_base(args.base, args.layers, tmp)
     chosen, test = task_data(args.data, args.n)
-    values = dict(epochs=args.epochs, learning_rate=args.lr, batch_size=16, max_length=128,
-                  val_fraction=0.0, early_stopping_patience=0, after_first_error="drop",
-                  warmup_ratio=0.1)
+    values = task_config(args.epochs, args.lr)
     print(f"{args.data} data: {len(chosen)} solutions, {args.epochs} epochs, lr {args.lr}, base "
           f"{args.base or f'MiniLM {args.layers}/6 layers'}, CPU threads {torch.get_num_threads()}, "
           f"baseline {args.baseline_rev}, {args.repeat} runs each, alternating order")

@@ -45,6 +45,13 @@ def task_data(data: str, n: int) -> tuple[list, list]:
     return [apply_first_error(pool[i], "drop") for i in order[:n]], test
 
 
+def task_config(epochs: int, learning_rate: float) -> dict:
+    """The training settings both sides of the comparison use (TrainConfig's fields)."""
+    return dict(epochs=epochs, learning_rate=learning_rate, batch_size=16, max_length=128,
+                val_fraction=0.0, early_stopping_patience=0, after_first_error="drop",
+                warmup_ratio=0.1)
+
+
 def trl_scores(model, tokenizer, examples, separator: str, max_length: int) -> list[list[float]]:
     """Score in TRL's own format: prompt ids, then each step's ids + the separator ids."""
     import torch
@@ -128,9 +135,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench_trl_"))
     base = resolve_base(args.base, args.layers, tmp)
     chosen, test = task_data(args.data, args.n)
-    cfg = TrainConfig(epochs=args.epochs, learning_rate=args.lr, batch_size=16, max_length=128,
-                      val_fraction=0.0, early_stopping_patience=0, after_first_error="drop",
-                      warmup_ratio=0.1)
+    cfg = TrainConfig(**task_config(args.epochs, args.lr))
     print(f"{args.data} data: {len(chosen)} training solutions ({sum(len(e.labels) for e in chosen)} step labels), "
           f"{args.epochs} epochs, lr {args.lr}, base {args.base or f'MiniLM {args.layers}/6 layers'}, "
           f"CPU threads {torch.get_num_threads()}, {args.repeat} runs each, alternating order")

@@ -7,13 +7,13 @@ import csv
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from annotate.models import Membership
 from annotate.selectors.projects import role_in
 from training.models import PrmModel
-from training.selectors import models_for
+from training.selectors import administered_model, models_for
 from workers.models import Run
 
 from .selectors import POINT_FIELDS, scaling_chart, scaling_points, search_runs
@@ -74,8 +74,8 @@ def _int_field(post, name: str, default: int | None) -> int | None:
 @login_required
 @require_POST
 def start(request, model_id: int):
-    model = get_object_or_404(PrmModel, pk=model_id)
-    if role_in(model.project, request.user) != Membership.Role.ADMIN:
+    model = administered_model(request.user, model_id)
+    if model is None:
         raise Http404("No such model.")
     try:
         run = start_search(prm_model=model, max_budget=_int_field(request.POST, "max_budget", 8),

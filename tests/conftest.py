@@ -39,6 +39,16 @@ def wait_for_run(run, timeout: float = 180.0):
     pytest.fail(f"Run {run.pk} ({run.kind}) still {run.status} after {timeout}s.\n{run.log}\n{tail}")
 
 
+def redeliver(run, timeout: float = 180.0):
+    """What a broker does after a worker died mid-task: the same message again; waits for it."""
+    from workers.models import Run
+    from workers.runs import RUN_KINDS
+
+    Run.objects.filter(pk=run.pk).update(status=Run.Status.QUEUED, finished_at=None)
+    RUN_KINDS[run.kind].apply_async(args=[run.pk])
+    return wait_for_run(run, timeout=timeout)
+
+
 def spawn_worker(log_path: Path, *, queues: str = "default,gpu", pool: str = "solo",
                  **env_overrides) -> subprocess.Popen:
     """Start a real ``celery worker`` (solo unless ``pool``) on the test database and wait

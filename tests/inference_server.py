@@ -1,5 +1,6 @@
-"""Real OpenAI-compatible servers for the tests: ``transformers serve`` on the demo model,
-and a proxy process in front of it that answers 500 to its first requests."""
+"""Real OpenAI-compatible servers for the tests and ``bench/bench_backends.py``:
+``transformers serve`` on the demo model, and a proxy process in front of it that answers
+500 to its first requests. Failures raise ``ServerStartError`` (pytest reports it too)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 PROXY = Path(__file__).with_name("flaky_proxy.py")
+
+
+class ServerStartError(RuntimeError):
+    pass
 
 
 def free_port() -> int:
@@ -41,24 +44,25 @@ def wait_until_up(url: str, proc: subprocess.Popen, log: Path, timeout: float = 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            pytest.fail(f"{url} exited early:\n{log.read_text()[-3000:]}")
+            raise ServerStartError(f"{url} exited early:\n{log.read_text()[-3000:]}")
         try:
             with urllib.request.urlopen(url, timeout=1):
                 return
         except OSError:
             time.sleep(0.3)
     proc.kill()
-    pytest.fail(f"{url} did not come up:\n{log.read_text()[-3000:]}")
+    raise ServerStartError(f"{url} did not come up:\n{log.read_text()[-3000:]}")
 
 
-def start_transformers_serve(model_dir: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    """``transformers serve`` with the model preloaded, on a free loopback port;
-    returns the process and its ``/v1`` base URL."""
+def start_transformers_serve(model_dir: Path, log: Path,
+                             *options: str) -> tuple[subprocess.Popen, str]:
+    """``transformers serve`` with the model preloaded, on a free loopback port (``options``:
+    more of its flags); returns the process and its ``/v1`` base URL."""
     port = free_port()
     exe = Path(sys.executable).with_name("transformers")
     out = open(log, "w")
     proc = subprocess.Popen([str(exe), "serve", "--host", "127.0.0.1", "--port", str(port),
-                             "--device", "cpu", str(model_dir)],
+                             "--device", "cpu", *options, str(model_dir)],
                             stdout=out, stderr=subprocess.STDOUT)
     out.close()
     wait_until_up(f"http://127.0.0.1:{port}/health", proc, log)

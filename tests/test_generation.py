@@ -8,9 +8,9 @@ from annotate.models import Problem, Project, Solution, StepNode
 from demo.seed import seed_demo_content
 from demo.testing import build_test_model
 from generation.services import request_candidates, request_solutions
-from tests.conftest import wait_for_run
+from tests.conftest import redeliver, wait_for_run
 from workers.models import Run
-from workers.runs import RUN_KINDS, cancel_run
+from workers.runs import cancel_run
 
 pytestmark = [pytest.mark.worker, pytest.mark.portable, pytest.mark.django_db(transaction=True)]
 
@@ -28,13 +28,6 @@ def make_project(model_path, slug="gen", n_problems=3, solutions=0, **generator)
     )
     seed_demo_content(project, n_problems=n_problems, solutions_per_problem=solutions, seed=7)
     return project
-
-
-def redeliver(run):
-    """What a broker does after a worker died mid-task: the same message again."""
-    Run.objects.filter(pk=run.pk).update(status=Run.Status.QUEUED, finished_at=None)
-    RUN_KINDS[run.kind].apply_async(args=[run.pk])
-    return wait_for_run(run, timeout=120)
 
 
 def test_solutions_are_generated_stored_and_graded_and_redelivery_adds_nothing(

@@ -11,7 +11,7 @@ from generation.autolabel.services import request_autolabel
 from generation.backends import backend_for
 from generation.config import GeneratorSettings
 from generation.services import request_candidates, request_solutions
-from tests.conftest import stop_process, wait_for_run
+from tests.conftest import redeliver, stop_process, wait_for_run
 from tests.inference_server import (
     free_port,
     sampling_model_dir,
@@ -19,7 +19,6 @@ from tests.inference_server import (
     start_transformers_serve,
 )
 from workers.models import Run
-from workers.runs import RUN_KINDS
 
 from .manage_factories import add
 
@@ -150,9 +149,7 @@ def test_a_server_that_answers_500_then_recovers(served, proxy, celery_worker):
     assert count == run.result["new_solutions"] > 0
 
     # Redelivered, the run asks for the same samples; the step tree makes them the same nodes.
-    Run.objects.filter(pk=run.pk).update(status=Run.Status.QUEUED, finished_at=None)
-    RUN_KINDS[run.kind].apply_async(args=[run.pk])
-    run = wait_for_run(run, timeout=180)
+    run = redeliver(run)
     assert run.status == Run.Status.SUCCEEDED, run.error
     assert run.result["new_solutions"] == 0 and solutions.count() == count
 

@@ -11,10 +11,9 @@ from search.models import SearchedSolution, SearchResult
 from search.selectors import scaling_points
 from search.services import SearchError, start_search
 from search.strategies import SAMPLING_STRATEGIES
-from tests.conftest import wait_for_run
+from tests.conftest import redeliver, wait_for_run
 from tests.prm_factories import ready_model, trained_tiny_prm
 from workers.models import Run
-from workers.runs import RUN_KINDS
 
 pytestmark = [pytest.mark.worker, pytest.mark.portable, pytest.mark.django_db(transaction=True)]
 
@@ -36,12 +35,6 @@ def make_project(model_path, slug="search", n_problems=2):
                    "max_step_tokens": 16, "max_steps": 8, "temperature": 0.8, "top_p": 0.95})
     seed_demo_content(project, n_problems=n_problems, solutions_per_problem=0, seed=11)
     return project
-
-
-def redeliver(run):
-    Run.objects.filter(pk=run.pk).update(status=Run.Status.QUEUED, finished_at=None)
-    RUN_KINDS[run.kind].apply_async(args=[run.pk])
-    return wait_for_run(run, timeout=240)
 
 
 def test_search_run_grades_every_strategy_stores_the_tree_and_a_retry_adds_nothing(
@@ -91,7 +84,7 @@ def test_search_run_grades_every_strategy_stores_the_tree_and_a_retry_adds_nothi
               results.count(), searched.count())
     answers = sorted(results.values_list("problem_id", "strategy", "budget", "answer"))
 
-    run = redeliver(run)
+    run = redeliver(run, timeout=240)
     assert run.status == Run.Status.SUCCEEDED, run.error
     assert run.result["new_nodes"] == 0
     assert (nodes.count(), Solution.objects.filter(project=project).count(), hints.count(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from annotate.models import Membership
-from annotate.selectors.projects import visible_projects
+from annotate.selectors.projects import role_in, visible_projects
 
 from .models import PrmModel
 
@@ -26,6 +26,14 @@ def models_for(user) -> QuerySet[PrmModel]:
     if not user.is_superuser:
         projects = projects.filter(memberships__user=user, memberships__role__in=STAFF_ROLES)
     return PrmModel.objects.filter(project__in=projects).select_related("project", "run")
+
+
+def administered_model(user, model_id: int) -> PrmModel | None:
+    """The model, when the user is an admin of its project (what starting work on it needs)."""
+    model = PrmModel.objects.filter(pk=model_id).select_related("project").first()
+    if model is None or role_in(model.project, user) != Membership.Role.ADMIN:
+        return None
+    return model
 
 
 def curve_svg(points: list[dict], width: int = 560, height: int = 180, pad: int = 28) -> dict:

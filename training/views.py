@@ -5,14 +5,14 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from annotate.models import Membership
 from annotate.selectors.projects import role_in
 
 from .models import PrmModel
-from .selectors import admin_projects, curve_svg, models_for
+from .selectors import admin_projects, administered_model, curve_svg, models_for
 from .services import TrainingError, form_defaults, register_model, start_scoring, start_training
 
 FORM_NUMBERS = {"learning_rate": float, "head_learning_rate": float, "epochs": int,
@@ -129,8 +129,8 @@ def model_progress(request, model_id: int):
 @login_required
 @require_POST
 def model_score(request, model_id: int):
-    model = get_object_or_404(PrmModel, pk=model_id)
-    if role_in(model.project, request.user) != Membership.Role.ADMIN:
+    model = administered_model(request.user, model_id)
+    if model is None:
         raise Http404("No such model.")
     try:
         run = start_scoring(prm_model=model, user=request.user)
