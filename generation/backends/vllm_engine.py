@@ -94,12 +94,13 @@ class VllmBackend(Backend):
             n=n, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
             stop=stop, seed=request_seed(seed, i))) for i in range(len(prompts))]
         outputs = self.llm.generate(prompts, per_prompt, use_tqdm=False)
+        greedy = not (temperature and temperature > 0)
         rows = []
         for out in outputs:
             row = [Sampled(text=c.text, tokens=len(c.token_ids)) for c in out.outputs]
-            if len(row) < n:  # greedy asked for one; count what came back, repeat it
-                row = (row * n)[:n] if row else row
-            if len(row) < n:
+            if greedy and len(row) == 1:  # greedy decoding asked for its one answer
+                row = row * n
+            if len(row) != n:
                 raise RunFailure(f"vLLM returned {len(row)} of {n} samples for a prompt.",
                                  reason="The generator returned too few samples")
             rows.append(row)
