@@ -25,8 +25,11 @@ class Assignment(models.Model):
         LABELING = "labeling", "Labeled in Stepwise"
         IMPORT = "import", "Imported"
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments")
-    solution = models.ForeignKey(Solution, on_delete=models.CASCADE, related_name="assignments")
+    # project, solution and created lead composite indexes below, so they get none of their own.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments",
+                                db_index=False)
+    solution = models.ForeignKey(Solution, on_delete=models.CASCADE, related_name="assignments",
+                                 db_index=False)
     annotator = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments"
     )
@@ -48,7 +51,7 @@ class Assignment(models.Model):
     # Which candidates were shown at each position, in order, and which one was
     # continued from: [{"candidates": [node_id, ...], "chosen": i|None, "human": node_id|None}].
     presentation = models.JSONField(default=list, blank=True)
-    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -80,12 +83,14 @@ class StepRating(models.Model):
         OKAY = 0, "Okay"
         BAD = -1, "Bad"
 
-    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="ratings")
+    # (assignment, node) and (created, id) serve lookups by assignment and by created.
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="ratings",
+                                   db_index=False)
     node = models.ForeignKey(StepNode, on_delete=models.CASCADE, related_name="ratings")
     rating = models.SmallIntegerField(choices=Value.choices, null=True, blank=True)
     flagged = models.BooleanField(null=True, blank=True, help_text="Marked unsure.")
     time_spent_ms = models.PositiveBigIntegerField(null=True, blank=True)
-    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:

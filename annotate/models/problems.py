@@ -13,7 +13,10 @@ def content_hash(text: str) -> str:
 
 
 class Problem(models.Model):
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="problems")
+    # Indexes: (project, statement_hash) leads with project and (created, id) with created, so
+    # neither column gets an index of its own; each extra index slows every bulk import.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="problems",
+                                db_index=False)
     external_id = models.CharField(max_length=200, blank=True, default="")
     statement = models.TextField()
     statement_hash = models.CharField(max_length=64, editable=False)
@@ -22,7 +25,7 @@ class Problem(models.Model):
     subject = models.CharField(max_length=100, blank=True)
     level = models.PositiveSmallIntegerField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
-    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
@@ -71,7 +74,7 @@ class StepNode(models.Model):
     generator = models.JSONField(
         default=dict, blank=True, help_text="Model name and sampling settings, for model steps."
     )
-    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    created = models.DateTimeField(auto_now_add=True)  # (created, id) below indexes it
 
     class Meta:
         constraints = [
@@ -105,8 +108,10 @@ class Solution(models.Model):
         MODEL = "model", "Model"
         HUMAN = "human", "Human"
 
-    # The project is the problem's; kept here so the queue can index (project, id) directly.
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="solutions")
+    # The project is the problem's; kept here so the queue can index (project, id) directly
+    # (that index serves project lookups too, as (created, id) serves created).
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="solutions",
+                                db_index=False)
     problem = models.ForeignKey(Problem, on_delete=models.CASCADE, related_name="solutions")
     last_step = models.OneToOneField(StepNode, on_delete=models.CASCADE, related_name="solution")
     final_answer = models.TextField(blank=True)
@@ -117,7 +122,7 @@ class Solution(models.Model):
         default=False, help_text="A quality-control item with known step labels."
     )
     metadata = models.JSONField(default=dict, blank=True)
-    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         indexes = [

@@ -49,23 +49,16 @@ class Columns:
 
     def values(self, rows: list[dict]) -> list[list]:
         """Each row as a list in column order, for COPY: timestamps are now, JSON is
-        serialized, columns a row leaves out take the field's default."""
+        serialized, columns a row leaves out take the field's default (computed and
+        serialized once per call: a batch writes tens of thousands of rows)."""
         now = timezone.now()
-        fill = [(name, now if is_now else None, f, is_json)
-                for name, is_now, f, is_json in zip(self.names, self.now, self.fields, self.json)]
-        out = []
-        for row in rows:
-            values = []
-            for name, stamp, f, is_json in fill:
-                if name in row:
-                    value = row[name]
-                elif stamp is not None:
-                    value = stamp
-                else:
-                    value = f.get_default()
-                values.append(json.dumps(value) if is_json else value)
-            out.append(values)
-        return out
+        fill = []
+        for name, is_now, f, is_json in zip(self.names, self.now, self.fields, self.json):
+            default = now if is_now else f.get_default()
+            fill.append((name, json.dumps(default) if is_json and not is_now else default, is_json))
+        dumps = json.dumps
+        return [[(dumps(row[name]) if is_json else row[name]) if name in row else default
+                 for name, default, is_json in fill] for row in rows]
 
     def instances(self, rows: list[dict]) -> list[models.Model]:
         return [self.model(**row) for row in rows]
