@@ -20,7 +20,7 @@ PARAMS: dict[str, dict[str, tuple[str, bool]]] = {
                   "rollouts": ("int", False)},
     "train_prm": {"name": ("str", True), "base_model": ("str", False),
                   "hyperparameters": ("dict", False), "snapshot_id": ("int", False),
-                  "score_after": ("bool", False)},
+                  "snapshot_split": ("str", False), "score_after": ("bool", False)},
     "score_solutions": {"prm_model_id": ("int", True), "solution_ids": ("ids", False)},
     "search": {"prm_model_id": ("int", True), "problem_ids": ("ids", False),
                "max_budget": ("int", False), "aggregate": ("str", False), "limit": ("int", False)},
@@ -128,13 +128,22 @@ def _train(project, params, user):
     from training.services import start_training
 
     snapshot_path = ""
+    split = params.get("snapshot_split")
+    if split is not None and not params.get("snapshot_id"):
+        raise ValueError("snapshot_split names a split of the snapshot given by snapshot_id.")
     if params.get("snapshot_id"):
         snapshot = ExportSnapshot.objects.filter(pk=params["snapshot_id"],
                                                  projects=project).first()
-        path = snapshot_file(snapshot, None) if snapshot else None
-        if path is None:
+        if snapshot is None or snapshot.status != ExportSnapshot.Status.READY:
             raise ValueError("No ready export snapshot of this project with that id.")
-        snapshot_path = str(path)
+        splits = sorted(snapshot.files)
+        if split is None and "all" not in snapshot.files:
+            # As its download does: a snapshot of several splits never picks one silently.
+            raise ValueError(f"This export has {len(splits)} splits ({', '.join(splits)}): name "
+                             "the one to train on with snapshot_split.")
+        if split is not None and split not in snapshot.files:
+            raise ValueError(f"This export has no split '{split}'; it has {', '.join(splits)}.")
+        snapshot_path = str(snapshot_file(snapshot, split))
     model = start_training(project=project, name=params["name"],
                            base_model=params.get("base_model", ""),
                            hyperparameters=params.get("hyperparameters"),

@@ -174,3 +174,33 @@ def test_download_without_split_names_the_splits(make_user, settings, tmp_path):
     resp = client.get(f"/api/exports/{whole.pk}/download/")
     assert resp.status_code == 200
     assert len(b"".join(resp.streaming_content).decode().splitlines()) == whole.row_count
+
+
+def test_training_on_a_split_export_names_its_split(make_user, settings, tmp_path):
+    from training.models import PrmModel
+
+    lab = build(make_user, slug="tr")
+    _, key = issue_token(user=lab["users"]["admin"], name="trainer", scope="write")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    hashes = [p.statement_hash for p in Problem.objects.filter(project=lab["project"])]
+    seed = next(s for s in map(str, range(100))
+                if len({split_of(h, 0.5, s) for h in hashes}) == 2)
+    split = ready_snapshot(lab, settings, tmp_path, test_fraction=0.5, split_seed=seed)
+
+    def train(name, **params):
+        return client.post("/api/runs/", {"kind": "train_prm", "project": lab["project"].pk,
+                                          "params": {"name": name, **params}}, format="json")
+
+    resp = train("a", snapshot_id=split.pk)
+    assert resp.status_code == 400
+    assert resp.json() == {"params": "This export has 2 splits (test, train): name the one to "
+                                     "train on with snapshot_split."}
+    resp = train("b", snapshot_id=split.pk, snapshot_split="validation")
+    assert resp.status_code == 400 and "no split 'validation'" in resp.json()["params"]
+    assert train("c", snapshot_split="train").status_code == 400  # a split of no snapshot
+    assert not PrmModel.objects.filter(project=lab["project"]).exists()
+    resp = train("d", snapshot_id=split.pk, snapshot_split="test")
+    assert resp.status_code == 201, resp.content
+    model = PrmModel.objects.get(project=lab["project"], name="d")
+    assert model.data_source["path"].endswith(split.files["test"]["path"])
