@@ -65,7 +65,7 @@ from search.strategies import (  # noqa: E402
     weighted_majority,
 )
 from search.strategies import Path as SearchPath  # noqa: E402
-from training.evaluate import evaluate_examples  # noqa: E402
+from training.evaluate import evaluate_examples, step_metrics  # noqa: E402
 from training.scoring import PrmScorer  # noqa: E402
 from training.trainer import TrainConfig, train  # noqa: E402
 
@@ -116,6 +116,24 @@ def equal_token_majority(points: dict, tokens: float) -> float:
             w = (math.log(tokens) - math.log(t0)) / ((math.log(t1) - math.log(t0)) or 1.0)
             return a0 + w * (a1 - a0)
     return line[-1][1]
+
+
+def on_policy_auroc(gen, scorer, problems, settings, n: int = 4) -> dict:
+    """The PRM's step AUROC on the generator's own samples (what search ranks), labeled by
+    the exact checker up to the first error and masked after it, as in training."""
+    labels, scores = [], []
+    for i, problem in enumerate(problems):
+        paths = [p for p in sample_solutions(gen, problem.statement, n, settings, seed=7000 + i)
+                 if p.steps]
+        score_paths(scorer, problem.statement, paths)
+        for path in paths:
+            ok = domain.check_steps(problem, path.steps)
+            cut = ok.index(False) + 1 if False in ok else len(ok)
+            labels.append([int(v) for v in ok[:cut]] + [None] * (len(ok) - cut))
+            scores.append(path.scores)
+    bad = sum(row.count(0) for row in labels)
+    return {"auroc": round(step_metrics(labels, scores)["auroc"], 4), "paths": len(labels),
+            "bad_steps": bad, "steps": sum(len([v for v in row if v is not None]) for row in labels)}
 
 
 def demo_sweep(gen, scorer, problems, settings, max_budget: int) -> dict:
@@ -270,6 +288,8 @@ def main() -> None:
         problems = [domain.random_problem(rng) for _ in range(args.problems)]
         print(f"generator: {gen.describe()}; {len(problems)} fresh demo problems; budgets "
               f"{budgets(args.max_budget)}")
+        print(f"PRM on the generator's own samples (4 per problem): "
+              f"{on_policy_auroc(gen, scorer, problems, settings)}")
 
         t = time.perf_counter()
         trained = demo_sweep(gen, scorer, problems, settings, args.max_budget)
