@@ -48,21 +48,25 @@ class PrintHooks(Hooks):
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--base", default="demo-encoder")
+    parser.add_argument("--base", default="demo-encoder",
+                        help="demo-encoder, demo-decoder, or a path (a PRM to train further)")
     parser.add_argument("--pretrain-steps", type=int, default=4000)
     parser.add_argument("--n", type=int, default=64000, help="labeled training solutions")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--head-lr", type=float, default=2e-3)
+    parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--out", default="", help="default: data/bench-models/demo-prm-<recipe>")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     if args.quick:
         args.pretrain_steps, args.n, args.epochs = 20, 400, 1
 
-    recipe = f"{args.base}{args.pretrain_steps}-n{args.n}-e{args.epochs}-b{args.batch_size}" \
-             f"-lr{args.lr:g}-{args.head_lr:g}"
+    base_name = args.base + str(args.pretrain_steps) if args.base in ("demo-encoder", "demo-decoder") \
+        else Path(args.base).name
+    recipe = f"{base_name}-n{args.n}-e{args.epochs}-b{args.batch_size}-lr{args.lr:g}-{args.head_lr:g}" \
+             + (f"-wd{args.weight_decay:g}" if args.weight_decay else "")
     out = Path(args.out or ROOT / "data" / "bench-models" / f"demo-prm-{recipe}")
     if (out / "model.safetensors").exists() and (out / "model_card.json").exists():
         print(f"already trained: {out}")
@@ -75,7 +79,7 @@ def main() -> None:
     examples = pool[:args.n]
     cfg = TrainConfig(epochs=args.epochs, learning_rate=args.lr, head_learning_rate=args.head_lr,
                       batch_size=args.batch_size, max_length=128, early_stopping_patience=0,
-                      val_fraction=0.05, warmup_ratio=0.05)
+                      val_fraction=0.05, warmup_ratio=0.05, weight_decay=args.weight_decay)
     print(f"training {recipe}: {len(examples)} solutions on {base}", flush=True)
     started = time.perf_counter()
     summary = train(examples, base, out, cfg, hooks=PrintHooks())
