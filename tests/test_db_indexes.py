@@ -1,5 +1,5 @@
 """No redundant index on the tables a bulk import writes: every index costs every imported
-row (docs/importing.md), so one whose columns lead another index must not come back."""
+row (docs/importing.md), so one whose columns begin another index must not come back."""
 
 import pytest
 from django.db import connection
@@ -25,7 +25,7 @@ def table_indexes(table: str) -> list[dict]:
 
 
 def redundant(indexes: list[dict]) -> list[tuple[str, str]]:
-    """(index, the index that covers it): a plain index whose columns lead a full one."""
+    """(index, the index that covers it): a plain index whose columns begin a full one."""
     out = []
     for plain in indexes:
         if plain["unique"] or plain["partial"]:

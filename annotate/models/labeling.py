@@ -25,7 +25,7 @@ class Assignment(models.Model):
         LABELING = "labeling", "Labeled in Stepwise"
         IMPORT = "import", "Imported"
 
-    # project, solution and created lead composite indexes below, so they get none of their own.
+    # project, solution and created come first in composite indexes below, so need none of their own.
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments",
                                 db_index=False)
     solution = models.ForeignKey(Solution, on_delete=models.CASCADE, related_name="assignments",

@@ -13,7 +13,7 @@ def content_hash(text: str) -> str:
 
 
 class Problem(models.Model):
-    # Indexes: (project, statement_hash) leads with project and (created, id) with created, so
+    # Indexes: (project, statement_hash) starts with project and (created, id) with created, so
     # neither column gets an index of its own; each extra index slows every bulk import.
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="problems",
                                 db_index=False)
