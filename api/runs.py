@@ -124,7 +124,7 @@ def _search(project, params, user):
 
 def _train(project, params, user):
     from exports.models import ExportSnapshot
-    from exports.services import snapshot_file
+    from exports.services import SplitError, snapshot_file
     from training.services import start_training
 
     snapshot_path = ""
@@ -136,14 +136,14 @@ def _train(project, params, user):
                                                  projects=project).first()
         if snapshot is None or snapshot.status != ExportSnapshot.Status.READY:
             raise ValueError("No ready export snapshot of this project with that id.")
-        splits = sorted(snapshot.files)
-        if split is None and "all" not in snapshot.files:
-            # As its download does: a snapshot of several splits never picks one silently.
-            raise ValueError(f"This export has {len(splits)} splits ({', '.join(splits)}): name "
-                             "the one to train on with snapshot_split.")
-        if split is not None and split not in snapshot.files:
-            raise ValueError(f"This export has no split '{split}'; it has {', '.join(splits)}.")
-        snapshot_path = str(snapshot_file(snapshot, split))
+        try:
+            snapshot_path = str(snapshot_file(snapshot, split))
+        except SplitError as exc:
+            if exc.asked is None:  # as its download does: never a guess among several splits
+                raise ValueError(f"This export has {len(exc.splits)} splits ({', '.join(exc.splits)}): "
+                                 "name the one to train on with snapshot_split.") from None
+            raise ValueError(f"This export has no split '{exc.asked}'; it has "
+                             f"{', '.join(exc.splits)}.") from None
     model = start_training(project=project, name=params["name"],
                            base_model=params.get("base_model", ""),
                            hyperparameters=params.get("hyperparameters"),

@@ -47,7 +47,7 @@ from bench_bases import resolve_base  # noqa: E402
 
 from annotate.grading import grade_answer  # noqa: E402
 from demo import domain  # noqa: E402
-from demo.labeled import demo_solutions  # noqa: E402
+from demo.labeled import demo_solutions, first_error_labels  # noqa: E402
 from demo.testing import build_test_model  # noqa: E402
 from generation.backends import backend_for  # noqa: E402
 from generation.config import GeneratorSettings  # noqa: E402
@@ -127,9 +127,7 @@ def on_policy_auroc(gen, scorer, problems, settings, n: int = 4) -> dict:
                  if p.steps]
         score_paths(scorer, problem.statement, paths)
         for path in paths:
-            ok = domain.check_steps(problem, path.steps)
-            cut = ok.index(False) + 1 if False in ok else len(ok)
-            labels.append([int(v) for v in ok[:cut]] + [None] * (len(ok) - cut))
+            labels.append(first_error_labels(problem, path.steps))
             scores.append(path.scores)
     bad = sum(row.count(0) for row in labels)
     return {"auroc": round(step_metrics(labels, scores)["auroc"], 4), "paths": len(labels),

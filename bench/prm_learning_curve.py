@@ -29,7 +29,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 from bench_bases import resolve_base  # noqa: E402
 
-from demo.labeled import demo_solutions  # noqa: E402
+from demo.labeled import demo_solutions, training_set  # noqa: E402
 from training.data import DEFAULT_SEPARATOR, collate, encode, separator_id  # noqa: E402
 from training.evaluate import step_metrics  # noqa: E402
 from training.trainer import TrainConfig, load_base, parameter_groups, predicts_left_to_right  # noqa: E402
@@ -76,9 +76,7 @@ def main() -> None:
     base = resolve_base(args.base, args.layers, Path(tempfile.mkdtemp(prefix="prm_curve_")),
                         args.pretrain_steps)
     torch.manual_seed(0)
-    pool = demo_solutions(max(250, args.n // 4 + 1), 4, seed=1)
-    random.Random(0).shuffle(pool)
-    train, test = pool[:args.n], demo_solutions(100, 2, seed=99)
+    train, test = training_set(args.n), demo_solutions(100, 2, seed=99)
     model, tokenizer = load_base(base, DEFAULT_SEPARATOR)
     model.to(device)
     sep = separator_id(tokenizer, DEFAULT_SEPARATOR)

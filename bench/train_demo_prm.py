@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import sys
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 from bench_bases import resolve_base  # noqa: E402
 
-from demo.labeled import demo_solutions  # noqa: E402
+from demo.labeled import demo_solutions, training_set  # noqa: E402
 from training.evaluate import evaluate_examples  # noqa: E402
 from training.scoring import PrmScorer  # noqa: E402
 from training.trainer import Hooks, TrainConfig, train, write_model_card  # noqa: E402
@@ -74,9 +73,7 @@ def main() -> None:
         return
 
     base = resolve_base(args.base, 0, out.parent, args.pretrain_steps)
-    pool = demo_solutions(max(250, args.n // 4 + 1), 4, seed=1)
-    random.Random(0).shuffle(pool)
-    examples = pool[:args.n]
+    examples = training_set(args.n)
     cfg = TrainConfig(epochs=args.epochs, learning_rate=args.lr, head_learning_rate=args.head_lr,
                       batch_size=args.batch_size, max_length=128, early_stopping_patience=0,
                       val_fraction=0.05, warmup_ratio=0.05, weight_decay=args.weight_decay)

@@ -141,10 +141,28 @@ def build_snapshot(snapshot_id: int, progress=None) -> dict:
     return {"files": files, "content_hash": content}
 
 
+class SplitError(ValueError):
+    """A split left out of a snapshot that has several, or one it does not have."""
+
+    def __init__(self, splits: list[str], asked: str | None):
+        super().__init__(f"splits {', '.join(splits)}; asked {asked!r}")
+        self.splits, self.asked = splits, asked
+
+
+def snapshot_split(snapshot: ExportSnapshot, split: str | None) -> str:
+    """``split``, or the only file of a one-file snapshot; never a guess among several."""
+    splits = sorted(snapshot.files)
+    if split is None:
+        if len(splits) != 1:
+            raise SplitError(splits, None)
+        return splits[0]
+    if split not in snapshot.files:
+        raise SplitError(splits, split)
+    return split
+
+
 def snapshot_file(snapshot: ExportSnapshot, split: str | None) -> Path | None:
+    """The file of ``split`` (see ``snapshot_split``); None while the snapshot is not ready."""
     if snapshot.status != ExportSnapshot.Status.READY:
         return None
-    if split is None:
-        split = "all" if "all" in snapshot.files else "train"
-    info = snapshot.files.get(split)
-    return Path(settings.EXPORTS_DIR) / info["path"] if info else None
+    return Path(settings.EXPORTS_DIR) / snapshot.files[snapshot_split(snapshot, split)]["path"]

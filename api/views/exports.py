@@ -13,7 +13,13 @@ from rest_framework.views import APIView
 
 from annotate.models import Project
 from exports.models import ExportSnapshot
-from exports.services import ExportPermissionError, check_export_access, create_snapshot, snapshot_file
+from exports.services import (
+    ExportPermissionError,
+    SplitError,
+    check_export_access,
+    create_snapshot,
+    snapshot_file,
+)
 from exports.sinks import dumps
 from exports.spec import FORMATS, GOLD_KEY_MODES, LABEL_MODES, SpecError, normalize_spec
 
@@ -82,17 +88,17 @@ class ExportDownload(APIView):
         if snapshot.status != ExportSnapshot.Status.READY:
             return Response({"detail": f"The export is {snapshot.status}."},
                             status=status.HTTP_409_CONFLICT)
-        split = request.query_params.get("split")
-        if not split:
-            if len(snapshot.files) != 1:
+        try:
+            path = snapshot_file(snapshot, request.query_params.get("split") or None)
+        except SplitError as exc:
+            if exc.asked is None:
                 raise ValidationError({"split": (
-                    f"This export has {len(snapshot.files)} splits "
-                    f"({', '.join(sorted(snapshot.files))}): name one with ?split=.")})
-            split = next(iter(snapshot.files))
-        path = snapshot_file(snapshot, split)
-        if path is None or not path.exists():
-            raise NotFound(f"This export has no '{split}' split; it has "
-                           f"{', '.join(sorted(snapshot.files))}.")
+                    f"This export has {len(exc.splits)} splits ({', '.join(exc.splits)}): "
+                    "name one with ?split=.")}) from None
+            raise NotFound(f"This export has no '{exc.asked}' split; it has "
+                           f"{', '.join(exc.splits)}.") from None
+        if not path.exists():
+            raise NotFound("The export's file is missing.")
         return FileResponse(open(path, "rb"), as_attachment=True,
                             filename=f"{snapshot.name}-v{snapshot.version}-{path.name}")
 
