@@ -132,7 +132,7 @@ train_launched(rule_examples(30, seed=2), {base!r}, {out!r}, TrainConfig(**{cfg!
 def test_a_worker_killed_with_minus_9_takes_its_ranks_and_the_next_run_resumes(tmp_path):
     base = build_tiny_base(tmp_path / "base")
     out = tmp_path / "out"
-    cfg = {**CFG, "epochs": 4}
+    cfg = {**CFG, "epochs": 8}  # enough that the run cannot finish between the check and the kill
     worker = subprocess.Popen([sys.executable, "-c", _WORKER.format(
         repo=str(REPO), base=str(base), out=str(out), cfg=cfg)], cwd=REPO)
     deadline = time.monotonic() + 120
@@ -140,6 +140,7 @@ def test_a_worker_killed_with_minus_9_takes_its_ranks_and_the_next_run_resumes(t
         assert worker.poll() is None, "the training ended before its first checkpoint"
         time.sleep(0.2)
     assert last_checkpoint(out) is not None
+    assert worker.poll() is None, "the training finished before it could be killed"
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait()
     deadline = time.monotonic() + 20
@@ -149,9 +150,9 @@ def test_a_worker_killed_with_minus_9_takes_its_ranks_and_the_next_run_resumes(t
 
     hooks = Recorder()
     summary = train_launched(rule_examples(30, seed=2), str(base), out, TrainConfig(**cfg), hooks)
-    assert summary["resumed"] and summary["epochs_run"] == 4
+    assert summary["resumed"] and summary["epochs_run"] == 8
     assert any(m.startswith("resumed from checkpoint after epoch") for m in hooks.logs), hooks.logs
-    assert [p["epoch"] for p in summary["curve"] if "val_loss" in p] == [1, 2, 3, 4]
+    assert [p["epoch"] for p in summary["curve"] if "val_loss" in p] == list(range(1, 9))
     assert hooks.progress_seen[-1][0] == hooks.progress_seen[-1][1]
 
 
