@@ -1,5 +1,5 @@
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from . import pages
 from .views import exports, ingest, models, ratings, resources, runs, search, tokens
@@ -8,7 +8,7 @@ app_name = "api"
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     path("tokens/", tokens.TokenListCreate.as_view(), name="tokens"),
     path("tokens/<int:pk>/", tokens.TokenRevoke.as_view(), name="token"),
     path("tokens/manage/", pages.tokens_page, name="tokens-page"),

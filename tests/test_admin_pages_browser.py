@@ -1,0 +1,63 @@
+"""Admin pages as a person meets them in Chromium: a project created from the browser, and
+pages that run under the Content-Security-Policy without a blocked script."""
+
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from annotate.models import Membership, Project
+
+from .manage_factories import make_project, make_solution
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _login(page, live_server, username):
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", "pw-for-tests")
+    page.click("button[type=submit]")
+    page.wait_for_selector("#nav-manage")
+
+
+def test_new_project_page_shows_its_form_and_creates(live_server, page, make_user):
+    make_user("founder", is_staff=True)
+    _login(page, live_server, "founder")
+    page.goto(f"{live_server.url}/manage/new/")
+    assert page.is_visible("#project-form input[name=name]")
+    assert page.is_visible("#project-form button[type=submit]")
+    shots = Path(settings.DATA_DIR) / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / "manage-new-project.png"), full_page=True)
+    page.fill("#project-form input[name=name]", "Browser Made")
+    page.click("#project-form button[type=submit]")
+    page.wait_for_selector("ul.messages")
+    project = Project.objects.get(name="Browser Made")
+    assert page.url.endswith(f"/manage/{project.slug}/")
+    assert "Project 'Browser Made' created." in page.inner_text("body")
+    assert Membership.objects.get(project=project).role == Membership.Role.ADMIN
+
+
+
+def test_pages_run_under_the_csp_without_blocked_scripts(live_server, page, make_user):
+    admin = make_user("csp-admin")
+    project = make_project("csp", admin=admin)
+    make_solution(project, n_steps=2)
+    violations, missing = [], []
+    page.on("console", lambda msg: violations.append(msg.text)
+            if "Content Security Policy" in msg.text else None)
+    page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+    _login(page, live_server, "csp-admin")
+    for path in ("/", "/manage/", "/manage/csp/", "/manage/csp/dashboard/", "/training/",
+                 "/api/docs/"):
+        response = page.goto(f"{live_server.url}{path}")
+        assert "script-src 'self'" in response.headers["content-security-policy"], path
+        page.wait_for_load_state("networkidle")
+    # The API docs' Swagger UI is a script from our origin: it rendered.
+    page.wait_for_selector("#swagger-ui .info")
+    # htmx ran on the dashboard (its sections load through htmx).
+    page.goto(f"{live_server.url}/manage/csp/dashboard/")
+    page.wait_for_selector("#part-labels", state="attached")
+    assert violations == []
+    assert missing == []  # no /favicon.ico or other asset 404 on any page
