@@ -263,7 +263,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     # API keys are masked in every log line, whatever logs them.
-    "filters": {"redact_tokens": {"()": "api.log_filters.RedactTokens"}},
+    "filters": {"redact_tokens": {"()": "api.log_filters.RedactTokens"},
+                "no_client_tracebacks": {"()": "stepwise.log_filters.NoTracebackForClientErrors"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_tokens"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"filters": ["no_client_tracebacks"]}},
 }
