@@ -23,6 +23,14 @@ def latest_run_id(prm_model) -> int | None:
     return SearchResult.objects.filter(prm_model=prm_model).aggregate(r=Max("run_id"))["r"]
 
 
+def recent_search_runs(prm_model, limit: int = 10):
+    """The model's latest search Runs, newest first, for the page's run list."""
+    from workers.models import Run
+
+    return list(Run.objects.filter(kind="search", project=prm_model.project,
+                                   params__prm_model_id=prm_model.pk).order_by("-pk")[:limit])
+
+
 def search_runs(prm_model) -> list[int]:
     return list(SearchResult.objects.filter(prm_model=prm_model).order_by("-run_id")
                 .values_list("run_id", flat=True).distinct())

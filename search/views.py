@@ -14,9 +14,8 @@ from annotate.models import Membership
 from annotate.selectors.projects import role_in
 from training.models import PrmModel
 from training.selectors import administered_model, models_for
-from workers.models import Run
 
-from .selectors import POINT_FIELDS, scaling_chart, scaling_points, search_runs
+from .selectors import POINT_FIELDS, recent_search_runs, scaling_chart, scaling_points, search_runs
 from .services import SearchError, start_search
 
 
@@ -40,13 +39,28 @@ def _run_param(request, model) -> int | None:
 def scaling(request, model_id: int):
     model = _visible_model(request, model_id)
     data = scaling_points(model, _run_param(request, model))
-    runs = Run.objects.filter(kind="search", project=model.project,
-                              params__prm_model_id=model.pk).order_by("-pk")[:10]
+    runs = recent_search_runs(model)
     return render(request, "search/scaling.html", {
         "model": model, "data": data, "chart": scaling_chart(data["points"]), "runs": runs,
         "result_runs": search_runs(model),
         "can_admin": role_in(model.project, request.user) == Membership.Role.ADMIN,
+        "watching": any(not r.is_finished for r in runs),
     })
+
+
+@login_required
+def runs_part(request, model_id: int):
+    """htmx: the run list, polled while a search runs. When a Run the page was watching has
+    finished, the whole page reloads so its chart and table show the new results."""
+    model = _visible_model(request, model_id)
+    runs = recent_search_runs(model)
+    watching = any(not r.is_finished for r in runs)
+    if request.GET.get("watching") == "1" and not watching:
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
+        return response
+    return render(request, "search/_runs.html", {"model": model, "runs": runs,
+                                                 "watching": watching})
 
 
 @login_required

@@ -41,3 +41,49 @@ def test_scaling_chart_renders_the_api_points(live_server, page, make_user):
     assert page.locator("#scaling-chart g.series").count() == 4
     assert "Beam search" in page.inner_text("#scaling-legend")
     assert page.get_attribute("#scaling-csv", "href").endswith(f"?run={run.pk}")
+
+
+def test_search_page_follows_its_run_to_the_chart(live_server, page, make_user):
+    """Watched live, the page shows a running search's progress, then its chart once the
+    Run finishes, without a reload by hand."""
+    from search.models import SearchResult
+    from workers.models import Run
+
+    admin = make_user("watch-admin")
+    prm, done = searched_prm(admin, slug="watch")
+    running = Run.objects.create(kind="search", project=prm.project, status=Run.Status.RUNNING,
+                                 params={"prm_model_id": prm.pk, "max_budget": 4},
+                                 progress_done=1, progress_total=4)
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", "watch-admin")
+    page.fill("input[name=password]", "pw-for-tests")
+    page.click("button[type=submit]")
+    page.goto(f"{live_server.url}/search/models/{prm.pk}/")
+    item = page.locator(f'#search-runs li:has-text("Run {running.pk}:")')
+    assert "running · 1/4 problems" in item.inner_text()
+    assert page.get_attribute("#scaling-csv", "href").endswith(f"?run={done.pk}")
+
+    # The worker writes the Run's results and finishes it.
+    for row in SearchResult.objects.filter(run=done):
+        row.pk, row.run = None, running
+        row.save()
+    Run.objects.filter(pk=running.pk).update(status=Run.Status.SUCCEEDED, progress_done=4)
+    page.wait_for_function(
+        "run => (document.querySelector('#scaling-csv')?.getAttribute('href') || '')"
+        ".endsWith('?run=' + run)", arg=running.pk)
+    assert "succeeded · 4/4 problems" in page.locator(
+        f'#search-runs li:has-text("Run {running.pk}:")').inner_text()
+    assert page.locator("#scaling-chart circle.point").count() == len(
+        SearchResult.objects.filter(run=running).values("strategy", "budget").distinct())
+
+
+def test_a_queued_search_says_it_waits_for_a_worker(client, make_user):
+    from workers.models import Run
+
+    admin = make_user("queue-admin")
+    prm, _ = searched_prm(admin, slug="queued")
+    Run.objects.create(kind="search", project=prm.project, status=Run.Status.QUEUED,
+                       params={"prm_model_id": prm.pk, "max_budget": 4})
+    client.login(username="queue-admin", password="pw-for-tests")
+    body = client.get(f"/search/models/{prm.pk}/").content.decode()
+    assert "queued · waiting for a worker" in body and "0/0" not in body
