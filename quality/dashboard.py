@@ -91,17 +91,20 @@ def time_per_step(project) -> list[dict]:
     ]
 
 
-LABELS = {1: "great (+1)", 0: "okay (0)", -1: "bad (-1)", None: "unrated"}
+LABELS = {1: "great (+1)", 0: "okay (0)", -1: "bad (-1)"}
 
 
 def label_distribution(project) -> list[dict]:
+    """Labels given, by value. A rating that was undone is kept as a row with no value (its
+    history is in RatingChange) but is no label, so it is not counted."""
     counts = dict(
-        StepRating.objects.filter(assignment__project=project).values_list("rating")
+        StepRating.objects.filter(assignment__project=project, rating__isnull=False)
+        .values_list("rating")
         .annotate(n=Count("id")).order_by()
     )
     total = sum(counts.values()) or 1
     return [{"label": LABELS[k], "count": counts.get(k, 0),
-             "share": round(counts.get(k, 0) / total, 4)} for k in (1, 0, -1, None)]
+             "share": round(counts.get(k, 0) / total, 4)} for k in (1, 0, -1)]
 
 
 def queue_health(project) -> list[dict]:

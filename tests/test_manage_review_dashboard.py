@@ -97,7 +97,7 @@ def test_dashboard_numbers_and_csv(busy, client):
     assert client.get(reverse("manage:dashboard_part", args=[project.slug, "nope"])).status_code == 404
 
     labels = {r["label"]: int(r["count"]) for r in _csv(client, project, "labels")}
-    assert labels == {"great (+1)": 9, "okay (0)": 1, "bad (-1)": 1, "unrated": 0}
+    assert labels == {"great (+1)": 9, "okay (0)": 1, "bad (-1)": 1}
     progress = _csv(client, project, "progress")[0]
     assert (progress["solutions"], progress["gold_solutions"], progress["submitted"]) == ("4", "1", "5")
     assert progress["gold_submitted"] == "1"
@@ -123,3 +123,17 @@ def test_svg_bar_chart_escapes_and_draws_negative_values():
     assert svg.startswith("<svg") and svg.count("<rect") == 2
     assert 'class="bar neg"' in svg and "&lt;b&gt;a&lt;/b&gt;" in svg and "<b>" not in svg
     assert "No data yet." in bar_chart([], "k", "v")
+
+
+def test_undone_ratings_are_not_counted_as_labels(make_user, client):
+    from quality.dashboard import label_distribution
+
+    admin, ann = make_user("dash-admin"), make_user("dash-ann")
+    project = make_project("undone", admin=admin)
+    add(project, ann)
+    rate(make_solution(project, n_steps=3), ann, [1, None, None])  # two ratings undone
+    rows = {r["label"]: r["count"] for r in label_distribution(project)}
+    assert rows == {"great (+1)": 1, "okay (0)": 0, "bad (-1)": 0}
+    client.login(username="dash-admin", password="pw-for-tests")
+    body = client.get(reverse("manage:dashboard_part", args=[project.slug, "labels"])).content.decode()
+    assert "unrated" not in body
