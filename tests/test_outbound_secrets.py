@@ -24,7 +24,6 @@ from outbound.credentials import UNKNOWN
 from outbound.policy import OutboundRefused, check_url
 from outbound.redact import redact, strip_credentials
 from tests.conftest import wait_for_run
-from tests.inference_server import free_port
 from workers.models import Run
 from workers.runs import start_run
 
