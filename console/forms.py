@@ -179,7 +179,11 @@ class GeneratorForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # A choice among the operator's names: nothing typed here reaches the environment.
-        self.fields["api_secret"].choices = [("", "none")] + [(n, n) for n in secret_names()]
+        choices = [("", "none")] + [(n, n) for n in secret_names()]
+        current = str(self.initial.get("api_secret") or "")
+        if current and current not in dict(choices):  # shown, so saving never drops it silently
+            choices.append((current, f"{current} (not defined by the operator)"))
+        self.fields["api_secret"].choices = choices
         for field in self.fields.values():  # Django's message repeats the value typed
             if isinstance(field, forms.ChoiceField) and field is not self.fields["api_secret"]:
                 field.error_messages["invalid_choice"] = "Select one of the choices offered."
