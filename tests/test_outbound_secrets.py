@@ -306,3 +306,16 @@ def test_redaction_masks_url_credentials_and_key_shaped_values():
     text = redact("key sk-live-abcdef123456 and Bearer abc.def-ghi_jkl and hf_abcdefghijkl")
     assert "abcdef123456" not in text and "abc.def-ghi_jkl" not in text and "hf_abc" not in text
     assert redact("/srv/models/Qwen2.5-Math-7B-Instruct") == "/srv/models/Qwen2.5-Math-7B-Instruct"
+
+
+@pytest.mark.portable
+def test_log_lines_lose_url_credentials():
+    import logging
+
+    from django.conf import settings
+
+    from outbound.redact import RedactCredentials
+
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "POST %s failed", ("http://u:pw1@h/v1",), None)
+    assert RedactCredentials().filter(record) and record.getMessage() == "POST http://***@h/v1 failed"
+    assert "redact_credentials" in settings.LOGGING["handlers"]["console"]["filters"]
