@@ -37,6 +37,9 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "stepwise.settings")
     os.environ.setdefault("SECRET_KEY", "bench-only")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # The server this bench starts listens on loopback, which the outbound policy refuses
+    # unless the operator lists it.
+    os.environ.setdefault("STEPWISE_OUTBOUND_HOSTS", "127.0.0.1")
     import django
 
     django.setup()

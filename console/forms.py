@@ -10,6 +10,8 @@ from django.core.exceptions import ValidationError
 from annotate.models import Membership, Project
 from annotate.models.projects import DEFAULT_KEYMAP, validate_keymap
 from annotate.services import queue_strategies
+from outbound.credentials import UNKNOWN as SECRET_REFUSED
+from outbound.credentials import secret_names
 
 
 def strategy_choices() -> list[tuple[str, str]]:
@@ -152,9 +154,10 @@ class GeneratorForm(forms.Form):
                                help_text="openai: e.g. http://vllm:8000/v1")
     served_model = forms.CharField(required=False, max_length=200,
                                    help_text="openai: the server's name for the model (default: model).")
-    api_key_env = forms.CharField(required=False, max_length=100, label="API key variable",
-                                  help_text="openai: the NAME of the worker's environment variable "
-                                            "that holds the key; the key itself is never stored.")
+    api_secret = forms.ChoiceField(
+        required=False, label="API key", error_messages={"invalid_choice": SECRET_REFUSED},
+        help_text="openai: one of the server secrets the operator defines for this deployment "
+                  "(STEPWISE_SERVER_SECRETS); the key itself is never stored or shown.")
     concurrency = forms.IntegerField(min_value=1, max_value=256, initial=8)
     timeout = forms.FloatField(min_value=0.1, max_value=3600, initial=120, label="Timeout (s)")
     retries = forms.IntegerField(min_value=0, max_value=10, initial=3)
@@ -173,11 +176,25 @@ class GeneratorForm(forms.Form):
     max_steps = forms.IntegerField(min_value=1, max_value=1000, initial=40)
     batch_size = forms.IntegerField(min_value=1, max_value=1024, initial=16)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A choice among the operator's names: nothing typed here reaches the environment.
+        choices = [("", "none")] + [(n, n) for n in secret_names()]
+        current = str(self.initial.get("api_secret") or "")
+        if current and current not in dict(choices):  # shown, so saving never drops it silently
+            choices.append((current, f"{current} (not defined by the operator)"))
+        self.fields["api_secret"].choices = choices
+        for field in self.fields.values():  # Django's message repeats the value typed
+            if isinstance(field, forms.ChoiceField) and field is not self.fields["api_secret"]:
+                field.error_messages["invalid_choice"] = "Select one of the choices offered."
+
     @classmethod
     def for_project(cls, project, data=None) -> GeneratorForm:
         current = dict(project.generator or {})
         if "delimiter" in current:
             current["delimiter"] = _escape(current["delimiter"])
+        if "api_key_env" in current:  # the key's older name
+            current.setdefault("api_secret", current.pop("api_key_env"))
         return cls(data, initial={k: v for k, v in current.items() if k in cls.base_fields})
 
     def clean_delimiter(self) -> str:
@@ -189,17 +206,9 @@ class GeneratorForm(forms.Form):
             raise ValidationError("The delimiter cannot be empty.")
         return value
 
-    def clean_api_key_env(self) -> str:
-        from generation.config import ENV_NAME
-
-        value = self.cleaned_data["api_key_env"].strip()
-        if value and not ENV_NAME.match(value):
-            raise ValidationError("Write the NAME of an environment variable (e.g. VLLM_API_KEY), "
-                                  "never the key itself.")
-        return value
-
     def values(self, current: dict | None = None) -> dict:
         """The settings to store: the form's fields (empty ones left out, so they take their
         defaults) and the keys of ``current`` that the form does not show."""
-        kept = {k: v for k, v in (current or {}).items() if k not in self.fields}
+        kept = {k: v for k, v in (current or {}).items()
+                if k not in self.fields and k != "api_key_env"}  # replaced by api_secret
         return {**kept, **{k: v for k, v in self.cleaned_data.items() if v not in (None, "")}}

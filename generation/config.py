@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 
+from outbound.credentials import check_secret_name
+from outbound.redact import redact, strip_credentials
+
 BACKENDS = ("transformers", "vllm", "openai")
 # What a backend's connection settings are; not part of a sample's provenance.
-CONNECTION_FIELDS = ("batch_size", "api_key_env", "concurrency", "timeout", "retries",
+CONNECTION_FIELDS = ("batch_size", "api_secret", "concurrency", "timeout", "retries",
                      "gpu_memory_utilization", "tensor_parallel_size")
-ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,99}$")
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,9 @@ class GeneratorSettings:
     backend: str = "transformers"
     base_url: str = ""  # openai: e.g. http://vllm:8000/v1
     served_model: str = ""  # openai: the name the server knows the model by (default: model)
-    api_key_env: str = ""  # openai: the environment variable that holds the API key
+    # openai: the name of the server's key among the operator's secrets
+    # (STEPWISE_SERVER_SECRETS); stored as ``api_secret``, read from ``api_key_env`` too.
+    api_secret: str = ""
     concurrency: int = 8  # openai: requests in flight at once
     timeout: float = 120.0  # openai: seconds for one request
     retries: int = 3  # openai: tries after the first, with backoff
@@ -62,7 +66,7 @@ class GeneratorSettings:
                 base_url=str(data.get("base_url") or "").strip().rstrip("/") or (
                     deployment_server() if data.get("backend") == "openai" else ""),
                 served_model=str(data.get("served_model") or "").strip(),
-                api_key_env=str(data.get("api_key_env") or "").strip(),
+                api_secret=str(data.get("api_secret") or data.get("api_key_env") or "").strip(),
                 concurrency=int(data.get("concurrency", 8)),
                 timeout=float(data.get("timeout", 120)),
                 retries=int(data.get("retries", 3)),
@@ -71,7 +75,7 @@ class GeneratorSettings:
                 prefix_caching=_flag(data.get("prefix_caching", True)),
             )
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"Bad generator setting: {exc}") from exc
+            raise ValueError(redact(f"Bad generator setting: {exc}")) from exc
         if not 0 <= out.temperature <= 5 or not 0 < out.top_p <= 1:
             raise ValueError("temperature must be in [0, 5] and top_p in (0, 1].")
         if min(out.max_new_tokens, out.max_step_tokens, out.max_steps, out.batch_size) < 1:
@@ -81,22 +85,26 @@ class GeneratorSettings:
 
     def _check_backend(self) -> None:
         if self.backend not in BACKENDS:
-            raise ValueError(f"Unknown generation backend '{self.backend}'; use one of "
+            raise ValueError(f"Unknown generation backend '{redact(self.backend)}'; use one of "
                              f"{', '.join(BACKENDS)}.")
         if self.backend == "openai":
             if not re.match(r"^https?://[^\s/]+", self.base_url):
                 raise ValueError("The openai backend needs base_url, the server's address "
                                  "(e.g. http://vllm:8000/v1), or a deployment-wide "
                                  "GENERATION_SERVER_URL.")
-            if self.api_key_env and not ENV_NAME.match(self.api_key_env):
-                raise ValueError("api_key_env is the NAME of an environment variable "
-                                 "(e.g. VLLM_API_KEY), never the key itself.")
+        # Any backend: the JSON field or the API may carry any value; only listed names pass.
+        check_secret_name(self.api_secret)
         if not 1 <= self.concurrency <= 256 or not 0 < self.timeout <= 3600:
             raise ValueError("concurrency must be in [1, 256] and timeout in (0, 3600] seconds.")
         if not 0 <= self.retries <= 10 or self.tensor_parallel_size < 0:
             raise ValueError("retries must be in [0, 10] and tensor_parallel_size >= 0.")
         if not 0 < self.gpu_memory_utilization <= 1:
             raise ValueError("gpu_memory_utilization must be in (0, 1].")
+
+    @property
+    def server(self) -> str:
+        """The server's URL as messages show it: without credentials."""
+        return strip_credentials(self.base_url)
 
     @property
     def model_name(self) -> str:
@@ -108,6 +116,7 @@ class GeneratorSettings:
         data = asdict(self)
         for name in CONNECTION_FIELDS:
             data.pop(name)
+        data["base_url"] = self.server
         return {**data, **extra}
 
 

@@ -246,6 +246,16 @@ else:
 # The deployment's OpenAI-compatible generation server (docker compose's vllm service):
 # projects on the openai backend that name no server of their own use this one.
 GENERATION_SERVER_URL = os.environ.get("GENERATION_SERVER_URL", "").strip().rstrip("/")
+# Outbound requests and their credentials (outbound/, docs/security.md). The hosts the server
+# may send requests to (host, host:port, *.domain, a network, or *; GENERATION_SERVER_URL is
+# always allowed), and the named secrets a project may choose as a server's key (NAME or
+# NAME=ENVVAR): a project admin picks a name, never an environment variable.
+STEPWISE_OUTBOUND_HOSTS = [h.strip() for h in os.environ.get("STEPWISE_OUTBOUND_HOSTS", "").split(",")
+                           if h.strip()]
+STEPWISE_SERVER_SECRETS = os.environ.get("STEPWISE_SERVER_SECRETS", "")
+# Model directories the web process may read a config.json from (MODELS_DIR always),
+# comma-separated; the Generator tab's check never reads anything else.
+STEPWISE_MODEL_DIRS = [d.strip() for d in os.environ.get("STEPWISE_MODEL_DIRS", "").split(",") if d.strip()]
 
 RUN_HEARTBEAT_SECONDS = float(os.environ.get("RUN_HEARTBEAT_SECONDS", "20"))
 RUN_STALE_SECONDS = float(os.environ.get("RUN_STALE_SECONDS", "120"))
@@ -264,8 +274,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     # API keys are masked in every log line, whatever logs them.
     "filters": {"redact_tokens": {"()": "api.log_filters.RedactTokens"},
-                "no_client_tracebacks": {"()": "stepwise.log_filters.NoTracebackForClientErrors"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_tokens"]}},
+                "no_client_tracebacks": {"()": "stepwise.log_filters.NoTracebackForClientErrors"},
+                "redact_credentials": {"()": "outbound.redact.RedactCredentials"}},
+    "handlers": {"console": {"class": "logging.StreamHandler",
+                             "filters": ["redact_tokens", "redact_credentials"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"filters": ["no_client_tracebacks"]}},
 }

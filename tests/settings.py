@@ -16,6 +16,8 @@ os.environ.setdefault("RUN_STALE_SECONDS", "8")
 os.environ.setdefault("RUN_SWEEP_SECONDS", "1")
 os.environ.setdefault("RUN_PUBLISH_GRACE_SECONDS", "1")
 os.environ.setdefault("RUN_REPUBLISH_SECONDS", "10")
+# The tests' servers listen on loopback; production allows it only where an operator lists it.
+os.environ.setdefault("STEPWISE_OUTBOUND_HOSTS", "127.0.0.1")
 os.environ.setdefault("STEPWISE_DATA_DIR", str(Path(__file__).resolve().parent.parent / "data" / "test"))
 
 if os.environ.get("STEPWISE_TEST_SQLITE") == "1":

@@ -47,6 +47,9 @@ def test_compose_sends_generation_to_a_vllm_server_under_the_gpu_profile(compose
     assert services["worker-gpu"]["depends_on"]["vllm"]["condition"] == "service_healthy"
     for name in ("web", "worker-gpu"):
         assert services[name]["environment"]["GENERATION_SERVER_URL"].endswith("http://vllm:8000/v1}")
+        # The vllm key is a named secret projects may choose; other servers must be listed.
+        assert services[name]["environment"]["STEPWISE_SERVER_SECRETS"].endswith("vllm=VLLM_API_KEY}")
+        assert "STEPWISE_OUTBOUND_HOSTS" in services[name]["environment"]
 
 
 def test_compose_services_have_healthchecks_and_wait_for_them(compose):

@@ -28,8 +28,9 @@ def test_settings_choose_and_check_the_backend():
     assert GeneratorSettings.from_dict(SERVER).model_name == "/models/qwen"
     with pytest.raises(ValueError, match="needs base_url"):
         GeneratorSettings.from_dict({**SERVER, "base_url": ""})
-    with pytest.raises(ValueError, match="NAME of an environment variable"):
+    with pytest.raises(ValueError, match="one of the server secrets") as refused:
         GeneratorSettings.from_dict({**SERVER, "api_key_env": "sk-abc123"})
+    assert "sk-abc123" not in str(refused.value)
     with pytest.raises(ValueError, match="Unknown generation backend 'sglang'"):
         GeneratorSettings.from_dict({"model": "m", "backend": "sglang"})
     with pytest.raises(ValueError, match="concurrency"):
@@ -45,11 +46,12 @@ def test_a_deployment_server_serves_projects_that_name_none(settings):
     assert GeneratorSettings.from_dict({"model": "m"}).base_url == ""
 
 
-def test_provenance_records_the_sampling_not_the_connection():
+def test_provenance_records_the_sampling_not_the_connection(settings):
+    settings.STEPWISE_SERVER_SECRETS = "VLLM_KEY"
     provenance = GeneratorSettings.from_dict({**SERVER, "api_key_env": "VLLM_KEY"}).provenance(run=3)
     assert provenance["backend"] == "openai" and provenance["base_url"] == "http://vllm:8000/v1"
     assert provenance["run"] == 3 and provenance["temperature"] == 0.8
-    for name in ("api_key_env", "concurrency", "timeout", "retries", "batch_size"):
+    for name in ("api_secret", "api_key_env", "concurrency", "timeout", "retries", "batch_size"):
         assert name not in provenance
 
 
@@ -71,14 +73,16 @@ def test_completion_request_body():
     assert greedy == {"model": "qwen-math", "prompt": "p", "n": 1, "max_tokens": 8, "temperature": 0.0}
 
 
-def test_the_api_key_comes_from_the_named_environment_variable(monkeypatch):
-    settings = GeneratorSettings.from_dict({**SERVER, "api_key_env": "STEPWISE_TEST_KEY"})
+def test_the_api_key_comes_from_the_operators_named_secret(monkeypatch, settings):
+    settings.STEPWISE_SERVER_SECRETS = "vllm=STEPWISE_TEST_KEY"
+    generator = GeneratorSettings.from_dict({**SERVER, "api_secret": "vllm"})
     monkeypatch.delenv("STEPWISE_TEST_KEY", raising=False)
-    with pytest.raises(ServerError, match="STEPWISE_TEST_KEY .* is not set") as info:
-        api_key(settings)
+    with pytest.raises(ServerError, match="secret 'vllm' has no value") as info:
+        api_key(generator)
+    assert "STEPWISE_TEST_KEY" not in str(info.value)
     assert info.value.reason == "The generation server's API key is not set up"
     monkeypatch.setenv("STEPWISE_TEST_KEY", " secret ")
-    assert api_key(settings) == "secret"
+    assert api_key(generator) == "secret"
     assert api_key(GeneratorSettings.from_dict(SERVER)) == "EMPTY"
 
 

@@ -2,6 +2,8 @@
 the demo model, through a real worker; a server that is down; one that answers 500 and
 recovers; and the generator settings page's "test connection", in Chromium too."""
 
+from pathlib import Path
+
 import pytest
 
 from annotate.models import Membership, PreAnnotation, Problem, Project, Solution, StepNode
@@ -156,14 +158,16 @@ def test_a_server_that_answers_500_then_recovers(served, proxy, celery_worker):
 
 def _form(model_dir, base_url, **extra):
     return {"model": model_dir, "backend": "openai", "base_url": base_url, "served_model": "",
-            "api_key_env": "", "concurrency": 4, "timeout": 30, "retries": 1,
+            "api_secret": "", "concurrency": 4, "timeout": 30, "retries": 1,
             "tensor_parallel_size": 0, "gpu_memory_utilization": 0.85, "dtype": "auto",
             "temperature": 0.7, "top_p": 0.9, "delimiter": "\\n", "max_new_tokens": 64,
             "max_step_tokens": 16, "max_steps": 20, "batch_size": 8, **extra}
 
 
-def test_settings_page_saves_the_backend_and_tests_the_connection(served, client, make_user):
+def test_settings_page_saves_the_backend_and_tests_the_connection(served, client, make_user,
+                                                                  settings):
     model_dir, base_url = served
+    settings.STEPWISE_MODEL_DIRS = [str(Path(model_dir).parent)]  # the check reads its config.json
     admin, annotator = make_user("gen-admin"), make_user("gen-annotator")
     project = Project.objects.create(name="Gen", slug="gen-settings")
     add(project, admin, Membership.Role.ADMIN)
@@ -176,8 +180,9 @@ def test_settings_page_saves_the_backend_and_tests_the_connection(served, client
 
     client.force_login(admin)
     assert client.get(page).status_code == 200
-    answer = client.post(page, _form(model_dir, base_url, api_key_env="sk-live-123"))
-    assert answer.status_code == 400 and b"NAME of an environment variable" in answer.content
+    answer = client.post(page, _form(model_dir, base_url, api_secret="sk-live-123"))
+    assert answer.status_code == 400 and b"one of the server secrets" in answer.content
+    assert b"sk-live-123" not in answer.content
     assert client.post(page, _form(model_dir, base_url)).status_code == 302
     project.refresh_from_db()
     assert project.generator["backend"] == "openai" and project.generator["delimiter"] == "\n"
@@ -193,8 +198,10 @@ def test_settings_page_saves_the_backend_and_tests_the_connection(served, client
 
 
 @pytest.mark.browser
-def test_test_connection_shows_the_servers_answer_in_chromium(served, live_server, page, make_user):
+def test_test_connection_shows_the_servers_answer_in_chromium(served, live_server, page, make_user,
+                                                              settings):
     model_dir, base_url = served
+    settings.STEPWISE_MODEL_DIRS = [str(Path(model_dir).parent)]
     admin = make_user("gen-boss")
     project = Project.objects.create(name="Gen B", slug="gen-browser", generator={
         "model": model_dir, "backend": "openai", "base_url": base_url})

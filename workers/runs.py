@@ -30,6 +30,8 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
+from outbound.redact import redact
+
 from .models import Run
 
 logger = logging.getLogger(__name__)
@@ -139,6 +141,9 @@ def stale_before():
 
 
 def _finish(run_id: int, dispatch: int, status: str, **fields: Any) -> None:
+    for name in ("error", "reason"):  # shown on pages and the API: no credentials
+        if fields.get(name):
+            fields[name] = redact(fields[name])
     Run.objects.filter(pk=run_id, dispatch=dispatch).update(
         status=status, finished_at=timezone.now(), heartbeat_at=None, **fields)
 

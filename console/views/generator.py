@@ -8,6 +8,7 @@ from console.forms import GeneratorForm
 from generation.config import GeneratorSettings
 from generation.connection import check_connection
 from generation.services import update_generator
+from outbound.redact import redact
 
 from .permissions import ADMIN, project_role_required
 
@@ -19,7 +20,7 @@ def generator(request, project):
         try:
             update_generator(project, form.values(project.generator))
         except ValueError as exc:
-            form.add_error(None, str(exc))
+            form.add_error(None, redact(str(exc)))
         else:
             messages.success(request, "Generator settings saved.")
             return redirect("manage:generator", slug=project.slug)
@@ -35,13 +36,13 @@ def test_connection(request, project):
     form = GeneratorForm.for_project(project, request.POST)
     check, error = None, None
     if not form.is_valid():
-        error = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in form.errors.items())
+        error = redact("; ".join(f"{name}: {' '.join(errs)}" for name, errs in form.errors.items()))
     else:
         try:
             settings = GeneratorSettings.from_dict(form.values(project.generator))
         except ValueError as exc:
-            error = str(exc)
+            error = redact(str(exc))
         else:
-            check = check_connection(settings)
+            check = check_connection(settings, project.pk)
     return render(request, "manage/_connection.html", {"check": check, "error": error},
                   status=400 if error else 200)

@@ -6,16 +6,22 @@ prompt once for all its samples. Servers differ in what they honour: vLLM return
 choices, ``transformers serve`` ignores ``n`` and returns one. The backend counts the
 choices that came back and asks again for the rest, each top-up with a seed of its own,
 so it always returns the ``n`` samples asked for and a retried Run asks for the same ones.
-Timeouts, retries and their backoff are the ``openai`` client's own.
+Timeouts, retries and their backoff are the ``openai`` client's own; its HTTP client is
+``outbound.http.client``: every request passes the deployment's outbound policy, and a
+redirect is an error, never followed. The API key is a named secret the operator defines
+(``outbound.credentials``); messages show the server's URL without credentials.
 """
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 
 from generation.sampling import Sampled
+from outbound import http
+from outbound.credentials import SecretUnavailable, read_secret
+from outbound.policy import OutboundRefused
+from outbound.redact import redact
 from workers.runs import RunFailure
 
 from .base import Backend, request_seed
@@ -26,17 +32,15 @@ class ServerError(RunFailure):
 
 
 def api_key(settings) -> str:
-    """The key from the environment variable the settings name; servers without auth
-    accept any key, and the client refuses an empty one."""
-    if not settings.api_key_env:
+    """The value of the named secret the settings choose; servers without auth accept any
+    key, and the client refuses an empty one. Only names the operator lists are read."""
+    if not settings.api_secret:
         return "EMPTY"
-    value = os.environ.get(settings.api_key_env, "").strip()
-    if not value:
-        raise ServerError(
-            f"The environment variable {settings.api_key_env} (the API key of the generation "
-            f"server at {settings.base_url}) is not set in this worker.",
-            reason="The generation server's API key is not set up")
-    return value
+    try:
+        return read_secret(settings.api_secret)
+    except (ValueError, SecretUnavailable) as exc:
+        raise ServerError(f"{exc} (the API key of the generation server at {settings.server})",
+                          reason="The generation server's API key is not set up") from exc
 
 
 def completion_request(settings, prompt: str, *, n: int, max_new_tokens: int,
@@ -54,6 +58,15 @@ def completion_request(settings, prompt: str, *, n: int, max_new_tokens: int,
     return body
 
 
+def _refusal(exc: BaseException) -> str | None:
+    """The outbound policy's message, where the policy refused the request."""
+    while exc is not None:
+        if isinstance(exc, OutboundRefused):
+            return str(exc)
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 class OpenAIServerBackend(Backend):
     name = "openai"
 
@@ -61,8 +74,14 @@ class OpenAIServerBackend(Backend):
     def client(self):
         import openai
 
+        try:  # refused here, before a key is read or a connection made
+            http.check_url(self.settings.base_url)
+        except OutboundRefused as exc:
+            raise ServerError(f"The generation server at {self.settings.server} is not allowed: {exc}",
+                              reason="The generation server is not allowed") from exc
         return openai.OpenAI(base_url=self.settings.base_url, api_key=api_key(self.settings),
-                             timeout=self.settings.timeout, max_retries=self.settings.retries)
+                             timeout=self.settings.timeout, max_retries=self.settings.retries,
+                             http_client=http.client(self.settings.timeout))
 
     @cached_property
     def tokenizer(self):
@@ -73,14 +92,14 @@ class OpenAIServerBackend(Backend):
         try:
             return AutoTokenizer.from_pretrained(self.settings.model)
         except (OSError, ValueError) as exc:
-            raise ServerError(
+            raise ServerError(redact(
                 f"Cannot load the tokenizer of {self.settings.model} to build prompts for "
-                f"{self.settings.base_url}: {exc}. Set the generator's model to a local "
-                f"directory with the model's tokenizer (and served_model to the server's name).",
+                f"{self.settings.server}: {exc}. Set the generator's model to a local "
+                f"directory with the model's tokenizer (and served_model to the server's name)."),
                 reason="The generator's tokenizer is not available") from exc
 
     def describe(self) -> str:
-        return f"openai: {self.settings.model_name} at {self.settings.base_url}"
+        return redact(f"openai: {self.settings.model_name} at {self.settings.server}")
 
     def prompts_per_call(self, n: int) -> int:
         # Enough requests to keep every slot busy; the server batches what is in flight.
@@ -92,17 +111,32 @@ class OpenAIServerBackend(Backend):
     def _create(self, body: dict):
         import openai
 
-        where = f"The generation server at {self.settings.base_url}"
+        where = f"The generation server at {self.settings.server}"
         try:
-            return self.client.completions.create(**body)
-        except openai.APIConnectionError as exc:  # includes timeouts
+            answer = self.client.completions.create(**body)
+        except openai.APIConnectionError as exc:  # includes timeouts and policy refusals
+            refused = _refusal(exc)
+            if refused is not None:
+                raise ServerError(f"{where} is not allowed: {refused}",
+                                  reason="The generation server is not allowed") from exc
             raise ServerError(
-                f"{where} is unreachable after {self.settings.retries + 1} tries: {exc}",
+                redact(f"{where} is unreachable after {self.settings.retries + 1} tries: {exc}"),
                 reason="The generation server is unreachable") from exc
         except openai.APIStatusError as exc:
+            if 300 <= exc.status_code < 400:
+                raise ServerError(f"{where} answered a redirect ({exc.status_code}); redirects "
+                                  "are not followed: set the server URL to where it serves.",
+                                  reason="The generation server answered an error") from exc
             raise ServerError(
-                f"{where} answered {exc.status_code}: {exc.message}",
+                redact(f"{where} answered {exc.status_code}: {exc.message}"),
                 reason="The generation server answered an error") from exc
+        except (openai.APIError, ValueError, TypeError) as exc:  # 2xx, but not a completion
+            raise ServerError(f"{where} answered something that is not an OpenAI completions "
+                              "response.", reason="The generation server answered an error") from exc
+        if isinstance(answer, str | bytes) or not hasattr(answer, "choices"):
+            raise ServerError(f"{where} answered something that is not an OpenAI completions "
+                              "response.", reason="The generation server answered an error")
+        return answer
 
     def _one_prompt(self, prompt: str, n: int, seed: int | None, **params) -> list[str]:
         samples: list[str] = []
@@ -115,7 +149,7 @@ class OpenAIServerBackend(Backend):
             choices = sorted(self._create(body).choices, key=lambda c: c.index)
             if not choices:
                 raise ServerError(
-                    f"The generation server at {self.settings.base_url} returned no choices.",
+                    f"The generation server at {self.settings.server} returned no choices.",
                     reason="The generation server answered an error")
             samples.extend(c.text or "" for c in choices[:missing])
         return samples
