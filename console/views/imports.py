@@ -56,7 +56,9 @@ def upload(request, project):
                 return redirect("manage:run", slug=project.slug, run_id=run.pk)
         if form.errors and status == 200:
             status = 400
-    runs = Run.objects.filter(project=project, kind="import").order_by("-created")[:20]
+    runs = list(Run.objects.filter(project=project, kind="import").order_by("-created")[:20])
+    for run in runs:  # the file's name, never the server path it was stored under
+        run.source_label = run.params.get("source_name") or Path(run.params.get("path", "")).name
     return render(request, "manage/import.html", {
         "project": project, "tab": "import", "form": form, "runs": runs,
         "max_mb": max_upload_bytes() // (1024 * 1024)}, status=status)
