@@ -122,23 +122,23 @@ def _visible_model(request, model_id: int) -> PrmModel:
     return model
 
 
-def _context(model: PrmModel) -> dict:
+def _context(model: PrmModel, user) -> dict:
     return {"model": model, "shown": public_model(model), "run": model.run,
-            "svg": curve_svg(model.curve or []), "metrics": model.metrics or {}}
+            "svg": curve_svg(model.curve or []), "metrics": model.metrics or {},
+            "can_admin": role_in(model.project, user) == Membership.Role.ADMIN}
 
 
 @login_required
 def model_detail(request, model_id: int):
     model = _visible_model(request, model_id)
-    ctx = _context(model)
-    ctx["can_admin"] = role_in(model.project, request.user) == Membership.Role.ADMIN
-    return render(request, "training/detail.html", ctx)
+    return render(request, "training/detail.html", _context(model, request.user))
 
 
 @login_required
 def model_progress(request, model_id: int):
     """The htmx-polled fragment: run progress, loss curve, metrics once ready."""
-    return render(request, "training/_progress.html", _context(_visible_model(request, model_id)))
+    model = _visible_model(request, model_id)
+    return render(request, "training/_progress.html", _context(model, request.user))
 
 
 @login_required
