@@ -51,7 +51,7 @@ def upload(request, project):
                                        user=request.user)
             except (ValueError, FileNotFoundError) as exc:
                 path.unlink(missing_ok=True)
-                form.add_error(None, str(exc))
+                form.add_error(None, str(exc).replace(str(path), path.name))  # no server path
             else:
                 return redirect("manage:run", slug=project.slug, run_id=run.pk)
         if form.errors and status == 200:
