@@ -82,6 +82,7 @@ def _api_train(labs, **params):
 NO_SNAPSHOT = "No ready export snapshot of this project with that id."
 
 
+@pytest.mark.portable
 @pytest.mark.django_db
 def test_a_foreign_snapshot_is_refused_like_a_missing_one(client, two_labs):
     labs = two_labs
@@ -102,6 +103,7 @@ def test_a_foreign_snapshot_is_refused_like_a_missing_one(client, two_labs):
     assert "snap-theirs" not in client.get(reverse("training:list")).content.decode()
 
 
+@pytest.mark.portable
 @pytest.mark.django_db
 def test_a_snapshot_of_the_project_trains_by_id_and_shows_no_path(client, two_labs, settings):
     labs = two_labs
@@ -126,6 +128,7 @@ def refusal(response, ref: str) -> str:
     return body.replace(ref, "<ref>")
 
 
+@pytest.mark.portable
 @pytest.mark.django_db
 def test_models_of_another_project_are_refused_like_missing_ones(client, two_labs):
     labs = two_labs
@@ -166,6 +169,7 @@ def test_models_of_another_project_are_refused_like_missing_ones(client, two_lab
     assert "secret prm" not in client.get(reverse("training:list")).content.decode()
 
 
+@pytest.mark.portable
 @pytest.mark.django_db
 def test_shared_bases_and_the_projects_own_models_are_accepted(client, two_labs, settings):
     labs = two_labs
@@ -190,6 +194,7 @@ def test_shared_bases_and_the_projects_own_models_are_accepted(client, two_labs,
     assert str(labs["root"]) not in json.dumps(shown)
 
 
+@pytest.mark.portable
 @pytest.mark.django_db
 def test_training_numbers_are_bounded_and_long_names_refused(client, two_labs):
     labs = two_labs
@@ -285,6 +290,7 @@ def _queued_training(project, admin, name):
                           hyperparameters={"epochs": 1})
 
 
+@pytest.mark.portable
 @pytest.mark.django_db(transaction=True)
 def test_cancelling_a_training_nobody_runs_settles_its_model(make_user, settings, tmp_path):
     from workers.dispatch import requeue_stale
@@ -321,6 +327,7 @@ def test_cancelling_a_training_nobody_runs_settles_its_model(make_user, settings
     assert PrmModel.objects.get(pk=swept.pk).status == PrmModel.Status.FAILED
 
 
+@pytest.mark.portable
 @pytest.mark.django_db
 def test_runs_and_models_show_file_names_not_server_paths(client, two_labs):
     labs = two_labs
@@ -347,6 +354,7 @@ def test_runs_and_models_show_file_names_not_server_paths(client, two_labs):
     assert "/srv" not in page and "/opt" not in page and "1-2-trained" in page
 
 
+@pytest.mark.portable
 @pytest.mark.django_db
 def test_no_validation_split_is_said_before_and_after(client, two_labs):
     labs = two_labs
