@@ -67,6 +67,7 @@ def settled(run_id: int, kind: str, status: str) -> None:
 
     transaction.on_commit(call)
 
+
 def this_worker() -> str:
     """"host:pid" of this process (read at claim time: prefork children have their own pid)."""
     return f"{socket.gethostname()}:{os.getpid()}"
