@@ -123,30 +123,50 @@ def _search(project, params, user):
 
 
 def _train(project, params, user):
-    from exports.models import ExportSnapshot
-    from exports.services import SplitError, snapshot_file
     from training.services import start_training
 
-    snapshot_path = ""
-    split = params.get("snapshot_split")
-    if split is not None and not params.get("snapshot_id"):
-        raise ValueError("snapshot_split names a split of the snapshot given by snapshot_id.")
-    if params.get("snapshot_id"):
-        snapshot = ExportSnapshot.objects.filter(pk=params["snapshot_id"],
-                                                 projects=project).first()
-        if snapshot is None or snapshot.status != ExportSnapshot.Status.READY:
-            raise ValueError("No ready export snapshot of this project with that id.")
-        try:
-            snapshot_path = str(snapshot_file(snapshot, split))
-        except SplitError as exc:
-            if exc.asked is None:  # as its download does: never a guess among several splits
-                raise ValueError(f"This export has {len(exc.splits)} splits ({', '.join(exc.splits)}): "
-                                 "name the one to train on with snapshot_split.") from None
-            raise ValueError(f"This export has no split '{exc.asked}'; it has "
-                             f"{', '.join(exc.splits)}.") from None
     model = start_training(project=project, name=params["name"],
                            base_model=params.get("base_model", ""),
                            hyperparameters=params.get("hyperparameters"),
-                           snapshot_path=snapshot_path, score_after=params.get("score_after",
-                                                                               False), user=user)
-    return model.run
+                           snapshot_id=params.get("snapshot_id"),
+                           snapshot_split=params.get("snapshot_split"),
+                           score_after=params.get("score_after", False), user=user)
+    run = model.run
+    run.warnings = [model.warning] if model.warning else []
+    return run
+
+
+NO_SNAPSHOT = "No ready export snapshot of this project with that id."
+
+
+def resolve_snapshot(project, snapshot_id: int, split: str | None):
+    """The file of ``split`` of ``project``'s ready snapshot: what ``training.snapshots``
+    asks for (training may not import exports; the API may import both)."""
+    from exports.models import ExportSnapshot
+    from exports.services import SplitError, snapshot_file, snapshot_split
+
+    snapshot = ExportSnapshot.objects.filter(pk=snapshot_id, projects=project,
+                                             status=ExportSnapshot.Status.READY).first()
+    if snapshot is None:  # a foreign snapshot reads exactly as a missing one
+        raise ValueError(NO_SNAPSHOT)
+    try:
+        path = snapshot_file(snapshot, split)
+    except SplitError as exc:
+        if exc.asked is None:  # as its download does: never a guess among several splits
+            raise ValueError(f"This export has {len(exc.splits)} splits ({', '.join(exc.splits)}): "
+                             "name the one to train on with snapshot_split.") from None
+        raise ValueError(f"This export has no split '{exc.asked}'; it has "
+                         f"{', '.join(exc.splits)}.") from None
+    if path is None:
+        raise ValueError(NO_SNAPSHOT)
+    return path, snapshot_split(snapshot, split)
+
+
+def list_snapshots(projects):
+    """(id, label, project ids) of the ready snapshots of ``projects``, newest first."""
+    from exports.models import ExportSnapshot
+
+    rows = ExportSnapshot.objects.filter(projects__in=projects,
+                                         status=ExportSnapshot.Status.READY).distinct()[:200]
+    return [(s.pk, f"{s.name} v{s.version} ({s.format}; {', '.join(sorted(s.files))})",
+             list(s.projects.values_list("pk", flat=True))) for s in rows]

@@ -169,6 +169,15 @@ class RunSerializer(serializers.ModelSerializer):
                   "cancel_requested", "attempts", "dispatch", "published_at", "heartbeat_at",
                   "created", "started_at", "finished_at"]
 
+    def to_representation(self, run):
+        from workers.display import public_value
+
+        data = super().to_representation(run)
+        # File names only: an import's upload path or a training's artefact folder is the
+        # server's business (workers.display).
+        data["params"], data["result"] = public_value(data["params"]), public_value(data["result"])
+        return data
+
 
 class RunCreateSerializer(serializers.Serializer):
     kind = serializers.CharField(max_length=40)

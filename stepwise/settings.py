@@ -268,6 +268,11 @@ CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("CELERY_BROKER_CONNECTIO
 # Where workers keep models and trained artefacts.
 MODELS_DIR = Path(os.environ.get("STEPWISE_MODELS_DIR", DATA_DIR / "models"))
 EXPORTS_DIR = Path(os.environ.get("STEPWISE_EXPORTS_DIR", DATA_DIR / "exports"))
+# Models any project may train from or register (training/locations.py), comma-separated:
+# "name=/path/or/hub-id" names one model, "/a/dir" shares every model folder in it. The
+# shared folders of MODELS_DIR are always offered; its prm/ tree (each project's PRMs) never.
+STEPWISE_MODEL_REGISTRY = [e.strip() for e in os.environ.get("STEPWISE_MODEL_REGISTRY", "").split(",")
+                           if e.strip()]
 
 LOGGING = {
     "version": 1,

@@ -116,7 +116,7 @@ def test_token_page_name(client, make_user):
     assert "&#x27;name&#x27; contains a NUL byte." in resp.content.decode()
 
 
-@pytest.mark.parametrize("field", ["name", "base_model", "snapshot_path"])
+@pytest.mark.parametrize("field", ["name", "base_model", "snapshot_split"])
 def test_training_form(client, make_user, field):
     lab = build(make_user, slug=f"nult-{field}".replace("_", "-"))
     client.force_login(lab["users"]["admin"])

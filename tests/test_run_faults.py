@@ -203,7 +203,8 @@ def test_a_worker_killed_mid_generation_is_replaced_and_adds_no_duplicates(redis
     assert paths.values("problem", "parent", "text_hash").distinct().count() == paths.count()
 
 
-def test_a_worker_killed_mid_training_resumes_from_its_checkpoint(redis_server, tmp_path, make_user):
+def test_a_worker_killed_mid_training_resumes_from_its_checkpoint(redis_server, tmp_path, make_user,
+                                                                  settings):
     from annotate.models import Membership, Project
     from tests.prm_factories import build_tiny_base, rule_examples, seed_project
     from training.models import PrmModel
@@ -215,6 +216,7 @@ def test_a_worker_killed_mid_training_resumes_from_its_checkpoint(redis_server, 
     Membership.objects.create(project=project, user=admin, role=Membership.Role.ADMIN)
     seed_project(project, rule_examples(40, per_problem=2, seed=7), admin)
     base = build_tiny_base(tmp_path / "base")
+    settings.STEPWISE_MODEL_REGISTRY = [str(tmp_path)]  # an operator-shared folder of bases
     first = spawn_worker(tmp_path / "doomed.log", CELERY_BROKER_URL=url)
     with this_process_publishes_to(url):
         model = start_training(project=project, user=admin, name="resumed prm",

@@ -66,7 +66,7 @@ class Recorder:
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_two_processes_train_through_torchrun_from_the_form(celery_worker, client, make_user,
-                                                            tmp_path):
+                                                            tmp_path, settings):
     import torch
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
@@ -77,6 +77,7 @@ def test_two_processes_train_through_torchrun_from_the_form(celery_worker, clien
     Membership.objects.create(project=project, user=admin, role=Membership.Role.ADMIN)
     seed_project(project, rule_examples(40, per_problem=2, seed=7), admin)
     base = build_tiny_base(tmp_path / "base")
+    settings.STEPWISE_MODEL_REGISTRY = [str(tmp_path)]  # an operator-shared folder of bases
     client.force_login(admin)
     r = client.post(reverse("training:create"), {
         "project": project.pk, "name": "ddp", "base_model": str(base), "epochs": "3",

@@ -12,12 +12,14 @@ from workers.models import Run
 pytestmark = [pytest.mark.worker, pytest.mark.portable, pytest.mark.django_db(transaction=True)]
 
 
-def test_train_from_consensus_labels_then_score(celery_worker, client, make_user, tmp_path):
+def test_train_from_consensus_labels_then_score(celery_worker, client, make_user, tmp_path,
+                                                settings):
     admin = make_user("admin")
     project = Project.objects.create(name="T", slug="t")
     Membership.objects.create(project=project, user=admin, role=Membership.Role.ADMIN)
     solutions = seed_project(project, rule_examples(40, per_problem=2, seed=7), admin)
     base = build_tiny_base(tmp_path / "base")
+    settings.STEPWISE_MODEL_REGISTRY = [str(tmp_path)]  # an operator-shared folder of bases
     client.force_login(admin)
 
     r = client.post(reverse("training:create"), {
@@ -73,14 +75,15 @@ def test_bad_training_requests_are_refused_without_writes(client, make_user):
                   "lora_rank", "quantization", "lora_save", "processes", "strategy"):
         assert f'name="{field}"' in form, field
     for data, message in [({"name": ""}, "Give the model a name"),
-                          ({"name": "m", "epochs": "0"}, "epochs and batch_size must be"),
+                          ({"name": "m", "epochs": "0"}, "epochs must be between 1 and 1000"),
                           ({"name": "m", "learning_rate": "fast"}, "must be a number"),
                           ({"name": "m", "head_learning_rate": "2"}, "head_learning_rate must be in"),
                           ({"name": "m", "precision": "fp8"}, "precision must be one of"),
                           ({"name": "m", "batch_size": "4", "effective_batch_size": "10"},
                            "multiple of batch_size"),
                           ({"name": "m", "quantization": "4bit"}, "set lora_rank"),
-                          ({"name": "m", "snapshot_path": "/etc/passwd"}, "under the exports")]:
+                          ({"name": "m", "snapshot_id": "/etc/passwd"}, "must be a snapshot"),
+                          ({"name": "m", "snapshot_id": "99999"}, "No ready export snapshot")]:
         r = client.post(reverse("training:create"), {"project": project.pk, **data})
         assert r.status_code == 400 and message in r.content.decode(), data
     assert not PrmModel.objects.exists() and not Run.objects.exists()

@@ -11,3 +11,9 @@ class TrainingConfig(AppConfig):
         from .strategies import convincing_wrong_order
 
         register_strategy("convincing_wrong")(convincing_wrong_order)
+
+        from workers.runs import on_settle
+
+        from .settle import settle_training
+
+        on_settle("train_prm")(settle_training)

@@ -17,6 +17,20 @@ QUANTIZATIONS = ("none", "4bit")
 LORA_SAVES = ("merged", "adapter")
 
 
+#: Every numeric setting is bounded, so a typo (epochs=10**12) is a 400, not a week-long run.
+#: name -> (type, lowest, highest); None: an open interval, checked with its own message below.
+BOUNDS: dict[str, tuple[type, float | None, float | None]] = {
+    "learning_rate": (float, None, None), "head_learning_rate": (float, None, None),
+    "epochs": (int, 1, 1000), "batch_size": (int, 1, 4096),
+    "effective_batch_size": (int, 1, 1_048_576), "max_length": (int, 16, 131_072),
+    "seed": (int, 0, 2**32 - 1), "val_fraction": (float, None, None),
+    "early_stopping_patience": (int, 0, 1000), "weight_decay": (float, 0, 1),
+    "warmup_ratio": (float, 0, 1), "lora_rank": (int, 0, 4096), "lora_alpha": (int, 1, 65_536),
+    "lora_dropout": (float, None, None), "processes": (int, 0, 1024),
+}
+OPTIONAL = ("head_learning_rate", "effective_batch_size")
+
+
 @dataclass
 class TrainConfig:
     learning_rate: float = 5e-5
@@ -67,8 +81,14 @@ class TrainConfig:
         return cfg
 
     def check(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.max_length < 16:
-            raise ValueError("epochs and batch_size must be >= 1 and max_length >= 16")
+        for name, (kind, low, high) in BOUNDS.items():
+            value = getattr(self, name)
+            if value is None and name in OPTIONAL:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int if kind is int else (int, float)):
+                raise ValueError(f"{name} must be {'a whole number' if kind is int else 'a number'}")
+            if low is not None and not low <= value <= high:  # NaN fails here too
+                raise ValueError(f"{name} must be between {low} and {high}")
         if not 0 < self.learning_rate < 1:
             raise ValueError("learning_rate must be in (0, 1)")
         if self.head_learning_rate is not None and not 0 < self.head_learning_rate < 1:
@@ -83,13 +103,10 @@ class TrainConfig:
                               ("lora_save", LORA_SAVES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}")
-        if self.lora_rank < 0 or self.lora_alpha < 1 or not 0 <= self.lora_dropout < 1:
-            raise ValueError("lora_rank must be >= 0 (0 = off), lora_alpha >= 1, "
-                             "lora_dropout in [0, 1)")
+        if not 0 <= self.lora_dropout < 1:
+            raise ValueError("lora_dropout must be in [0, 1)")
         if self.quantization != "none" and not self.lora_rank:
             raise ValueError("4-bit quantization trains LoRA adapters only: set lora_rank")
-        if self.processes < 0:
-            raise ValueError("processes must be >= 0 (0 = one per GPU)")
         if self.effective_batch_size is not None and self.processes:
             per_step = self.batch_size * self.processes
             if self.effective_batch_size < per_step or self.effective_batch_size % per_step:

@@ -11,9 +11,12 @@ from django.views.decorators.http import require_POST
 from annotate.models import Membership
 from annotate.selectors.projects import role_in
 
+from .display import public_model
+from .locations import model_choices
 from .models import PrmModel
 from .selectors import admin_projects, administered_model, curve_svg, models_for
 from .services import TrainingError, form_defaults, register_model, start_scoring, start_training
+from .snapshots import snapshot_choices
 
 FORM_NUMBERS = {"learning_rate": float, "head_learning_rate": float, "epochs": int,
                 "batch_size": int, "effective_batch_size": int, "max_length": int, "seed": int,
@@ -30,8 +33,19 @@ def model_list(request):
 
 def _list_context(request, **extra) -> dict:
     """The list, the form, and the defaults the form shows for this deployment's workers."""
-    return {"models": models_for(request.user), "projects": admin_projects(request.user),
-            "defaults": form_defaults(), **extra}
+    projects = admin_projects(request.user)
+    return {"models": models_for(request.user), "projects": projects,
+            "defaults": form_defaults(), "model_choices": model_choices(projects),
+            "snapshots": snapshot_choices(projects), **extra}
+
+
+def _snapshot(post) -> tuple[int | None, str | None]:
+    raw, split = post.get("snapshot_id", "").strip(), post.get("snapshot_split", "").strip()
+    if not raw:
+        return None, split or None
+    if not raw.isdigit() or len(raw) > 18:
+        raise TrainingError("'snapshot_id' must be a snapshot's number.")
+    return int(raw), split or None
 
 
 def _form_hyperparameters(post) -> dict:
@@ -58,11 +72,12 @@ def model_create(request):
         return render(request, "training/list.html",
                       _list_context(request, error="Pick a project you administer."), status=403)
     try:
+        snapshot_id, split = _snapshot(request.POST)
         model = start_training(
             project=project, name=request.POST.get("name", ""),
             base_model=request.POST.get("base_model", ""),
             hyperparameters=_form_hyperparameters(request.POST),
-            snapshot_path=request.POST.get("snapshot_path", "").strip(),
+            snapshot_id=snapshot_id, snapshot_split=split,
             score_after=bool(request.POST.get("score_after")), user=request.user,
         )
     except TrainingError as exc:
@@ -107,23 +122,23 @@ def _visible_model(request, model_id: int) -> PrmModel:
     return model
 
 
-def _context(model: PrmModel) -> dict:
-    return {"model": model, "run": model.run, "svg": curve_svg(model.curve or []),
-            "metrics": model.metrics or {}}
+def _context(model: PrmModel, user) -> dict:
+    return {"model": model, "shown": public_model(model), "run": model.run,
+            "svg": curve_svg(model.curve or []), "metrics": model.metrics or {},
+            "can_admin": role_in(model.project, user) == Membership.Role.ADMIN}
 
 
 @login_required
 def model_detail(request, model_id: int):
     model = _visible_model(request, model_id)
-    ctx = _context(model)
-    ctx["can_admin"] = role_in(model.project, request.user) == Membership.Role.ADMIN
-    return render(request, "training/detail.html", ctx)
+    return render(request, "training/detail.html", _context(model, request.user))
 
 
 @login_required
 def model_progress(request, model_id: int):
     """The htmx-polled fragment: run progress, loss curve, metrics once ready."""
-    return render(request, "training/_progress.html", _context(_visible_model(request, model_id)))
+    model = _visible_model(request, model_id)
+    return render(request, "training/_progress.html", _context(model, request.user))
 
 
 @login_required

@@ -18,7 +18,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from .models import Run
-from .runs import broker_errors, publish, stale_before, stamp
+from .runs import broker_errors, publish, settled, stale_before, stamp
 
 logger = logging.getLogger(__name__)
 
@@ -35,13 +35,14 @@ def requeue_stale() -> list[int]:
             Run.objects.select_for_update(skip_locked=True)
             .filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff),
                     status=Run.Status.RUNNING)
-            .values_list("pk", "cancel_requested", "worker")[:BATCH]
+            .values_list("pk", "cancel_requested", "worker", "kind")[:BATCH]
         )
-        for pk, cancelled, worker in stale:
+        for pk, cancelled, worker, kind in stale:
             if cancelled:
                 Run.objects.filter(pk=pk).update(
                     status=Run.Status.CANCELLED, finished_at=timezone.now(), heartbeat_at=None,
                     log=stamp(f"cancelled; its worker {worker or '?'} had stopped answering"))
+                settled(pk, kind, Run.Status.CANCELLED)
                 continue
             Run.objects.filter(pk=pk).update(
                 status=Run.Status.QUEUED, dispatch=F("dispatch") + 1, published_at=None,

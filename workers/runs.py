@@ -39,6 +39,37 @@ logger = logging.getLogger(__name__)
 #: kind -> Celery task, filled by @run_task.
 RUN_KINDS: dict[str, Any] = {}
 
+#: kind -> callbacks ``fn(run_id, status)`` run when a Run of that kind ends failed or
+#: cancelled, wherever that happens: in its task, by ``cancel_run`` while nobody runs it, or
+#: by the dispatcher's sweep after its worker died. Apps register in ``AppConfig.ready()``
+#: (``on_settle``) to settle what the Run left half-done (a model left "training").
+SETTLE_HOOKS: dict[str, list[Callable[[int, str], None]]] = {}
+
+
+def on_settle(kind: str) -> Callable:
+    def decorator(fn: Callable[[int, str], None]):
+        SETTLE_HOOKS.setdefault(kind, []).append(fn)
+        return fn
+
+    return decorator
+
+
+def settled(run_id: int, kind: str, status: str) -> None:
+    """Run the kind's settle hooks once the current transaction commits; a failing hook is
+    logged, never raised into the code that ended the Run."""
+    if status not in (Run.Status.FAILED, Run.Status.CANCELLED):
+        return
+
+    def call():
+        for hook in SETTLE_HOOKS.get(kind, ()):
+            try:
+                hook(run_id, status)
+            except Exception:
+                logger.exception("run %s: settle hook %s failed", run_id, hook.__name__)
+
+    transaction.on_commit(call)
+
+
 def this_worker() -> str:
     """"host:pid" of this process (read at claim time: prefork children have their own pid)."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -140,12 +171,13 @@ def stale_before():
     return timezone.now() - timedelta(seconds=settings.RUN_STALE_SECONDS)
 
 
-def _finish(run_id: int, dispatch: int, status: str, **fields: Any) -> None:
+def _finish(run_id: int, dispatch: int, status: str, kind: str = "", **fields: Any) -> None:
     for name in ("error", "reason"):  # shown on pages and the API: no credentials
         if fields.get(name):
             fields[name] = redact(fields[name])
-    Run.objects.filter(pk=run_id, dispatch=dispatch).update(
-        status=status, finished_at=timezone.now(), heartbeat_at=None, **fields)
+    if Run.objects.filter(pk=run_id, dispatch=dispatch).update(
+            status=status, finished_at=timezone.now(), heartbeat_at=None, **fields):
+        settled(run_id, kind, status)
 
 
 def worker_is_gone(worker: str) -> bool:
@@ -201,7 +233,7 @@ def run_task(kind: str, *, queue: str = "default", soft_time_limit: int = 3600,
                             run_id, dispatch, run.dispatch)
                 return
             if run.cancel_requested:
-                _finish(run_id, dispatch, Run.Status.CANCELLED)
+                _finish(run_id, dispatch, Run.Status.CANCELLED, kind)
                 return
             if not _claim(run, dispatch, self.request.id or ""):
                 # Another live worker holds this attempt (a duplicate message).
@@ -214,17 +246,18 @@ def run_task(kind: str, *, queue: str = "default", soft_time_limit: int = 3600,
                 logger.warning("run %s: handed to another attempt; this one stops", run_id)
             except RunCancelled:
                 ctx.log("cancelled")
-                _finish(run_id, dispatch, Run.Status.CANCELLED)
+                _finish(run_id, dispatch, Run.Status.CANCELLED, kind)
             except OperationalError:
                 if self.request.retries < max_retries:
                     # The database blinked: let the retried message claim the Run again.
                     Run.objects.filter(pk=run_id, dispatch=dispatch).update(
                         status=Run.Status.QUEUED, heartbeat_at=None)
                     raise
-                _finish(run_id, dispatch, Run.Status.FAILED, error=traceback.format_exc(limit=5))
+                _finish(run_id, dispatch, Run.Status.FAILED, kind,
+                        error=traceback.format_exc(limit=5))
             except Exception as exc:  # recorded on the Run, which is what the UI shows
                 logger.exception("run %s failed", run_id)
-                _finish(run_id, dispatch, Run.Status.FAILED,
+                _finish(run_id, dispatch, Run.Status.FAILED, kind,
                         error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}",
                         reason=exc.reason if isinstance(exc, RunFailure) else "")
             else:
@@ -288,9 +321,10 @@ def cancel_run(run: Run) -> Run:
     one at its next check."""
     with transaction.atomic():
         Run.objects.filter(pk=run.pk).update(cancel_requested=True)
-        Run.objects.filter(
+        if Run.objects.filter(
             Q(status=Run.Status.QUEUED) | Q(status=Run.Status.RUNNING, heartbeat_at__lt=stale_before()),
             pk=run.pk,
-        ).update(status=Run.Status.CANCELLED, finished_at=timezone.now(), heartbeat_at=None)
+        ).update(status=Run.Status.CANCELLED, finished_at=timezone.now(), heartbeat_at=None):
+            settled(run.pk, run.kind, Run.Status.CANCELLED)
     run.refresh_from_db()
     return run

@@ -4,16 +4,33 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, serializers
 
+from training.display import file_name, no_validation, public_card, public_source
 from training.models import PrmModel
 
 from .common import PERMISSIONS, CreatedCursorPagination, P, int_param, visible_project_ids
 
 
 class TrainedModelSerializer(serializers.ModelSerializer):
+    """File names only: no absolute server path (base, data file, card) leaves the server."""
+
     class Meta:
         model = PrmModel
         fields = ["id", "project", "name", "base_model", "status", "hyperparameters",
-                  "data_source", "metrics", "model_card", "curve", "run", "created", "updated"]
+                  "data_source", "metrics", "model_card", "curve", "run", "created", "updated",
+                  "warning"]
+
+    warning = serializers.SerializerMethodField(
+        help_text="Why the held-out metrics are (or will be) empty, e.g. no validation split.")
+
+    def get_warning(self, model) -> str:
+        return no_validation(model)
+
+    def to_representation(self, model):
+        data = super().to_representation(model)
+        data["base_model"] = file_name(data["base_model"])
+        data["data_source"] = public_source(data["data_source"])
+        data["model_card"] = public_card(data["model_card"])
+        return data
 
 
 @extend_schema_view(get=extend_schema(parameters=[

@@ -60,7 +60,10 @@ class RunListCreate(generics.ListAPIView):
             return Response(RunSerializer(snapshot.run).data, status=status.HTTP_201_CREATED)
         require_role(project, request.user, ADMIN_ROLES, f"start {kind} runs")
         run = start_api_run(kind, project, params, request.user)
-        return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
+        data = RunSerializer(run).data
+        if getattr(run, "warnings", None):  # e.g. train_prm with no validation split
+            data["warnings"] = run.warnings
+        return Response(data, status=status.HTTP_201_CREATED)
 
 
 class RunDetail(generics.RetrieveAPIView):

@@ -51,12 +51,14 @@ def upload(request, project):
                                        user=request.user)
             except (ValueError, FileNotFoundError) as exc:
                 path.unlink(missing_ok=True)
-                form.add_error(None, str(exc))
+                form.add_error(None, str(exc).replace(str(path), path.name))  # no server path
             else:
                 return redirect("manage:run", slug=project.slug, run_id=run.pk)
         if form.errors and status == 200:
             status = 400
-    runs = Run.objects.filter(project=project, kind="import").order_by("-created")[:20]
+    runs = list(Run.objects.filter(project=project, kind="import").order_by("-created")[:20])
+    for run in runs:  # the file's name, never the server path it was stored under
+        run.source_label = run.params.get("source_name") or Path(run.params.get("path", "")).name
     return render(request, "manage/import.html", {
         "project": project, "tab": "import", "form": form, "runs": runs,
         "max_mb": max_upload_bytes() // (1024 * 1024)}, status=status)
