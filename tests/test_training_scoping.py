@@ -291,8 +291,10 @@ def _queued_training(project, admin, name):
 
 
 @pytest.mark.portable
-@pytest.mark.django_db(transaction=True)
-def test_cancelling_a_training_nobody_runs_settles_its_model(make_user, settings, tmp_path):
+# Not transactional: a live worker of another test must not see these Runs and sweep them.
+@pytest.mark.django_db
+def test_cancelling_a_training_nobody_runs_settles_its_model(make_user, settings, tmp_path,
+                                                             django_capture_on_commit_callbacks):
     from workers.dispatch import requeue_stale
     from workers.runs import cancel_run
 
@@ -304,7 +306,8 @@ def test_cancelling_a_training_nobody_runs_settles_its_model(make_user, settings
 
     # queued, never picked up: cancel ends it at once
     queued = _queued_training(project, admin, "queued")
-    assert cancel_run(queued.run).status == Run.Status.CANCELLED
+    with django_capture_on_commit_callbacks(execute=True):  # the settle hooks run on commit
+        assert cancel_run(queued.run).status == Run.Status.CANCELLED
     assert PrmModel.objects.get(pk=queued.pk).status == PrmModel.Status.FAILED
 
     # "running" on a worker that died: the cancel over the API ends it
@@ -312,7 +315,8 @@ def test_cancelling_a_training_nobody_runs_settles_its_model(make_user, settings
     Run.objects.filter(pk=dead.run_id).update(status=Run.Status.RUNNING, worker="gone:1",
                                               started_at=long_ago, heartbeat_at=long_ago)
     PrmModel.objects.filter(pk=dead.pk).update(status=PrmModel.Status.TRAINING)
-    r = api(admin).post(f"/api/runs/{dead.run_id}/cancel/")
+    with django_capture_on_commit_callbacks(execute=True):
+        r = api(admin).post(f"/api/runs/{dead.run_id}/cancel/")
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
     assert PrmModel.objects.get(pk=dead.pk).status == PrmModel.Status.FAILED
 
@@ -322,7 +326,8 @@ def test_cancelling_a_training_nobody_runs_settles_its_model(make_user, settings
                                                started_at=long_ago, heartbeat_at=long_ago,
                                                cancel_requested=True)
     PrmModel.objects.filter(pk=swept.pk).update(status=PrmModel.Status.TRAINING)
-    requeue_stale()
+    with django_capture_on_commit_callbacks(execute=True):
+        requeue_stale()
     assert Run.objects.get(pk=swept.run_id).status == Run.Status.CANCELLED
     assert PrmModel.objects.get(pk=swept.pk).status == PrmModel.Status.FAILED
 
