@@ -169,6 +169,14 @@ class RunSerializer(serializers.ModelSerializer):
                   "cancel_requested", "attempts", "dispatch", "published_at", "heartbeat_at",
                   "created", "started_at", "finished_at"]
 
+    def to_representation(self, run):
+        data = super().to_representation(run)
+        user = getattr(self.context.get("request"), "user", None)
+        if not (user is not None and (user.is_staff or user.is_superuser)):
+            # The traceback and server paths are for staff; anyone else reads the reason.
+            data["error"] = run.reason if run.error else ""
+        return data
+
 
 class RunCreateSerializer(serializers.Serializer):
     kind = serializers.CharField(max_length=40)

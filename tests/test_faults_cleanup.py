@@ -115,3 +115,43 @@ def test_an_export_on_a_full_disk_fails_cleanly_and_the_next_one_works(
             assert len(b"".join(download.streaming_content).splitlines()) >= 80
     finally:
         stop_process(worker)
+
+
+def test_a_broker_restarted_empty_is_noticed_and_its_lost_run_is_sent_again(
+        redis_server, tmp_path):
+    """The Run was sent, the broker restarted without its data: with the real ten-minute
+    republish delay, only noticing the lost queue can bring the Run back in time."""
+    url = redis_server.url()
+    # A worker on another queue: its dispatcher sweeps, but nothing takes the Run early.
+    sweeper = spawn_worker(tmp_path / "sweeper.log", queues="gpu", CELERY_BROKER_URL=url,
+                           **SLOW_SWEEP)
+    runner = None
+    try:
+        with this_process_publishes_to(url):
+            wait_for_log(tmp_path / "sweeper.log", "the broker holds no sentinel")  # planted
+            run = start_run("healthcheck", {"message": "lost with the broker"})
+            sent_at = Run.objects.get(pk=run.pk).published_at
+            assert sent_at is not None
+            redis_server.stop()  # no persistence: the message is gone
+            redis_server.start()
+            runner = spawn_worker(tmp_path / "runner.log", queues="default",
+                                  CELERY_BROKER_URL=url, **SLOW_SWEEP)
+            run = wait_for_run(run, 150)
+    finally:
+        for worker in (sweeper, runner):
+            if worker is not None:
+                stop_process(worker)
+    assert run.status == Run.Status.SUCCEEDED and run.attempts == 1, run.error
+    assert run.published_at > sent_at and run.dispatch == 1
+    assert run.result["message"] == "lost with the broker"
+
+
+def wait_for_log(path, text: str, timeout: float = 60):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in path.read_text():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"{text!r} not in {path.name} after {timeout}s:\n{path.read_text()[-3000:]}")

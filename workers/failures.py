@@ -41,9 +41,9 @@ def public_reason(exc: BaseException) -> str:
         return reason[:300]
     if is_disk_full(exc):
         return DISK_FULL_REASON
-    from django.db import DatabaseError
+    from django.db import InterfaceError, OperationalError
 
-    if isinstance(exc, DatabaseError) and not isinstance(exc.__cause__, ValueError):
+    if isinstance(exc, OperationalError | InterfaceError):
         return DATABASE_REASON
     return f"The job failed ({type(exc).__name__}); staff can read the details in its error log."
 
