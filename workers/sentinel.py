@@ -24,6 +24,9 @@ def broker_lost_its_queue() -> bool:
     again once are harmless, as each Run's claim lets one copy execute it."""
     queue = Queue(SENTINEL_QUEUE, routing_key=SENTINEL_QUEUE, durable=True)
     with current_app.connection_for_write() as conn:
+        # One try: a broker that is down is the dispatcher's next pass's business, and
+        # kombu's default would retry here forever.
+        conn.ensure_connection(max_retries=1)
         channel = conn.default_channel
         _, count, _ = channel.queue_declare(queue=SENTINEL_QUEUE, durable=True)
         if count:
