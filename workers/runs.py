@@ -241,7 +241,7 @@ def run_task(kind: str, *, queue: str = "default", soft_time_limit: int = 3600,
             except RunSuperseded:
                 logger.warning("run %s: handed to another attempt; this one stops", run_id)
             except RunCancelled:
-                ctx.log("cancelled")
+                on_fresh_connection(lambda: ctx.log("cancelled"), f"run {run_id}: logging")
                 _finish(run_id, dispatch, Run.Status.CANCELLED)
             except OperationalError as exc:
                 if self.request.retries < max_retries:
