@@ -176,6 +176,10 @@ class RunSerializer(serializers.ModelSerializer):
         # File names only: an import's upload path or a training's artefact folder is the
         # server's business (workers.display).
         data["params"], data["result"] = public_value(data["params"]), public_value(data["result"])
+        user = getattr(self.context.get("request"), "user", None)
+        if not (user is not None and (user.is_staff or user.is_superuser)):
+            # The traceback and server paths are for staff; anyone else reads the reason.
+            data["error"] = run.reason if run.error else ""
         return data
 
 

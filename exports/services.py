@@ -17,6 +17,8 @@ from django.db.models import Max
 from django.utils import timezone
 
 from annotate.models import Project
+from workers.failures import DISK_FULL_REASON, is_disk_full, public_reason
+from workers.runs import RunFailure
 
 from .models import ExportSnapshot
 from .spec import SpecError, normalize_spec
@@ -91,8 +93,6 @@ def build_snapshot(snapshot_id: int, progress=None) -> dict:
         return {"files": snapshot.files}  # a redelivered task: already built
     ExportSnapshot.objects.filter(pk=snapshot_id).update(status=ExportSnapshot.Status.BUILDING)
     directory = snapshot_dir(snapshot)
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
     spec = snapshot.filters
     kind = file_kind(snapshot.format)
     sinks: dict = {}
@@ -101,6 +101,8 @@ def build_snapshot(snapshot_id: int, progress=None) -> dict:
     try:
         from .sinks import make_sink
 
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
         for split, row, steps in iter_rows(spec, refused):
             sink = sinks.get(split)
             if sink is None:
@@ -125,11 +127,16 @@ def build_snapshot(snapshot_id: int, progress=None) -> dict:
                                         for rid, why in mine[:REFUSED_KEPT]]
             files[split] = info
     except BaseException as exc:
+        # Each step of the clean-up survives the last one failing (a full disk fails the
+        # close again): the partial files go and the snapshot ends failed, whatever happens.
         for sink in sinks.values():
             sink.discard()
+        shutil.rmtree(directory, ignore_errors=True)
         ExportSnapshot.objects.filter(pk=snapshot_id).update(
-            status=ExportSnapshot.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000],
+            status=ExportSnapshot.Status.FAILED, error=public_reason(exc)[:2000],
             finished_at=timezone.now())
+        if is_disk_full(exc):
+            raise RunFailure(f"{type(exc).__name__}: {exc}", reason=DISK_FULL_REASON) from exc
         raise
     content = hashlib.sha256(
         "".join(f"{split}:{files[split]['sha256']}\n" for split in sorted(files)).encode()

@@ -11,6 +11,8 @@ import json
 import os
 from pathlib import Path
 
+from workers.failures import discard_partial
+
 PARQUET_BATCH = 5000
 
 
@@ -38,8 +40,7 @@ class _HashingFile:
                 "sha256": self.sha.hexdigest()}
 
     def discard(self) -> None:
-        self.fh.close()
-        self.tmp.unlink(missing_ok=True)
+        discard_partial(self.tmp, self.fh.close)
 
 
 class JsonlSink:
@@ -104,9 +105,8 @@ class ParquetSink:
         return self.file.close()
 
     def discard(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.file.tmp.unlink(missing_ok=True)
+        closers = [self.file.fh.close] + ([self.writer.close] if self.writer is not None else [])
+        discard_partial(self.file.tmp, *closers)
 
 
 def make_sink(kind: str, directory: Path, split: str):

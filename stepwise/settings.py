@@ -188,6 +188,12 @@ REST_FRAMEWORK = {
         "api.throttling.APIAnonThrottle",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON with bounded nesting and no NUL bytes or lone surrogates (api/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "api.parsers.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {
@@ -242,7 +248,8 @@ else:
 # dispatcher, which every worker runs every RUN_SWEEP_SECONDS. A queued Run the broker never
 # got (it was down) is sent once it is RUN_PUBLISH_GRACE_SECONDS old; one that was sent but
 # has not started after RUN_REPUBLISH_SECONDS is sent again (a broker restarted without
-# persistence loses its messages; a duplicate message does nothing).
+# persistence loses its messages; a duplicate message does nothing), at once when the
+# broker's sentinel message is gone (workers/sentinel.py).
 # The deployment's OpenAI-compatible generation server (docker compose's vllm service):
 # projects on the openai backend that name no server of their own use this one.
 GENERATION_SERVER_URL = os.environ.get("GENERATION_SERVER_URL", "").strip().rstrip("/")

@@ -43,3 +43,6 @@ if os.environ.get("STEPWISE_TEST_WORKER") == "1":
     # The worker process of the test suite talks to the database pytest-django created.
     db = DATABASES["default"]
     db["NAME"] = db.get("TEST", {}).get("NAME") or f"test_{db['NAME']}"
+
+# Run kinds that inject faults (tests/fault_kinds.py), known to the suite's workers only.
+CELERY_IMPORTS = ["tests.fault_kinds"]

@@ -106,3 +106,83 @@ def _fuzz_all(key, ids):
             case.call_and_validate(headers={"Authorization": f"Bearer {key}"}, checks=checks)
 
         fuzz()
+
+
+@pytest.mark.portable
+@pytest.mark.django_db
+def test_api_fuzz_deep_json_and_crafted_cursors(make_user, settings, tmp_path):
+    """Every JSON operation of the schema (the reward API too) gets bodies nested 65 to
+    3,000 levels, and every cursor-paginated list gets crafted cursors: a 4xx each time."""
+    import base64
+
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from stepwise.wsgi import application
+
+    settings.EXPORTS_DIR = tmp_path / "exports"
+    lab = build(make_user, slug="fuzzdeep")
+    ids, key = _real_objects(lab)
+    ids.update({(m, "prm"): ids[(m, "models")] for m in ("get", "post")})
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    # As in test_api_fuzz: the WSGI call must not close the test's connection.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+    operations = [result.ok() for result in schema.get_all_operations()]
+
+    def url(operation) -> str:
+        route = operation.path.split("/")[2]
+        path = operation.path
+        for p in operation.path_parameters:
+            value = ids.get((operation.method.lower(), route), "k" * 40)
+            path = path.replace(f"{{{p.name}}}", str(value))
+        return path
+
+    posts = [op for op in operations if op.method.lower() == "post"
+             and "application/json" in op.get_request_payload_content_types()]
+    lists = [op for op in operations if op.method.lower() == "get"
+             and any(p.name == "cursor" for p in op.query)]
+    assert len(posts) >= 8 and len(lists) >= 6
+
+    deep = st.builds(lambda depth, opener: opener * depth + "1" + "]" * depth
+                     if opener == "[" else '{"a":' * depth + "1" + "}" * depth,
+                     st.integers(65, 3000), st.sampled_from(["[", '{"a":']))
+    cursors = st.builds(
+        lambda o, r, p: base64.b64encode(f"o={o}&r={r}&p={p}".encode()).decode(),
+        st.integers(-5, 10**6), st.sampled_from(["0", "1", "x"]),
+        st.one_of(st.text(max_size=40), st.from_regex(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}"
+                                                      r"(\.\d{1,6})?[+-]\d{2}:\d{2}",
+                                                      fullmatch=True)))
+    current = [None]  # the operation under test (hypothesis takes no default arguments)
+    for operation in posts:
+        current[0] = operation
+
+        @given(body=deep)
+        @hypothesis_settings(max_examples=4, deadline=None, derandomize=True, database=None,
+                             suppress_health_check=list(HealthCheck))
+        def post_deep(body):
+            path = url(current[0])
+            resp = client.post(path, body, content_type="application/json")
+            assert resp.status_code < 500, (path, resp.status_code)
+            if resp.status_code == 400:
+                assert "nested more than 64 levels" in resp.json()["detail"], path
+
+        post_deep()
+    for operation in lists:
+        current[0] = operation
+
+        @given(cursor=cursors)
+        @hypothesis_settings(max_examples=15, deadline=None, derandomize=True, database=None,
+                             suppress_health_check=list(HealthCheck))
+        def get_cursor(cursor):
+            path = url(current[0])
+            resp = client.get(path, {"cursor": cursor})
+            assert resp.status_code in (200, 400), (path, cursor, resp.status_code)
+
+        get_cursor()

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from .models import Run
 from .runs import broker_errors, publish, settled, stale_before, stamp
+from .sentinel import broker_lost_its_queue
 
 logger = logging.getLogger(__name__)
 
@@ -54,20 +55,22 @@ def requeue_stale() -> list[int]:
     return handed_back
 
 
-def send_unpublished() -> int:
-    """Publish queued Runs that never reached the broker, and again those sent long ago that
-    never started (a broker restarted without persistence lost the message; the task's
-    claim makes a second copy harmless). Stops at the first broker error."""
+def send_unpublished(*, lost_before=None) -> int:
+    """Publish queued Runs that never reached the broker, and again those sent that never
+    started: all those sent before ``lost_before`` (when the broker lost its queue), else
+    those sent long ago (a lost message nothing else noticed). The task's claim makes a
+    second copy harmless. Stops at the first broker error."""
     now = timezone.now()
     grace = now - timedelta(seconds=settings.RUN_PUBLISH_GRACE_SECONDS)
     long_ago = now - timedelta(seconds=settings.RUN_REPUBLISH_SECONDS)
+    sent_before = Q(published_at__lt=lost_before or long_ago)
     sent = 0
     with transaction.atomic():
         runs = list(
             Run.objects.select_for_update(skip_locked=True)
             .filter(Q(published_at__isnull=True, created__lt=grace)
                     | Q(published_at__isnull=True, dispatch__gt=1)
-                    | Q(published_at__lt=long_ago),
+                    | sent_before,
                     status=Run.Status.QUEUED, cancel_requested=False)
             .order_by("created", "id")[:BATCH]
         )
@@ -80,8 +83,20 @@ def send_unpublished() -> int:
     return sent
 
 
+_lost_before = None  # set when the broker lost its queue, until those Runs were sent again
+
+
 def sweep() -> tuple[list[int], int]:
-    return requeue_stale(), send_unpublished()
+    global _lost_before
+    handed_back = requeue_stale()
+    if broker_lost_its_queue():
+        _lost_before = timezone.now()
+    sent = batch = send_unpublished(lost_before=_lost_before)
+    while batch == BATCH and _lost_before is not None:
+        batch = send_unpublished(lost_before=_lost_before)
+        sent += batch
+    _lost_before = None
+    return handed_back, sent
 
 
 class Dispatcher(threading.Thread):

@@ -18,6 +18,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from datetime import timedelta
@@ -25,13 +26,21 @@ from typing import Any
 
 from celery import current_app, shared_task
 from django.conf import settings
-from django.db import OperationalError, close_old_connections, connection, transaction
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    transaction,
+)
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
 from outbound.redact import redact
 
+from .failures import public_reason
 from .models import Run
 
 logger = logging.getLogger(__name__)
@@ -171,12 +180,36 @@ def stale_before():
     return timezone.now() - timedelta(seconds=settings.RUN_STALE_SECONDS)
 
 
+FINAL_WRITE_TRIES = 6
+
+
+def on_fresh_connection(write: Callable[[], Any], what: str) -> Any:
+    """Run ``write``; after a database error, again on a new connection (with a short back-off).
+
+    A Run's end must be recorded by the worker that ran it: after a blink the old connection
+    is dead for good, and a Run left ``running`` waits for the sweep, whose log would then
+    wrongly say its worker stopped answering."""
+    for attempt in range(FINAL_WRITE_TRIES):
+        try:
+            return write()
+        except (OperationalError, InterfaceError) as exc:
+            if attempt == FINAL_WRITE_TRIES - 1:
+                raise
+            logger.warning("%s: database error (%s); again on a new connection", what, exc)
+            try:
+                connection.close()
+            except DatabaseError:
+                pass
+            time.sleep(min(0.25 * 2 ** attempt, 4.0))
+
+
 def _finish(run_id: int, dispatch: int, status: str, kind: str = "", **fields: Any) -> None:
     for name in ("error", "reason"):  # shown on pages and the API: no credentials
         if fields.get(name):
             fields[name] = redact(fields[name])
-    if Run.objects.filter(pk=run_id, dispatch=dispatch).update(
-            status=status, finished_at=timezone.now(), heartbeat_at=None, **fields):
+    if on_fresh_connection(lambda: Run.objects.filter(pk=run_id, dispatch=dispatch).update(
+            status=status, finished_at=timezone.now(), heartbeat_at=None, **fields),
+            f"run {run_id}: recording {status}"):
         settled(run_id, kind, status)
 
 
@@ -245,21 +278,26 @@ def run_task(kind: str, *, queue: str = "default", soft_time_limit: int = 3600,
             except RunSuperseded:
                 logger.warning("run %s: handed to another attempt; this one stops", run_id)
             except RunCancelled:
-                ctx.log("cancelled")
+                on_fresh_connection(lambda: ctx.log("cancelled"), f"run {run_id}: logging")
                 _finish(run_id, dispatch, Run.Status.CANCELLED, kind)
-            except OperationalError:
+            except OperationalError as exc:
                 if self.request.retries < max_retries:
                     # The database blinked: let the retried message claim the Run again.
-                    Run.objects.filter(pk=run_id, dispatch=dispatch).update(
-                        status=Run.Status.QUEUED, heartbeat_at=None)
+                    on_fresh_connection(lambda: Run.objects.filter(
+                        pk=run_id, dispatch=dispatch).update(
+                        status=Run.Status.QUEUED, heartbeat_at=None),
+                        f"run {run_id}: queueing the retry")
                     raise
-                _finish(run_id, dispatch, Run.Status.FAILED, kind,
-                        error=traceback.format_exc(limit=5))
+                logger.exception("run %s failed", run_id)
+                _finish(run_id, dispatch, Run.Status.FAILED, kind, error=traceback.format_exc(limit=5),
+                        reason=public_reason(exc))
             except Exception as exc:  # recorded on the Run, which is what the UI shows
+                # The traceback goes to the log and to ``error`` (staff only); ``reason`` is
+                # the short cause anyone the Run affects may read.
                 logger.exception("run %s failed", run_id)
                 _finish(run_id, dispatch, Run.Status.FAILED, kind,
                         error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}",
-                        reason=exc.reason if isinstance(exc, RunFailure) else "")
+                        reason=public_reason(exc))
             else:
                 _finish(run_id, dispatch, Run.Status.SUCCEEDED, result=result)
 

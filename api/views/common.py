@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from django.http import QueryDict
+from datetime import UTC
+
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import BasePermission, IsAuthenticated
 
 from annotate.models import Membership, Project
 from annotate.selectors.projects import visible_projects
 
+from ..parsers import nul_field
 from ..permissions import TokenScope
 
 
@@ -22,32 +25,25 @@ class CreatedCursorPagination(CursorPagination):
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 1000
+    bad_cursor = "Give a cursor from a page's next or previous link."
 
-
-def nul_field(data, path: str = "") -> str | None:
-    """The name of the first string field under ``data`` (a query, a form or parsed JSON)
-    whose key or value holds a NUL byte, as ``items.0.metadata.key``; None if there is none."""
-    if isinstance(data, QueryDict):
-        for key, values in data.lists():
-            if "\x00" in key or any(isinstance(v, str) and "\x00" in v for v in values):
-                return key.replace("\x00", "")
-        return None
-    if isinstance(data, str):
-        return path if "\x00" in data else None
-    if isinstance(data, dict):
-        entries = data.items()
-    elif isinstance(data, list | tuple):
-        entries = enumerate(data)
-    else:
-        return None
-    for key, value in entries:
-        name = f"{path}.{key}" if path else str(key)
-        if "\x00" in name:
-            return name.replace("\x00", "")
-        found = nul_field(value, name)
-        if found is not None:
-            return found
-    return None
+    def decode_cursor(self, request):
+        # DRF answers a cursor it cannot decode with a 404, and passes a decodable one's
+        # position to the query unchecked: a bad timestamp there was a 500.
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            raise ValidationError({"cursor": self.bad_cursor})
+        if cursor is not None and cursor.position is not None:
+            try:
+                when = parse_datetime(cursor.position)
+                if when is not None and when.tzinfo is not None:
+                    when.astimezone(UTC)  # overflows for year 1 east of UTC
+            except (ValueError, OverflowError):
+                when = None
+            if when is None:
+                raise ValidationError({"cursor": self.bad_cursor})
+        return cursor
 
 
 class NoNulBytes(BasePermission):

@@ -85,6 +85,9 @@ class ExportDownload(APIView):
         snapshot = export_scope(request.user).filter(pk=pk).first()
         if snapshot is None:
             raise NotFound("No such export.")
+        if snapshot.status == ExportSnapshot.Status.FAILED:
+            return Response({"detail": f"The export failed: {snapshot.error}"},
+                            status=status.HTTP_409_CONFLICT)
         if snapshot.status != ExportSnapshot.Status.READY:
             return Response({"detail": f"The export is {snapshot.status}."},
                             status=status.HTTP_409_CONFLICT)
