@@ -4,7 +4,7 @@ the members form and every other way of creating a user do."""
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
-from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import ValidationError
 
 from annotate.services import accounts
@@ -12,8 +12,8 @@ from annotate.services import accounts
 
 class _CheckedUsername:
     def clean_username(self):
-        username = super().clean_username() if hasattr(super(), "clean_username") else \
-            self.cleaned_data.get("username")
+        parent = getattr(super(), "clean_username", None)  # the creation form has one
+        username = parent() if parent else self.cleaned_data.get("username")
         if username is None:
             return username
         username = accounts.clean_username(username)
@@ -25,7 +25,7 @@ class _CheckedUsername:
         return username
 
 
-class CheckedUserCreationForm(_CheckedUsername, UserCreationForm):
+class CheckedUserCreationForm(_CheckedUsername, AdminUserCreationForm):
     pass
 
 
