@@ -99,6 +99,14 @@ def test_look_alike_usernames_are_refused_everywhere(client, make_user):
     with pytest.raises(ValidationError):
         User.objects.create_user("p\u0430ypal", password=password)
     assert User.objects.create_user("\uff4e\uff45\uff57").username == "new"  # NFKC
+    legacy = make_user("legacy")
+    User.objects.filter(pk=legacy.pk).update(username="l\u0435gacy")  # from before the rules
+    legacy.refresh_from_db()
+    legacy.set_password("another-long-password")
+    legacy.save()  # its owner can still change their password
+    legacy.username = "ADMINB"
+    with pytest.raises(ValidationError):
+        legacy.save()  # but a rename is checked
 
     staff = make_user("root", is_staff=True, is_superuser=True)
     client.force_login(staff)

@@ -67,9 +67,15 @@ def find_user(username: str):
 
 
 def check_new_username(user) -> None:
-    """For every save of a user (pre_save): normalised, no look-alike, unique in any case."""
+    """For every save of a user (pre_save) that sets its name: normalised, no look-alike,
+    unique in any case. An existing account saved under its old name (a password change)
+    is left alone, so a name from before these rules does not lock its owner out."""
+    User = get_user_model()
+    if user.pk is not None and User.objects.filter(pk=user.pk,
+                                                   username=user.username).exists():
+        return
     user.username = clean_username(user.username)
-    taken = get_user_model().objects.filter(username__iexact=user.username)
+    taken = User.objects.filter(username__iexact=user.username)
     if user.pk is not None:
         taken = taken.exclude(pk=user.pk)
     if taken.exists():
