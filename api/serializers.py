@@ -124,7 +124,9 @@ class StepSerializer(serializers.ModelSerializer):
 
 
 class SolutionSerializer(RoleHiddenFields, serializers.ModelSerializer):
-    hidden_from_annotators = ("is_gold",)
+    # Imports keep answer keys and machine scores in metadata (PRMBench's error_steps,
+    # PRM800K's verifier_score) and name gold items in external_id ("...:modified").
+    hidden_from_annotators = ("is_gold", "metadata", "external_id")
 
     class Meta:
         model = Solution

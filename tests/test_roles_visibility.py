@@ -18,6 +18,9 @@ def gold_world(make_user):
 
     project = make_project("goldp")
     gold = make_solution(project, ["Gold step one.", "Gold step two."], gold=True)
+    gold.external_id = "errors:7:modified"
+    gold.metadata = {"prmbench": {"error_steps": [2], "first_error": 2}}
+    gold.save()
     Problem.objects.filter(pk=gold.problem_id).update(reference_solution="THE-REFERENCE")
     annotator = add_member(project, make_user("ann"))
     reviewer = add_member(project, make_user("rev"), role=Membership.Role.REVIEWER)
@@ -42,7 +45,8 @@ def test_annotator_token_sees_no_gold_status_reference_or_quality_flags(gold_wor
     api = clients["annotator"]
     for url in ("/api/solutions/", f"/api/solutions/{gold.pk}/"):
         rows = _rows(api.get(url))
-        assert rows and all("is_gold" not in row for row in rows), url
+        assert rows and all(not {"is_gold", "metadata", "external_id"} & set(row)
+                            for row in rows), url
     for url in ("/api/problems/", f"/api/problems/{gold.problem_id}/"):
         rows = _rows(api.get(url))
         assert rows and all("reference_solution" not in row for row in rows), url
@@ -57,10 +61,13 @@ def test_annotator_cannot_filter_on_gold_and_reviewer_still_can(gold_world):
     assert refused.status_code == 403
     assert "is_gold" in refused.json()["detail"] and "reviewer" in refused.json()["detail"]
     assert clients["annotator"].get("/api/solutions/?is_gold=false").status_code == 403
+    assert clients["annotator"].get(
+        "/api/solutions/?external_id=errors:7:modified").status_code == 403
 
     reviewer = clients["reviewer"]
     rows = _rows(reviewer.get("/api/solutions/?is_gold=true"))
     assert [r["id"] for r in rows] == [gold.pk] and rows[0]["is_gold"] is True
+    assert rows[0]["metadata"]["prmbench"]["first_error"] == 2
     assert _rows(reviewer.get(f"/api/problems/{gold.problem_id}/"))[0]["reference_solution"] \
         == "THE-REFERENCE"
     assert reviewer.get("/api/solutions/?is_gold=maybe").status_code == 400

@@ -127,23 +127,23 @@ class SolutionList(RoleContext, generics.ListAPIView):
                 qs = qs.filter(**{f"{name}_id": value})
         ext = self.request.query_params.get("external_id")
         if ext:
-            qs = qs.filter(external_id=ext)
+            qs = staff_only(qs, self.request.user, "external_id").filter(external_id=ext)
         gold = self.request.query_params.get("is_gold")
         if gold not in (None, ""):
-            qs = gold_filter(qs, self.request.user, gold)
+            if gold not in ("true", "false"):
+                raise ValidationError({"is_gold": "Give true or false."})
+            qs = staff_only(qs, self.request.user, "is_gold").filter(is_gold=gold == "true")
         return filter_created(qs, self.request)
 
 
-def gold_filter(qs, user, raw: str):
-    """``?is_gold=`` is refused to annotators (a 403, never silently ignored, so a script
-    cannot mistake an unfiltered list for gold items) and limited to the projects the user
-    reviews or administers."""
-    if raw not in ("true", "false"):
-        raise ValidationError({"is_gold": "Give true or false."})
+def staff_only(qs, user, name: str):
+    """A filter on a field hidden from annotators is refused to them (a 403, never silently
+    ignored, so a script cannot mistake an unfiltered list for the filtered one) and limited
+    to the projects the user reviews or administers."""
     staff = staff_project_ids(user)
     if not staff:
-        raise PermissionDenied("Filtering on is_gold needs the reviewer or admin role.")
-    return qs.filter(project_id__in=staff, is_gold=raw == "true")
+        raise PermissionDenied(f"Filtering on {name} needs the reviewer or admin role.")
+    return qs.filter(project_id__in=staff)
 
 
 class SolutionDetail(RoleContext, generics.RetrieveAPIView):
