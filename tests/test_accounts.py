@@ -260,3 +260,21 @@ def test_a_logout_while_redis_is_paused_stays_final_when_it_answers_again(
         response = stolen.get(home)
         assert response.status_code == 302 and "login" in response["Location"]
         assert stolen.get(home).status_code == 302
+
+
+@pytest.mark.django_db
+def test_sign_in_limits_fail_open_while_the_cache_is_down(redis_server, make_user, settings):
+    make_user("outage", password="the-right-password")
+    settings.STEPWISE_LOGIN_LIMIT_USER = 2
+    cache = {"default": {"BACKEND": "stepwise.cache.FailSoftRedisCache",
+                         "LOCATION": redis_server.url(2),
+                         "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}}}
+    with override_settings(CACHES=cache):
+        redis_server.stop()
+        browser = Client()
+        for _ in range(3):
+            assert browser.post(reverse("login"), {"username": "outage",
+                                                   "password": "wrong"}).status_code == 200
+        r = browser.post(reverse("login"), {"username": "outage",
+                                            "password": "the-right-password"})
+        assert r.status_code == 302
