@@ -13,6 +13,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 
 from .models import APIToken, RewardUrl, hash_key
+from .throttling import bad_token, bad_token_retry_after, minutes
 
 # Writing last_used_at on every request would make every read a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -25,27 +26,38 @@ class APITokenAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower().decode(errors="replace") not in self.keywords:
             return None
+        # An address that sent too many bad tokens is refused before any lookup, so
+        # guessing stops there (api.throttling.FailureCounter; per IP, in the cache).
+        wait = bad_token_retry_after(request)
+        if wait:
+            raise exceptions.Throttled(wait, detail="Too many bad API tokens from your address; "
+                                       f"try again in {minutes(wait)}.")
         if len(header) != 2:
-            raise exceptions.AuthenticationFailed("Malformed Authorization header.")
+            self._refuse(request, "Malformed Authorization header.")
         try:
             key = header[1].decode("ascii")
         except UnicodeDecodeError:
-            raise exceptions.AuthenticationFailed("Malformed token.")
+            self._refuse(request, "Malformed token.")
         token = (
             APIToken.objects.select_related("user").filter(key_hash=hash_key(key)).first()
         )
         if token is None:
-            raise exceptions.AuthenticationFailed("Invalid token.")
+            self._refuse(request, "Invalid token.")
         if token.revoked_at is not None:
-            raise exceptions.AuthenticationFailed("Token revoked.")
+            self._refuse(request, "Token revoked.")
         now = timezone.now()
         if token.expires_at is not None and token.expires_at <= now:
-            raise exceptions.AuthenticationFailed("Token expired.")
+            self._refuse(request, "Token expired.")
         if not token.user.is_active:
-            raise exceptions.AuthenticationFailed("User inactive.")
+            self._refuse(request, "User inactive.")
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             APIToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return token.user, token
+
+    @staticmethod
+    def _refuse(request, message: str):
+        bad_token(request)
+        raise exceptions.AuthenticationFailed(message)
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'
@@ -62,10 +74,15 @@ class RewardUrlAuthentication(authentication.BaseAuthentication):
         from annotate.selectors.projects import role_in
 
         key = (request.parser_context or {}).get("kwargs", {}).get("key") or ""
+        wait = bad_token_retry_after(request)
+        if wait:
+            raise exceptions.Throttled(wait, detail="Too many bad reward URLs from your "
+                                       f"address; try again in {minutes(wait)}.")
         reward_url = (RewardUrl.objects.select_related("created_by", "prm_model__project")
                       .filter(key_hash=hash_key(key), revoked_at=None).first())
         if reward_url is None or not reward_url.created_by.is_active or role_in(
                 reward_url.prm_model.project, reward_url.created_by) is None:
+            bad_token(request)
             raise exceptions.AuthenticationFailed("No such reward URL, or it was revoked.")
         now = timezone.now()
         if reward_url.last_used_at is None or now - reward_url.last_used_at > LAST_USED_RESOLUTION:

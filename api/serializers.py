@@ -25,6 +25,20 @@ class TokenCreatedSerializer(TokenSerializer):
         fields = TokenSerializer.Meta.fields + ["key"]
 
 
+class RoleHiddenFields:
+    """Leaves out ``hidden_from_annotators`` where the row's project is one the request's
+    user only annotates (context ``annotator_projects``; annotate.selectors.visibility)."""
+
+    hidden_from_annotators: tuple[str, ...] = ()
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if instance.project_id in self.context.get("annotator_projects", ()):
+            for name in self.hidden_from_annotators:
+                data.pop(name, None)
+        return data
+
+
 class ProjectSerializer(serializers.ModelSerializer):
     role = serializers.SerializerMethodField()
 
@@ -38,7 +52,9 @@ class ProjectSerializer(serializers.ModelSerializer):
         return self.context.get("roles", {}).get(obj.pk)
 
 
-class ProblemSerializer(serializers.ModelSerializer):
+class ProblemSerializer(RoleHiddenFields, serializers.ModelSerializer):
+    hidden_from_annotators = ("reference_solution",)
+
     class Meta:
         model = Problem
         fields = ["id", "project", "external_id", "statement", "ground_truth_answer",
@@ -107,7 +123,11 @@ class StepSerializer(serializers.ModelSerializer):
         fields = ["id", "parent", "depth", "text", "author", "generator", "created"]
 
 
-class SolutionSerializer(serializers.ModelSerializer):
+class SolutionSerializer(RoleHiddenFields, serializers.ModelSerializer):
+    # Imports keep answer keys and machine scores in metadata (PRMBench's error_steps,
+    # PRM800K's verifier_score) and name gold items in external_id ("...:modified").
+    hidden_from_annotators = ("is_gold", "metadata", "external_id")
+
     class Meta:
         model = Solution
         fields = ["id", "project", "problem", "last_step", "external_id", "final_answer",
@@ -131,7 +151,10 @@ class SolutionDetailSerializer(SolutionSerializer):
         return StepSerializer(path[::-1], many=True).data
 
 
-class AssignmentSerializer(serializers.ModelSerializer):
+class AssignmentSerializer(RoleHiddenFields, serializers.ModelSerializer):
+    # Whether a task is a gold check or screening would tell the annotator it is one.
+    hidden_from_annotators = ("is_quality_control", "is_screening")
+
     class Meta:
         model = Assignment
         fields = ["id", "project", "solution", "annotator", "status", "source", "finish_reason",

@@ -64,7 +64,8 @@ class MemberAddForm(forms.Form):
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.ANNOTATOR)
     password = forms.CharField(
         required=False, widget=forms.PasswordInput(render_value=False),
-        help_text="Only to create a new account; leave empty to add an existing user.")
+        help_text="Creates the account if the name is new; an existing account is added and "
+                  "keeps its own password. Leave empty to add a member of your other projects.")
     email = forms.EmailField(required=False)
 
 

@@ -172,10 +172,11 @@ CACHES = {
 }
 
 # Sessions are read on every request: from Redis when there is one, written through to the
-# database so a cache flush logs nobody out. A per-process memory cache would let one
-# process keep a session another has ended (logout), so without Redis they stay in the
-# database.
-SESSION_ENGINE = ("django.contrib.sessions.backends.cached_db" if REDIS_URL
+# database so a cache flush logs nobody out. The database row is the truth: a cached
+# session counts only while its row lives, so a logout made while Redis is unreachable
+# stays final (stepwise/sessions.py). A per-process memory cache would let one process
+# keep a session another has ended (logout), so without Redis they stay in the database.
+SESSION_ENGINE = ("stepwise.sessions" if REDIS_URL
                   else "django.contrib.sessions.backends.db")
 
 REST_FRAMEWORK = {
@@ -216,6 +217,14 @@ STEPWISE_API_RATES = {
     "user": os.environ.get("API_RATE_USER", "3000/minute"),
     "anon": os.environ.get("API_RATE_ANON", "60/minute"),
 }
+
+# Failed sign-ins and bad API tokens (api.throttling.FailureCounter, docs/security.md):
+# after this many failures in the window, the username / the address waits for the window's
+# end. The counters live in the cache; while it is unreachable they refuse nothing.
+STEPWISE_AUTH_WINDOW_SECONDS = int(os.environ.get("AUTH_WINDOW_SECONDS", "900"))
+STEPWISE_LOGIN_LIMIT_USER = int(os.environ.get("LOGIN_LIMIT_USER", "10"))
+STEPWISE_LOGIN_LIMIT_IP = int(os.environ.get("LOGIN_LIMIT_IP", "50"))
+STEPWISE_BAD_TOKEN_LIMIT = int(os.environ.get("BAD_TOKEN_LIMIT", "30"))
 
 # Tokens the reward service feeds the model per request (after each item's truncation to
 # the model's length): items and steps alone do not bound the work, long steps do.

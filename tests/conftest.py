@@ -181,3 +181,15 @@ def make_user(django_user_model):
         return django_user_model.objects.create_user(username=username, password=password, **extra)
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_auth_failure_counters():
+    """Every test client signs in from 127.0.0.1: one test's failed sign-ins and bad tokens
+    (api.throttling.FailureCounter) must not throttle the next test's."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    if isinstance(caches["default"], LocMemCache):  # never a shared Redis
+        caches["default"].clear()
+    yield

@@ -79,7 +79,10 @@ def test_members_add_create_roles(client, make_user):
     client.force_login(admin)
     url = reverse("manage:members", args=[project.slug])
 
-    r = client.post(url, {"username": "existing", "role": "reviewer"})
+    # An account outside the admin's projects is added with a password (which it ignores:
+    # the answer must not tell whether the name existed; docs/security.md).
+    r = client.post(url, {"username": "existing", "role": "reviewer",
+                          "password": "a-long-enough-password"})
     assert r.status_code == 302
     r = client.post(url, {"username": "newbie", "role": "annotator",
                           "password": "a-long-enough-password"})
@@ -90,6 +93,8 @@ def test_members_add_create_roles(client, make_user):
 
     r = client.post(url, {"username": "ghost", "role": "annotator"})
     assert r.status_code == 400 and "give a password" in r.content.decode()
+    assert not get_user_model().objects.get(username="existing").check_password(
+        "a-long-enough-password")
     r = client.post(url, {"username": "existing", "role": "annotator"})
     assert r.status_code == 400 and "already a member" in r.content.decode()
     r = client.post(url, {"username": "weak", "role": "annotator", "password": "x"})

@@ -63,8 +63,9 @@ def test_review_action_matrix(world, client, role, allowed):
 def test_admin_action_matrix(world, client, role, allowed):
     project, users, _ = world
     client.force_login(users[role])
+    # "outsider" shares no project with the admin: added with a password, as any name.
     r = client.post(reverse("manage:members", args=[project.slug]),
-                    {"username": "outsider", "role": "admin"})
+                    {"username": "outsider", "role": "admin", "password": "a-long-enough-password"})
     assert (r.status_code == 302) == allowed
     assert Membership.objects.filter(project=project, user__username="outsider").exists() == allowed
     r = client.post(reverse("manage:archive", args=[project.slug]))

@@ -21,7 +21,7 @@ def prm_path(tmp_path_factory):
 def setup(db, make_user, prm_path):
     user = make_user("rl")
     project = Project.objects.create(name="R", slug="r")
-    Membership.objects.create(project=project, user=user, role=Membership.Role.ANNOTATOR)
+    Membership.objects.create(project=project, user=user, role=Membership.Role.REVIEWER)
     model = ready_model(project, prm_path)
     client = APIClient()
     client.force_login(user)
@@ -120,7 +120,7 @@ def test_client_with_api_token_as_grpo_reward_and_verl_score(live_server, make_u
 
     user = make_user("trainer")
     project = Project.objects.create(name="L", slug="l")
-    Membership.objects.create(project=project, user=user, role=Membership.Role.ANNOTATOR)
+    Membership.objects.create(project=project, user=user, role=Membership.Role.REVIEWER)
     model = ready_model(project, prm_path)
     _, key = issue_token(user=user, name="rl")  # a read-scoped token: scoring writes nothing
     client = PrmClient(live_server.url, model.pk, token=key, batch_size=2)
@@ -284,7 +284,7 @@ def test_verl_loads_the_client_as_its_custom_reward_function(live_server, make_u
 
     user = make_user("verl")
     project = Project.objects.create(name="V", slug="v")
-    Membership.objects.create(project=project, user=user, role=Membership.Role.ANNOTATOR)
+    Membership.objects.create(project=project, user=user, role=Membership.Role.REVIEWER)
     model = ready_model(project, prm_path)
     _, key = issue_token(user=user, name="verl")
     module = tmp_path / "stepwise_reward.py"

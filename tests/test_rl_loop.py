@@ -25,7 +25,7 @@ def test_grpo_trainer_gets_a_reward_per_completion_and_the_policy_changes(
 
     user = make_user("rl-trainer")
     project = Project.objects.create(name="RL", slug="rl")
-    Membership.objects.create(project=project, user=user, role=Membership.Role.ANNOTATOR)
+    Membership.objects.create(project=project, user=user, role=Membership.Role.REVIEWER)
     prm = ready_model(project, trained_tiny_prm(tmp_path / "prm"))
     _, key = issue_token(user=user, name="grpo")
     client = PrmClient(live_server.url, prm.pk, token=key)

@@ -12,7 +12,7 @@ REDIS_CACHE = {"default": {"BACKEND": "stepwise.cache.FailSoftRedisCache",
 
 @pytest.fixture
 def redis_sessions():
-    with override_settings(SESSION_ENGINE="django.contrib.sessions.backends.cached_db",
+    with override_settings(SESSION_ENGINE="stepwise.sessions",
                            CACHES=REDIS_CACHE):
         from django.core.cache import cache
 
@@ -52,7 +52,7 @@ def test_a_logged_in_annotator_keeps_labeling_while_redis_is_down(redis_server, 
     add_member(project, make_user("steady"))
     cache = {"default": {**REDIS_CACHE["default"], "LOCATION": redis_server.url(1),
                          "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}}}
-    with override_settings(SESSION_ENGINE="django.contrib.sessions.backends.cached_db",
+    with override_settings(SESSION_ENGINE="stepwise.sessions",
                            CACHES=cache):
         browser = Client()
         assert browser.login(username="steady", password="pw-for-tests")

@@ -18,7 +18,15 @@ from functools import lru_cache
 
 from django.db import connection
 
-from annotate.models import Assignment, PreAnnotation, Project, Solution, StepNode, StepRating
+from annotate.models import (
+    Assignment,
+    Membership,
+    PreAnnotation,
+    Project,
+    Solution,
+    StepNode,
+    StepRating,
+)
 
 ANSWER_MARK = "# Answer"
 
@@ -136,6 +144,9 @@ def _action_sql(lock: bool, vendor: str) -> str:
     for model, alias in ((Project, "p"), (Solution, "s")):
         cols += [f"{alias}.{model._meta.get_field(f).column} AS _{alias}_{f}"
                  for f in _in_model_order(model, _ACTION_FIELDS[model])]
+    # Whether the annotator is still a member: a removed member's writes stop at once.
+    cols.append(f"EXISTS (SELECT 1 FROM {Membership._meta.db_table} m WHERE m.project_id ="
+                " a.project_id AND m.user_id = a.annotator_id) AS _is_member")
     sql = (f"SELECT {', '.join(cols)} FROM {Assignment._meta.db_table} a"
            f" JOIN {Project._meta.db_table} p ON p.id = a.project_id"
            f" JOIN {Solution._meta.db_table} s ON s.id = a.solution_id WHERE a.id = %s")
@@ -146,7 +157,8 @@ def _action_sql(lock: bool, vendor: str) -> str:
 
 def assignment_for_action(assignment_id: int, *, lock: bool = False) -> Assignment | None:
     """The assignment with the project and solution fields actions read; ``lock`` takes its
-    row lock (inside the caller's transaction) where the database has row locks."""
+    row lock (inside the caller's transaction) where the database has row locks.
+    ``is_member``: whether its annotator is a member of its project now."""
     found = list(Assignment.objects.raw(_action_sql(lock, connection.vendor), [assignment_id]))
     if not found:
         return None
@@ -157,6 +169,7 @@ def assignment_for_action(assignment_id: int, *, lock: bool = False) -> Assignme
                             [getattr(assignment, f"_{alias}_{f}") for f in names])
         setattr(assignment, attr, obj)
     assignment.project.show_hints = bool(assignment.project.show_hints)  # SQLite gives 0/1
+    assignment.is_member = bool(assignment._is_member)
     return assignment
 
 

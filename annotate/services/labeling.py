@@ -91,6 +91,9 @@ def _action():
 
 def _begin(assignment_id: int, user) -> Assignment:
     assignment = load_for_user(assignment_id, user, lock=True)
+    if not (assignment.is_member or user.is_superuser):
+        # Membership, not only the lease: removal ends access at once.
+        raise LabelingError("You are no longer a member of this project.", 403)
     check_active(assignment)
     return assignment
 

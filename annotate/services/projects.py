@@ -5,11 +5,14 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from annotate.models import Membership, Project
+from annotate.models import Assignment, Membership, Project
+
+from . import accounts
+from .queue import slot_freed
 
 
 def unique_slug(name: str) -> str:
@@ -22,14 +25,29 @@ def unique_slug(name: str) -> str:
     return slug
 
 
+SLUG_TRIES = 5
+
+
 @transaction.atomic
 def create_project(*, created_by, **fields) -> Project:
-    """Create a project; its creator becomes its first admin."""
-    if not fields.get("slug"):
-        fields["slug"] = unique_slug(fields.get("name", ""))
-    project = Project(created_by=created_by, **fields)
-    project.full_clean()
-    project.save()
+    """Create a project; its creator becomes its first admin.
+
+    Two creates of one name at once both pick the same free slug; the one that loses the
+    insert takes the next slug (as a later create would), rather than failing."""
+    auto_slug = not fields.get("slug")
+    for attempt in range(SLUG_TRIES):
+        if auto_slug:
+            fields["slug"] = unique_slug(fields.get("name", ""))
+        project = Project(created_by=created_by, **fields)
+        project.full_clean()
+        try:
+            with transaction.atomic():  # a savepoint: a lost race leaves the outer one usable
+                project.save()
+            break
+        except IntegrityError:
+            if not auto_slug or attempt == SLUG_TRIES - 1:
+                raise ValidationError({"slug": "A project with this address was just created; "
+                                               "try again."}) from None
     Membership.objects.create(project=project, user=created_by, role=Membership.Role.ADMIN)
     return project
 
@@ -62,32 +80,59 @@ def _check_role(role: str) -> None:
         raise ValidationError(f"Unknown role '{role}'; use one of {', '.join(Membership.Role.values)}.")
 
 
+def _known_to(user, added_by) -> bool:
+    """Whether ``added_by`` may already know the account: it shares a project with them."""
+    if added_by is None or added_by.is_superuser:
+        return True
+    mine = Membership.objects.filter(user=added_by).values("project_id")
+    return Membership.objects.filter(user=user, project_id__in=mine).exists()
+
+
 @transaction.atomic
 def add_member(project: Project, *, username: str, role: str, password: str = "",
-               email: str = "") -> Membership:
-    """Add an existing user by username, or create them when a password is given."""
+               email: str = "", added_by=None) -> Membership:
+    """Add an account by username, creating it when a password is given.
+
+    The answer never says whether a username exists outside the admin's projects
+    (docs/security.md "Accounts and sessions"): with a password, an existing account is
+    added as it is (its own password and email unchanged) and a new one is created, with
+    the same reply; without one, only members of the admin's own projects can be added,
+    and any other name gets the same "give a password" answer as a name nobody has.
+    """
     _check_role(role)
-    User = get_user_model()
-    username = username.strip()
-    if not username:
-        raise ValidationError("A username is required.")
-    user = User.objects.filter(username=username).first()
-    if user is None:
-        if not password:
-            raise ValidationError(
-                f"No user '{username}' exists; give a password to create the account.")
-        user = User(username=username, email=email)
-        validate_password(password, user)
-        user.full_clean(exclude=["password"])
-        user.set_password(password)
-        user.save()
-    elif password:
-        raise ValidationError(f"User '{username}' already exists; leave the password empty.")
+    username = accounts.clean_username(username)
+    user = accounts.find_user(username)
+    if password:
+        # Checked whether or not the account exists, so the reply cannot tell them apart.
+        validate_password(password, get_user_model()(username=username, email=email))
+        if user is None:
+            user = _create_user(username, password, email)
+    elif user is None or not _known_to(user, added_by):
+        raise ValidationError(
+            f"No member of your projects is called '{username}'; give a password to add or "
+            "create the account.")
     membership, created = Membership.objects.get_or_create(
         project=project, user=user, defaults={"role": role})
     if not created:
-        raise ValidationError(f"'{username}' is already a member ({membership.role}).")
+        raise ValidationError(f"'{user.username}' is already a member ({membership.role}).")
     return membership
+
+
+def _create_user(username: str, password: str, email: str):
+    """A new account; when the same name is created at the same moment, the one made."""
+    User = get_user_model()
+    user = User(username=username, email=email)
+    user.full_clean(exclude=["password"])
+    user.set_password(password)
+    try:
+        with transaction.atomic():  # a savepoint: losing the race leaves the outer one usable
+            user.save()
+    except (IntegrityError, ValidationError):
+        existing = accounts.find_user(username)  # made by the other request meanwhile
+        if existing is None:
+            raise
+        return existing
+    return user
 
 
 def _last_admin_guard(membership: Membership, new_role: str | None) -> None:
@@ -109,7 +154,16 @@ def set_role(membership: Membership, role: str) -> Membership:
 
 @transaction.atomic
 def remove_member(membership: Membership) -> None:
-    """Removes access only; the member's assignments and ratings stay."""
+    """Removes access at once: the member's open tasks go back to the queue (marked expired,
+    their ratings kept); submitted assignments and ratings stay."""
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
     _last_admin_guard(membership, None)
+    open_tasks = Assignment.objects.select_for_update().filter(
+        project_id=membership.project_id, annotator_id=membership.user_id,
+        status=Assignment.Status.ACTIVE)
+    released = list(open_tasks.values_list("solution_id", flat=True))
+    open_tasks.update(status=Assignment.Status.EXPIRED, finished_at=timezone.now())
     membership.delete()
+    if released:
+        project = membership.project
+        transaction.on_commit(lambda: slot_freed(project, released))

@@ -4,10 +4,12 @@ from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from annotate.models import Assignment, Membership, Problem, Solution, StepNode
 from annotate.selectors.projects import visible_projects
+from annotate.selectors.visibility import annotator_project_ids, staff_project_ids
 
 from ..permissions import EXPORT_ROLES
 from ..serializers import (
@@ -28,6 +30,15 @@ from .common import (
     project_ids_with_role,
     visible_project_ids,
 )
+
+
+class RoleContext:
+    """Tells the serializers which projects the user only annotates (fields hidden there)."""
+
+    def get_serializer_context(self):
+        ctx = super().get_serializer_context()
+        ctx["annotator_projects"] = annotator_project_ids(self.request.user)
+        return ctx
 
 
 class _ProjectViewMixin:
@@ -57,7 +68,7 @@ class ProjectDetail(_ProjectViewMixin, generics.RetrieveAPIView):
 @extend_schema_view(get=extend_schema(parameters=[
     P("project"), P("external_id", OpenApiTypes.STR), P("subject", OpenApiTypes.STR),
     *CREATED_PARAMS]))
-class ProblemList(generics.ListAPIView):
+class ProblemList(RoleContext, generics.ListAPIView):
     permission_classes = PERMISSIONS
     serializer_class = ProblemSerializer
     pagination_class = CreatedCursorPagination
@@ -74,7 +85,7 @@ class ProblemList(generics.ListAPIView):
         return filter_created(qs, self.request)
 
 
-class ProblemDetail(generics.RetrieveAPIView):
+class ProblemDetail(RoleContext, generics.RetrieveAPIView):
     permission_classes = PERMISSIONS
     serializer_class = ProblemSerializer
 
@@ -103,7 +114,7 @@ SOLUTION_PARAMS = [P("project"), P("problem"), P("external_id", OpenApiTypes.STR
 
 
 @extend_schema_view(get=extend_schema(parameters=SOLUTION_PARAMS))
-class SolutionList(generics.ListAPIView):
+class SolutionList(RoleContext, generics.ListAPIView):
     permission_classes = PERMISSIONS
     serializer_class = SolutionSerializer
     pagination_class = CreatedCursorPagination
@@ -116,14 +127,26 @@ class SolutionList(generics.ListAPIView):
                 qs = qs.filter(**{f"{name}_id": value})
         ext = self.request.query_params.get("external_id")
         if ext:
-            qs = qs.filter(external_id=ext)
+            qs = staff_only(qs, self.request.user, "external_id").filter(external_id=ext)
         gold = self.request.query_params.get("is_gold")
-        if gold in ("true", "false"):
-            qs = qs.filter(is_gold=gold == "true")
+        if gold not in (None, ""):
+            if gold not in ("true", "false"):
+                raise ValidationError({"is_gold": "Give true or false."})
+            qs = staff_only(qs, self.request.user, "is_gold").filter(is_gold=gold == "true")
         return filter_created(qs, self.request)
 
 
-class SolutionDetail(generics.RetrieveAPIView):
+def staff_only(qs, user, name: str):
+    """A filter on a field hidden from annotators is refused to them (a 403, never silently
+    ignored, so a script cannot mistake an unfiltered list for the filtered one) and limited
+    to the projects the user reviews or administers."""
+    staff = staff_project_ids(user)
+    if not staff:
+        raise PermissionDenied(f"Filtering on {name} needs the reviewer or admin role.")
+    return qs.filter(project_id__in=staff)
+
+
+class SolutionDetail(RoleContext, generics.RetrieveAPIView):
     """A solution with its steps, root first."""
 
     permission_classes = PERMISSIONS
@@ -144,7 +167,7 @@ def label_scope(user, prefix: str = "") -> Q:
     P("status", OpenApiTypes.STR, enum=[c.value for c in Assignment.Status]),
     P("finish_reason", OpenApiTypes.STR, enum=[c.value for c in Assignment.FinishReason]),
     *CREATED_PARAMS]))
-class AssignmentList(generics.ListAPIView):
+class AssignmentList(RoleContext, generics.ListAPIView):
     permission_classes = PERMISSIONS
     serializer_class = AssignmentSerializer
     pagination_class = CreatedCursorPagination
@@ -162,7 +185,7 @@ class AssignmentList(generics.ListAPIView):
         return filter_created(qs, self.request)
 
 
-class AssignmentDetail(generics.RetrieveAPIView):
+class AssignmentDetail(RoleContext, generics.RetrieveAPIView):
     permission_classes = PERMISSIONS
     serializer_class = AssignmentSerializer
 

@@ -24,7 +24,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.selectors.projects import visible_projects
+from annotate.selectors.projects import role_in, visible_projects
+from annotate.selectors.visibility import machine_scores_hidden
 from api import reward_schema as schema
 from api.authentication import RewardUrlAuthentication
 from api.models import APIToken, RewardUrl, hash_key
@@ -70,6 +71,9 @@ class _PrmView(APIView):
             pk=model_id, project__in=visible_projects(request.user)).first()
         if model is None:
             raise NotFound("No such PRM in your projects.")
+        if machine_scores_hidden(model.project, role_in(model.project, request.user)):
+            raise PermissionDenied("PRM scores are hidden from annotators in this project "
+                                   "(its hints are off).")
         return check_ready(model)
 
     @staticmethod

@@ -25,11 +25,14 @@ def members(request, project):
     form = MemberAddForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            m = services.add_member(project, **form.cleaned_data)
+            m = services.add_member(project, added_by=request.user, **form.cleaned_data)
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            messages.success(request, f"Added {m.user.username} as {m.role}.")
+            # The same words for a new and an existing account: no hint which it was.
+            kept = " An account that already existed keeps its own password." \
+                if form.cleaned_data.get("password") else ""
+            messages.success(request, f"Added {m.user.username} as {m.role}.{kept}")
             return redirect("manage:members", slug=project.slug)
     return _page(request, project, form, status=400 if form.errors else 200)
 
