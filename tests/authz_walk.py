@@ -113,21 +113,27 @@ def build_world(password: str = "walk-pw") -> World:
     PreAnnotation.objects.create(id=IDS["hint"], node=node, kind="prm_score", source=SECRETS[5],
                                  value=0.5)
     run = Run.objects.create(id=IDS["run"], kind="import", project=project, created_by=insider,
+                             params={"path": "victim.jsonl", "fmt": "jsonl",
+                                     "source_name": "victim.jsonl"},
                              result={"note": SECRETS[8]}, log=SECRETS[8])
+    # Failed: it has no weights, so a request that passes every check answers 400, not a load.
     PrmModel.objects.create(id=IDS["model"], project=project, name=SECRETS[6],
-                            base_model="/nonexistent/base", status="ready", run=run,
+                            base_model="/nonexistent/base", status="failed", run=run,
                             created_by=insider)
     snapshot = ExportSnapshot.objects.create(id=IDS["snapshot"], name=SECRETS[7], version=1,
                                              format="trl", created_by=insider)
     snapshot.projects.add(project)
-    token, _ = issue_token(user=insider, name=SECRETS[9], scope="write")
+    token, insider_key = issue_token(user=insider, name=SECRETS[9], scope="write")
     APIToken.objects.filter(pk=token.pk).update(id=IDS["token"])
     key = APIToken.generate_key()
     RewardUrl.objects.create(id=IDS["reward_url"], prm_model_id=IDS["model"], name="victim",
                              prefix=key[:10], key_hash=hash_key(key), created_by=insider)
     _, read_key = issue_token(user=insider, name="walk-read", scope="read")
     _, write_key = issue_token(user=outsider, name="walk-write", scope="write")
-    return World(ids=dict(IDS), tokens={"read-token": read_key, "write-token": write_key},
+    # The victim admin's own write token is no walk actor: bench/security.py's bad inputs
+    # use it to get past the permission checks.
+    return World(ids={**IDS, "own": own.pk},
+                 tokens={"read-token": read_key, "write-token": write_key, "insider": insider_key},
                  usernames={"annotator": annotator.username, "reviewer": reviewer.username,
                             "outsider": outsider.username, "insider": insider.username})
 
