@@ -296,7 +296,7 @@ def main() -> None:
             print(f"\n{title}:")
             for line in lines:
                 print(f"  {line}")
-    print("\nbad inputs, status and what: " + "; ".join(answers))
+    print("\nbad inputs (status, what):\n  " + "\n  ".join(answers))
     tb = tracebacks(stack.server_log, limit=20) if stack is not None else []
     if tb:
         print("\ntracebacks in the gunicorn log:\n" + "\n".join(tb))
