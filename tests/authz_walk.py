@@ -95,7 +95,9 @@ def build_world(password: str = "walk-pw") -> World:
     Membership.objects.create(id=IDS["membership"], project=project, user=insider, role="admin")
     Membership.objects.create(project=project, user=annotator, role="annotator")
     Membership.objects.create(project=project, user=reviewer, role="reviewer")
-    own = Project.objects.create(name="Outsider's own", slug="walk-outsider-own")
+    # A generator is set, so a foreign-id Run there is refused for its ids, not for lack of one.
+    own = Project.objects.create(name="Outsider's own", slug="walk-outsider-own",
+                                 generator={"model": "/nonexistent/model"})
     Membership.objects.create(project=own, user=outsider, role="admin")
     problem = Problem.objects.create(id=IDS["problem"], project=project, statement=SECRETS[1],
                                      ground_truth_answer=SECRETS[4], external_id=SECRETS[1])
@@ -523,3 +525,61 @@ def walk(send, report: Report | None = None, check_data=fingerprint) -> Report:
             before = after
     return report
 
+
+
+# --- Foreign ids: the victim's objects named from the outsider's own project -----------------
+
+@dataclass
+class Foreign:
+    what: str
+    method: str
+    path: str
+    body: bytes = b""
+    refused: str = ""  # text of a 2xx that refuses every row (the bulk endpoints answer so)
+
+
+def foreign_requests(ids: dict) -> list[Foreign]:
+    """Requests of the outsider (as its write token) that name the victim's objects inside a
+    body or a filter of its own project's request: indirect paths to another tenant."""
+    own, P = ids["own"], ids["project"]
+
+    def js(obj) -> bytes:
+        return json.dumps(obj).encode()
+
+    def run(kind: str, **params) -> bytes:
+        return js({"project": own, "kind": kind, "params": params})
+
+    return [
+        Foreign("solution under a victim problem", "POST", "/api/solutions/bulk/",
+                js({"project": own, "items": [{"problem_id": ids["problem"], "steps": ["x"]}]}),
+                refused='"created":0'),
+        Foreign("export of two projects", "POST", "/api/exports/",
+                js({"spec": {"projects": [own, P], "format": "trl"}})),
+        Foreign("score victim solutions", "POST", "/api/runs/",
+                run("score_solutions", prm_model_id=ids["model"], solution_ids=[ids["solution"]])),
+        Foreign("search with the victim's model", "POST", "/api/runs/",
+                run("search", prm_model_id=ids["model"])),
+        Foreign("train on the victim's snapshot", "POST", "/api/runs/",
+                run("train_prm", name="x", snapshot_id=ids["snapshot"])),
+        Foreign("autolabel victim solutions", "POST", "/api/runs/",
+                run("autolabel", solution_ids=[ids["solution"]])),
+        Foreign("generate for victim problems", "POST", "/api/runs/",
+                run("generate_solutions", problem_ids=[ids["problem"]])),
+        Foreign("candidates under a victim problem", "POST", "/api/runs/",
+                run("generate_candidates", problem_id=ids["problem"], parent_id=ids["node"])),
+        Foreign("assignments by victim ids", "GET",
+                f"/api/assignments/?solution={ids['solution']}&annotator={ids['insider']}"),
+        Foreign("ratings of the victim", "GET", f"/api/ratings/?project={P}"),
+        Foreign("stream two projects", "GET", f"/api/exports/stream/?project={own}&project={P}"),
+        Foreign("runs of the victim", "GET", f"/api/runs/?project={P}"),
+    ]
+
+
+def foreign_offence(request, status: int, body: bytes) -> bool:
+    """A foreign-id request crossed over: a write accepted (not every row refused), or the
+    victim's text in the answer."""
+    if not 200 <= status < 300:
+        return False
+    if any(s.encode() in body for s in SECRETS):
+        return True
+    return request.method not in SAFE and not (request.refused and request.refused.encode() in body)

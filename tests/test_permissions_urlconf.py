@@ -109,3 +109,22 @@ def test_a_view_without_a_check_is_an_offender(settings, monkeypatch):
     report = aw.walk(sender(world))
     assert any("outsider GET /leaky/victim-zeta/ (leaky) -> 200" in o for o in report.offenders)
     assert any(o.startswith("leaky: the victim's data changed") for o in report.offenders)
+
+
+def test_foreign_ids_from_an_own_project_are_refused():
+    """The outsider names the victim's problems, solutions, model and snapshot inside requests
+    about its own project: each is refused (or finds nothing), and the victim is unchanged."""
+    world = aw.build_world()
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {world.tokens['write-token']}")
+    api.raise_request_exception = False
+    before = aw.fingerprint()
+    failures = []
+    for request in aw.foreign_requests(world.ids):
+        response = api.generic(request.method, request.path, request.body,
+                               content_type="application/json")
+        body = b"".join(response) if response.streaming else response.content
+        if response.status_code >= 500 or aw.foreign_offence(request, response.status_code, body):
+            failures.append(f"{request.what}: {request.method} {request.path} -> "
+                            f"{response.status_code} {body[:200]!r}")
+    assert not failures, "\n".join(failures)
+    assert aw.fingerprint() == before
