@@ -12,7 +12,8 @@ Rules (who may use the URL on the victim's objects):
   admin     its admins                    staff     Django staff (the Django admin)
   assignee  the assignment's annotator    owner     the token's own user
   secret    the path itself is the credential (a reward URL): a wrong key is refused
-  session   admins, from a browser session only (a token must not mint credentials)
+  session   any signed-in user, from a browser session only (a token must not mint tokens)
+  session-admin  admins, from a browser session only (nor reward URLs)
   score     members, read tokens too (a POST that only computes: scoring writes nothing)
   none      nobody (methods a URL does not serve)
 
@@ -244,11 +245,11 @@ RULES: dict[str, Rule] = {
     "prm_api:models": R({"GET": "login"}),
     "prm_api:score": R({"POST": "score"}, MODEL, body={"items": [{"problem": "x", "steps": ["y"]}]}),
     "prm_api:openrlhf": R({"POST": "score"}, MODEL, body={"query": ["x"]}),
-    "prm_api:reward-urls": R({"GET": "admin", "POST": "session"}, MODEL, body={"name": "x"}),
+    "prm_api:reward-urls": R({"GET": "admin", "POST": "session-admin"}, MODEL, body={"name": "x"}),
     "prm_api:reward-url": R({"DELETE": "admin"}, {**MODEL, "url_id": "reward_url"}),
     "prm_api:reward": R({"POST": "secret"}, {"key": "=" + BOGUS_KEY}, body={"query": ["x"]}),
     # The API: lists are scoped to the user, so a victim id in the query must find nothing.
-    "api:tokens": R({"GET": "login", "POST": "login"}, body={"name": "x", "scope": "write"}),
+    "api:tokens": R({"GET": "login", "POST": "session"}, body={"name": "x", "scope": "write"}),
     "api:token": R({"GET": "owner", "DELETE": "owner"}, {"pk": "token"}),
     "api:tokens-page": R("login"),
     "api:projects": R({"GET": "login"}, query={"project": P}),
@@ -310,9 +311,9 @@ ADMIN_PUBLIC = {"admin:login", "admin:logout"}
 # What each actor holds on the victim: the rules it passes (API: by the method's safety).
 _SESSION_GRANTS = {
     "anonymous": {"public"},
-    "annotator": {"public", "login", "member", "score"},
-    "reviewer": {"public", "login", "member", "score", "reviewer"},
-    "outsider": {"public", "login"},
+    "annotator": {"public", "login", "session", "member", "score"},
+    "reviewer": {"public", "login", "session", "member", "score", "reviewer"},
+    "outsider": {"public", "login", "session"},
 }
 #: The victim admin's read token: everything the admin may read, no write at all.
 _READ_TOKEN_SAFE = {"public", "login", "member", "reviewer", "admin", "assignee", "owner"}
