@@ -484,7 +484,7 @@ def verdict(probe: Probe, answer: Answer) -> str | None:
         leaked = [s for s in SECRETS if s.encode() in answer.body]
         return f"shows {leaked}" if leaked else None
     if 200 <= answer.status < 300:
-        return f"{answer.status} where the rule is {probe.target.rule.for_method(probe.method)}"
+        return f"where the rule is {probe.target.rule.for_method(probe.method)}"
     return None
 
 
