@@ -474,6 +474,23 @@ def seed(n_annotators: int, n_solutions: int) -> dict:
     return {"slug": project.slug, "project": project.pk, "token": key}
 
 
+def stack_env(database: str, ports: dict, logs: Path, **extra: str) -> dict:
+    """The environment of every process of a stack: production settings (DEBUG off) on
+    127.0.0.1, the scratch database, the stack's own Redis servers."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "STEPWISE_", "DEBUG"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="stepwise.settings", DATABASE_URL=database,
+        SECRET_KEY="faults-bench-" + os.urandom(16).hex(), ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECURE_SSL_REDIRECT="0", SESSION_COOKIE_SECURE="0", CSRF_COOKIE_SECURE="0",
+        RUN_HEARTBEAT_SECONDS="1", RUN_STALE_SECONDS="8", RUN_SWEEP_SECONDS="1",
+        RUN_PUBLISH_GRACE_SECONDS="1", CELERY_BROKER_URL=f"redis://{HOST}:{ports['broker']}/0",
+        REDIS_URL=f"redis://{HOST}:{ports['cache']}/0", GUNICORN_BIND=f"{HOST}:{ports['web']}",
+        STEPWISE_DATA_DIR=str(logs / "data"), PYTHONUNBUFFERED="1", PYTHONWARNINGS="ignore",
+    )
+    env.update(extra)
+    return env
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--annotators", type=int, default=10)
@@ -501,16 +518,7 @@ def main() -> None:
 
     logs = Path(tempfile.mkdtemp(prefix="stepwise-faults-"))
     ports = {"broker": free_port(), "cache": free_port(), "web": free_port()}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "STEPWISE_", "DEBUG"))}
-    env.update(
-        DJANGO_SETTINGS_MODULE="stepwise.settings", DATABASE_URL=args.database,
-        SECRET_KEY="faults-bench-" + os.urandom(16).hex(), ALLOWED_HOSTS="127.0.0.1,localhost",
-        SECURE_SSL_REDIRECT="0", SESSION_COOKIE_SECURE="0", CSRF_COOKIE_SECURE="0",
-        RUN_HEARTBEAT_SECONDS="1", RUN_STALE_SECONDS="8", RUN_SWEEP_SECONDS="1",
-        RUN_PUBLISH_GRACE_SECONDS="1", CELERY_BROKER_URL=f"redis://{HOST}:{ports['broker']}/0",
-        REDIS_URL=f"redis://{HOST}:{ports['cache']}/0", GUNICORN_BIND=f"{HOST}:{ports['web']}",
-        STEPWISE_DATA_DIR=str(logs / "data"), PYTHONUNBUFFERED="1", PYTHONWARNINGS="ignore",
-    )
+    env = stack_env(args.database, ports, logs)
     os.environ.clear()
     os.environ.update(env)
 

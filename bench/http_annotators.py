@@ -62,7 +62,8 @@ class Client:
         return resp, resp.read()
 
     def call(self, method: str, path: str, fields: dict | None = None, json_body=None,
-             hx: bool = False, tag: str = "") -> Response | None:
+             hx: bool = False, tag: str = "", raw: tuple[bytes, str] | None = None) -> Response | None:
+        """``raw``: a body sent as it is, with its content type (bad-input benchmarks)."""
         headers = dict(self.headers)
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
@@ -71,7 +72,11 @@ class Client:
         if hx:
             headers["HX-Request"] = "true"
         body = None
-        if json_body is not None:
+        if raw is not None:
+            body = raw[0]
+            if raw[1]:
+                headers["Content-Type"] = raw[1]
+        elif json_body is not None:
             body, headers["Content-Type"] = json.dumps(json_body), "application/json"
         elif fields is not None:
             body = urlencode(fields)

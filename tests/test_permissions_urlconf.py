@@ -1,221 +1,130 @@
-"""Every URL refuses an anonymous user and a non-member.
+"""Every URL refuses everyone its rule keeps out, at another project's objects.
 
-The test walks the whole URL conf (django.urls.get_resolver), so a view added later by any
-app (annotate, manage, api, exports, training, ...) without a permission check fails here.
-URL arguments are filled with the ids of one fully populated "secret" project (every core
-row gets the same primary key), so a view that forgot its check finds a real object instead
-of hiding behind a 404.
-
-* anonymous: must get a redirect to a login page, 401 or 403;
-* a logged-in user who is admin of *another* project: must get 401/403/404 or a login
-  redirect, or a page that shows none of the secret project's contents (user-scoped lists).
+The walk (tests/authz_walk.py, shared with bench/security.py) goes through the whole URL conf
+(django.urls.get_resolver), with a victim project's ids and slugs in each URL's arguments, as
+anonymous, the project's annotator and reviewer, an admin of another project, the victim
+admin's read token and the outsider's write token, with GET, POST, PUT, PATCH and DELETE. A
+URL name without a rule in its table fails here, so a view added later is walked too.
 """
 
-import re
-import uuid
-
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver, resolve
-from django.urls.exceptions import Resolver404
-from django.urls.resolvers import RegexPattern, RoutePattern
+from django.core import signals
+from django.db import close_old_connections
+from django.test import Client
+from django.urls import include, path
 
-from annotate.models import (
-    Assignment,
-    GoldLabel,
-    Membership,
-    PreAnnotation,
-    Problem,
-    Project,
-    RatingChange,
-    Solution,
-    StepNode,
-    StepRating,
-)
-from workers.models import Run
+from annotate.models import Project
+from tests import authz_walk as aw
 
 pytestmark = [pytest.mark.django_db, pytest.mark.portable]
 
-#: URL names anyone may open. Keep this list short and explicit.
-PUBLIC = {"login", "logout", "api:schema", "api:docs", "admin:login", "admin:logout"}
-FIXED = 424242
-SLUG = "secret-project-zeta"
-GOLD_KEY = "SECRET-GOLD-KEY"
-SECRETS = ["Secret Project Zeta", "SECRET-PROBLEM-7c1e", "SECRET-STEP-51ab", GOLD_KEY,
-           "SECRET-ANSWER-99", "SECRET-HINT-3f0d"]
-METHODS = ("get", "post", "put", "patch", "delete")
+
+def clients(world: aw.World) -> dict:
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects
+    out = {"anonymous": Client()}
+    for actor in ("annotator", "reviewer", "outsider"):
+        out[actor] = Client()
+        out[actor].force_login(users.get(username=world.usernames[actor]))
+    for actor in ("read-token", "write-token"):
+        out[actor] = Client(HTTP_AUTHORIZATION=f"Bearer {world.tokens[actor]}")
+    for client in out.values():
+        client.raise_request_exception = False
+    return out
 
 
-@pytest.fixture
-def secret(make_user):
-    insider = make_user("insider", id=FIXED)
-    project = Project.objects.create(id=FIXED, name="Secret Project Zeta", slug=SLUG,
-                                     overlap=2, description=SECRETS[0])
-    Membership.objects.create(id=FIXED, project=project, user=insider, role="admin")
-    problem = Problem.objects.create(id=FIXED, project=project, statement="SECRET-PROBLEM-7c1e",
-                                     ground_truth_answer="SECRET-ANSWER-99",
-                                     external_id="SECRET-PROBLEM-7c1e")
-    node = StepNode.objects.create(id=FIXED, problem=problem, parent=None, depth=0,
-                                   text="SECRET-STEP-51ab")
-    solution = Solution.objects.create(id=FIXED, project=project, problem=problem,
-                                       last_step=node, is_gold=True,
-                                       final_answer="SECRET-ANSWER-99")
-    GoldLabel.objects.create(id=FIXED, solution=solution, node=node, rating=-1, source=GOLD_KEY)
-    assignment = Assignment.objects.create(id=FIXED, project=project, solution=solution,
-                                           annotator=insider, status="submitted")
-    rating = StepRating.objects.create(id=FIXED, assignment=assignment, node=node, rating=1)
-    RatingChange.objects.create(id=FIXED, rating=rating, changed_by=insider, new_rating=1)
-    PreAnnotation.objects.create(id=FIXED, node=node, kind="prm_score", source="SECRET-HINT-3f0d",
-                                 value=0.5)
-    Run.objects.create(id=FIXED, kind="import", project=project, created_by=insider,
-                       result={"note": "SECRET-PROBLEM-7c1e"}, log="SECRET-PROBLEM-7c1e")
-    return project
+def sender(world: aw.World):
+    by_actor = clients(world)
 
-
-def _walk(patterns, chain=(), namespace=None):
-    for p in patterns:
-        if isinstance(p, URLResolver):
-            ns = p.namespace
-            full_ns = ":".join(x for x in (namespace, ns) if x) or None
-            yield from _walk(p.url_patterns, chain + (p.pattern,), full_ns)
-        elif isinstance(p, URLPattern):
-            name = f"{namespace}:{p.name}" if namespace and p.name else p.name
-            yield chain + (p.pattern,), name
-
-
-CANDIDATES = [str(FIXED), SLUG, "json", "auth", "labels", str(uuid.UUID(int=FIXED)), "x"]
-
-
-def _fill_regex(regex: str) -> str | None:
-    def group(m):
-        inner = m.group(2)
-        for value in CANDIDATES:
-            if re.fullmatch(inner, value):
-                return value
-        raise ValueError(inner)
-
-    try:
-        text = re.sub(r"\(\?P<(\w+)>((?:[^()]|\([^()]*\))*)\)", group, regex)
-    except ValueError:
-        return None
-    text = text.lstrip("^").rstrip("$").replace("\\Z", "").replace("/?", "/")
-    text = text.replace("\\.", ".").replace("\\-", "-")
-    return None if re.search(r"[()\[\]\\*+?|]", text) else text
-
-
-def _fill_route(route: str) -> str:
-    def conv(m):
-        kind = m.group(1) or "str"
-        return {"int": str(FIXED), "uuid": str(uuid.UUID(int=FIXED)), "path": "x"}.get(kind, SLUG)
-
-    return re.sub(r"<(?:(\w+):)?\w+>", conv, route)
-
-
-def all_urls():
-    """(url, name) for every pattern; the second list holds ones that could not be built."""
-    urls, unbuilt = [], []
-    for chain, name in _walk(get_resolver().url_patterns):
-        parts = []
-        for pattern in chain:
-            if isinstance(pattern, RoutePattern):
-                parts.append(_fill_route(str(pattern)))
-            elif isinstance(pattern, RegexPattern):
-                filled = _fill_regex(pattern.regex.pattern)
-                if filled is None:
-                    parts = None
-                    break
-                parts.append(filled)
-        url = "/" + "".join(parts) if parts is not None else None
-        try:
-            if url is None:
-                raise Resolver404
-            resolve(url)
-        except Resolver404:
-            unbuilt.append((chain, name))
-            continue
-        urls.append((url, name))
-    return urls, unbuilt
-
-
-def _request(client, url):
-    for method in METHODS:
-        response = getattr(client, method)(url)
-        if response.status_code != 405:
-            return method, response
-    return "delete", response
-
-
-def _refused(response) -> bool:
-    if response.status_code in (401, 403):
-        return True
-    return response.status_code in (301, 302) and "login" in response.get("Location", "")
-
-
-def test_url_walk_covers_every_app():
-    urls, unbuilt = all_urls()
-    names = {name for _, name in urls}
-    assert {"manage:settings", "manage:review_detail", "manage:table_csv", "annotate:home"} <= names
-    # Only the Django admin's regex routes (their own staff check) may be unbuildable.
-    assert all(str(chain[0]).startswith("django-admin/") for chain, _ in unbuilt), unbuilt
-
-
-def test_anonymous_is_refused_everywhere(secret, client):
-    client.raise_request_exception = False
-    failures = []
-    for url, name in all_urls()[0]:
-        if name in PUBLIC:
-            continue
-        method, response = _request(client, url)
-        if not _refused(response):
-            failures.append(f"{method.upper()} {url} ({name}) -> {response.status_code}")
-    assert not failures, "views without a permission check:\n" + "\n".join(failures)
-
-
-def test_non_member_is_refused_or_sees_nothing(secret, client, make_user):
-    outsider = make_user("outsider")
-    Project.objects.create(name="Own", slug="own").memberships.create(user=outsider, role="admin")
-    client.force_login(outsider)
-    client.raise_request_exception = False
-    failures, checked = [], 0
-    for url, name in all_urls()[0]:
-        if name in PUBLIC or url.startswith("/django-admin/"):
-            continue  # the Django admin is for staff only; outsiders are not staff
-        method, response = _request(client, url)
-        checked += 1
-        if _refused(response) or response.status_code == 404:
-            continue
-        if response.status_code >= 500:
-            failures.append(f"{method.upper()} {url} ({name}) -> {response.status_code}")
-            continue
+    def send(probe: aw.Probe) -> aw.Answer:
+        response = by_actor[probe.actor].generic(
+            probe.method, probe.path, probe.body,
+            content_type=probe.content_type or "application/octet-stream")
         body = b"".join(response) if response.streaming else response.content
-        leaked = [s for s in SECRETS if s.encode() in body]
-        if leaked:
-            failures.append(f"{method.upper()} {url} ({name}) -> {response.status_code} "
-                            f"shows {leaked}")
-    assert checked >= 20
-    assert not failures, "non-member saw another project's data:\n" + "\n".join(failures)
+        if response.streaming:
+            # close() sends request_finished, which would close the test's DB connection.
+            signals.request_finished.disconnect(close_old_connections)
+            try:
+                response.close()
+            finally:
+                signals.request_finished.connect(close_old_connections)
+        return aw.Answer(response.status_code, response.get("Location", ""), body)
+
+    return send
 
 
-def test_annotator_never_sees_the_gold_key(secret, client, make_user):
-    """An annotator of the project itself may see its tasks, never a gold item's key."""
-    annotator = make_user("member-annotator")
-    secret.memberships.create(user=annotator, role="annotator")
-    client.force_login(annotator)
-    client.raise_request_exception = False
-    failures = []
-    for url, name in all_urls()[0]:
-        if url.startswith("/django-admin/"):
-            continue
-        method, response = _request(client, url)
-        if response.status_code >= 500:
-            failures.append(f"{method.upper()} {url} ({name}) -> {response.status_code}")
-            continue
-        body = b"".join(response) if response.streaming else response.content
-        if GOLD_KEY.encode() in body:
-            failures.append(f"{method.upper()} {url} ({name}) shows the gold key")
-    assert not failures, "\n".join(failures)
+def test_every_url_name_has_a_rule():
+    found, problems = aw.targets()
+    assert not problems, "\n".join(problems)
+    names = {t.name for t in found}
+    assert {"manage:settings", "api:export-download", "annotate:rate", "prm_api:reward",
+            "training:detail", "search:start"} <= names
+    assert any(name.startswith("admin:") for name in names)
 
 
-def test_django_admin_refuses_non_staff(secret, client, make_user):
+def test_no_actor_reaches_the_victims_objects():
+    world = aw.build_world()
+    report = aw.walk(sender(world))
+    assert report.requests > 1500  # every URL, actor and method: nothing silently left out
+    assert not report.problems, "\n".join(report.problems)
+    assert not report.server_errors, "5xx:\n" + "\n".join(report.server_errors)
+    assert not report.offenders, "cross-tenant access:\n" + "\n".join(report.offenders)
+
+
+def test_django_admin_refuses_non_staff(client, make_user):
+    aw.build_world()
     client.force_login(make_user("plain"))
-    response = client.get(f"/django-admin/annotate/goldlabel/{FIXED}/change/")
+    response = client.get(f"/django-admin/annotate/goldlabel/{aw.IDS['gold']}/change/")
     assert response.status_code == 302 and "login" in response["Location"]
+
+
+# --- The walk itself: an unknown URL and a leaking view are caught ------------------------------
+
+def leaky_view(request, slug):
+    """A view that forgot its permission check."""
+    from django.http import HttpResponse
+
+    project = Project.objects.get(slug=slug)
+    if request.method == "POST":
+        project.description = "changed"
+        project.save(update_fields=["description"])
+    return HttpResponse(project.name)
+
+
+urlpatterns = [path("leaky/<slug:slug>/", leaky_view, name="leaky"),
+               path("", include("stepwise.urls"))]
+
+
+def test_a_url_without_a_rule_fails_the_walk(settings):
+    settings.ROOT_URLCONF = __name__
+    _, problems = aw.targets()
+    assert problems == ["no authorization rule for leaky"]
+
+
+def test_a_view_without_a_check_is_an_offender(settings, monkeypatch):
+    settings.ROOT_URLCONF = __name__
+    monkeypatch.setattr(aw, "RULES", {"leaky": aw.R("admin", aw.SLUG_ARG, body={})})
+    world = aw.build_world()
+    report = aw.walk(sender(world))
+    assert "outsider GET /leaky/victim-zeta/ (leaky) -> 200 where the rule is admin" in report.offenders
+    assert any(o.startswith("leaky: the victim's data changed") for o in report.offenders)
+
+
+def test_foreign_ids_from_an_own_project_are_refused():
+    """The outsider names the victim's problems, solutions, model and snapshot inside requests
+    about its own project: each is refused (or finds nothing), and the victim is unchanged."""
+    world = aw.build_world()
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {world.tokens['write-token']}")
+    api.raise_request_exception = False
+    before = aw.fingerprint()
+    failures = []
+    for request in aw.foreign_requests(world.ids):
+        response = api.generic(request.method, request.path, request.body,
+                               content_type="application/json")
+        body = b"".join(response) if response.streaming else response.content
+        if response.status_code >= 500 or aw.foreign_offence(request, response.status_code, body):
+            failures.append(f"{request.what}: {request.method} {request.path} -> "
+                            f"{response.status_code} {body[:200]!r}")
+    assert not failures, "\n".join(failures)
+    assert aw.fingerprint() == before

@@ -1,0 +1,586 @@
+"""The authorization walk: every URL of the URL conf, as every kind of outsider, at one victim
+project's objects.
+
+Shared by tests/test_permissions_urlconf.py (Django test client) and bench/security.py (a live
+gunicorn). ``RULES`` maps every URL name to its access rule per method and to the victim
+objects its arguments name; a URL without a rule fails the walk ("no authorization rule for
+<name>"), so a view added later cannot skip it.
+
+Rules (who may use the URL on the victim's objects):
+  public    anyone                        login     any signed-in user (user-scoped pages)
+  member    any member of the project     reviewer  its reviewers and admins
+  admin     its admins                    staff     Django staff (the Django admin)
+  assignee  the assignment's annotator    owner     the token's own user
+  secret    the path itself is the credential (a reward URL): a wrong key is refused
+  session   any signed-in user, from a browser session only (a token must not mint tokens)
+  session-admin  admins, from a browser session only (nor reward URLs)
+  score     members, read tokens too (a POST that only computes: scoring writes nothing)
+  none      nobody (methods a URL does not serve)
+
+Actors, none of whom may read or change what the rule keeps from them:
+  anonymous; annotator and reviewer (members of the victim project); outsider (admin of
+  another project, browser session); read-token (the victim admin's read-scoped API token:
+  scope must stop every write); write-token (the outsider's write-scoped API token).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+# --- The victim ------------------------------------------------------------------------------
+
+SLUG = "victim-zeta"
+#: Each victim object has its own id, far above the sequences', so a view that looks up the
+#: wrong kind of object finds nothing by chance.
+IDS = {
+    "project": 424201, "membership": 424202, "problem": 424203, "node": 424204,
+    "solution": 424205, "gold": 424206, "assignment": 424207, "rating": 424208,
+    "change": 424209, "hint": 424210, "run": 424211, "model": 424212, "snapshot": 424213,
+    "token": 424214, "reward_url": 424215, "insider": 424216,
+}
+GOLD_KEY = "SECRET-GOLD-KEY-e41"
+#: Text that only the victim's objects hold: a body containing one leaked it.
+SECRETS = ("Victim Project Zeta", "SECRET-PROBLEM-7c1e", "SECRET-STEP-51ab", GOLD_KEY,
+           "SECRET-ANSWER-99", "SECRET-HINT-3f0d", "SECRET-MODEL-b2", "SECRET-SNAPSHOT-c3",
+           "SECRET-RUNLOG-d4", "SECRET-TOKEN-e5")
+#: A reward URL key that is no reward URL's: the path is the credential, so it must be refused.
+BOGUS_KEY = "sw_" + "B" * 43
+ACTORS = ("anonymous", "annotator", "reviewer", "outsider", "read-token", "write-token")
+#: Actors who hold no role in the victim project.
+OUTSIDERS = ("anonymous", "outsider", "write-token")
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+SAFE = ("GET", "HEAD", "OPTIONS")
+
+
+@dataclass
+class World:
+    ids: dict
+    usernames: dict  # actor -> username (session actors and the insider)
+    tokens: dict  # "read-token"/"write-token" -> key
+
+
+def build_world(password: str = "walk-pw") -> World:
+    """The victim project, fully populated, its members, and an outsider with a project of
+    their own; every victim row gets its id from IDS."""
+    from django.contrib.auth import get_user_model
+
+    from annotate.models import (
+        Assignment,
+        GoldLabel,
+        Membership,
+        PreAnnotation,
+        Problem,
+        Project,
+        RatingChange,
+        Solution,
+        StepNode,
+        StepRating,
+    )
+    from api.models import APIToken, RewardUrl, hash_key
+    from api.services import issue_token
+    from exports.models import ExportSnapshot
+    from training.models import PrmModel
+    from workers.models import Run
+
+    users = get_user_model()
+    insider = users.objects.create_user("walk-insider", password=password, id=IDS["insider"])
+    annotator = users.objects.create_user("walk-annotator", password=password)
+    reviewer = users.objects.create_user("walk-reviewer", password=password)
+    outsider = users.objects.create_user("walk-outsider", password=password)
+    project = Project.objects.create(id=IDS["project"], name=SECRETS[0], slug=SLUG, overlap=2,
+                                     description=SECRETS[0])
+    Membership.objects.create(id=IDS["membership"], project=project, user=insider, role="admin")
+    Membership.objects.create(project=project, user=annotator, role="annotator")
+    Membership.objects.create(project=project, user=reviewer, role="reviewer")
+    # A generator is set, so a foreign-id Run there is refused for its ids, not for lack of one.
+    own = Project.objects.create(name="Outsider's own", slug="walk-outsider-own",
+                                 generator={"model": "/nonexistent/model"})
+    Membership.objects.create(project=own, user=outsider, role="admin")
+    problem = Problem.objects.create(id=IDS["problem"], project=project, statement=SECRETS[1],
+                                     ground_truth_answer=SECRETS[4], external_id=SECRETS[1])
+    node = StepNode.objects.create(id=IDS["node"], problem=problem, parent=None, depth=0,
+                                   text=SECRETS[2])
+    solution = Solution.objects.create(id=IDS["solution"], project=project, problem=problem,
+                                       last_step=node, is_gold=True, final_answer=SECRETS[4])
+    GoldLabel.objects.create(id=IDS["gold"], solution=solution, node=node, rating=-1,
+                             source=GOLD_KEY)
+    assignment = Assignment.objects.create(id=IDS["assignment"], project=project,
+                                           solution=solution, annotator=insider,
+                                           status="submitted")
+    rating = StepRating.objects.create(id=IDS["rating"], assignment=assignment, node=node, rating=1)
+    RatingChange.objects.create(id=IDS["change"], rating=rating, changed_by=insider, new_rating=1)
+    PreAnnotation.objects.create(id=IDS["hint"], node=node, kind="prm_score", source=SECRETS[5],
+                                 value=0.5)
+    run = Run.objects.create(id=IDS["run"], kind="import", project=project, created_by=insider,
+                             params={"path": "victim.jsonl", "fmt": "jsonl",
+                                     "source_name": "victim.jsonl"},
+                             result={"note": SECRETS[8]}, log=SECRETS[8])
+    # Failed: it has no weights, so a request that passes every check answers 400, not a load.
+    PrmModel.objects.create(id=IDS["model"], project=project, name=SECRETS[6],
+                            base_model="/nonexistent/base", status="failed", run=run,
+                            created_by=insider)
+    snapshot = ExportSnapshot.objects.create(id=IDS["snapshot"], name=SECRETS[7], version=1,
+                                             format="trl", created_by=insider)
+    snapshot.projects.add(project)
+    token, insider_key = issue_token(user=insider, name=SECRETS[9], scope="write")
+    APIToken.objects.filter(pk=token.pk).update(id=IDS["token"])
+    key = APIToken.generate_key()
+    RewardUrl.objects.create(id=IDS["reward_url"], prm_model_id=IDS["model"], name="victim",
+                             prefix=key[:10], key_hash=hash_key(key), created_by=insider)
+    _, read_key = issue_token(user=insider, name="walk-read", scope="read")
+    _, write_key = issue_token(user=outsider, name="walk-write", scope="write")
+    # The victim admin's own write token is no walk actor: bench/security.py's bad inputs
+    # use it to get past the permission checks.
+    return World(ids={**IDS, "own": own.pk},
+                 tokens={"read-token": read_key, "write-token": write_key, "insider": insider_key},
+                 usernames={"annotator": annotator.username, "reviewer": reviewer.username,
+                            "outsider": outsider.username, "insider": insider.username})
+
+
+def fingerprint() -> str:
+    """A hash of every victim row (use stamps of tokens left out: a read is allowed to set
+    them); any change the walk makes to the victim's data changes it."""
+    from annotate.models import (
+        Assignment,
+        GoldLabel,
+        Membership,
+        PreAnnotation,
+        Problem,
+        Project,
+        RatingChange,
+        Solution,
+        StepNode,
+        StepRating,
+    )
+    from api.models import APIToken, RewardUrl
+    from exports.models import ExportSnapshot
+    from training.models import PrmModel
+    from workers.models import Run
+
+    pid = IDS["project"]
+    sets = [
+        Project.objects.filter(pk=pid), Membership.objects.filter(project_id=pid),
+        Problem.objects.filter(project_id=pid), StepNode.objects.filter(problem__project_id=pid),
+        Solution.objects.filter(project_id=pid), GoldLabel.objects.filter(solution__project_id=pid),
+        Assignment.objects.filter(project_id=pid),
+        StepRating.objects.filter(assignment__project_id=pid),
+        RatingChange.objects.filter(rating__assignment__project_id=pid),
+        PreAnnotation.objects.filter(node__problem__project_id=pid),
+        Run.objects.filter(project_id=pid), PrmModel.objects.filter(project_id=pid),
+        ExportSnapshot.objects.filter(projects=pid),
+        APIToken.objects.filter(user_id=IDS["insider"]),
+        RewardUrl.objects.filter(prm_model__project_id=pid),
+    ]
+    digest = hashlib.sha256()
+    for qs in sets:
+        for row in qs.order_by("pk").values():
+            row.pop("last_used_at", None)
+            digest.update(repr(sorted(row.items())).encode())
+        digest.update(b"|")
+    return digest.hexdigest()
+
+
+# --- The table -------------------------------------------------------------------------------
+
+P, S, M = IDS["project"], IDS["solution"], IDS["model"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    access: dict  # method -> rule; "*" for every method not named
+    args: dict = field(default_factory=dict)  # URL argument -> IDS key, or a literal value
+    body: dict | None = None  # what a write sends (victim ids in it)
+    query: dict | None = None  # query string of a GET (victim ids in it)
+
+    def for_method(self, method: str) -> str:
+        return self.access.get(method, self.access.get("*", "none"))
+
+
+def R(access, args=None, body=None, query=None) -> Rule:  # noqa: N802 (a table row)
+    if isinstance(access, str):
+        access = {"*": access}
+    return Rule(access=access, args=args or {}, body=body, query=query)
+
+
+SLUG_ARG = {"slug": "=" + SLUG}
+TASK = {"pk": "assignment"}
+MODEL = {"model_id": "model"}
+RATE = {"node": IDS["node"], "rating": "1", "text": "SECRET-overwrite", "reason": "x"}
+
+RULES: dict[str, Rule] = {
+    # Signing in and the API's own description.
+    "login": R("public", body={"username": "walk-insider", "password": "wrong"}),
+    "logout": R("public"),
+    "api:schema": R("public"),
+    "api:docs": R("public"),
+    # The admin pages (/manage/): one decorator, console/views/permissions.py.
+    "manage:index": R("login"),
+    "manage:create": R("login", body={"name": "x", "slug": SLUG}),
+    "manage:settings": R("admin", SLUG_ARG, body={"name": "hijacked", "overlap": 9}),
+    "manage:preview": R("reviewer", SLUG_ARG, body={"text": "x"}),
+    "manage:archive": R("admin", SLUG_ARG, body={}),
+    "manage:generator": R("admin", SLUG_ARG, body={"model": "/etc"}),
+    "manage:test_connection": R("admin", SLUG_ARG, body={}),
+    "manage:members": R("admin", SLUG_ARG, body={"username": "walk-outsider", "role": "admin"}),
+    "manage:set_role": R("admin", {**SLUG_ARG, "pk": "membership"}, body={"role": "annotator"}),
+    "manage:remove_member": R("admin", {**SLUG_ARG, "pk": "membership"}, body={}),
+    "manage:import": R("admin", SLUG_ARG, body={"fmt": "jsonl"}),
+    "manage:run": R("admin", {**SLUG_ARG, "run_id": "run"}),
+    "manage:gold": R("admin", SLUG_ARG, body={"solution": S}),
+    "manage:promote": R("admin", {**SLUG_ARG, "assignment_id": "assignment"}, body={}),
+    "manage:screening": R("admin", SLUG_ARG, body={"enabled": "on"}),
+    "manage:agreement": R("reviewer", SLUG_ARG),
+    "manage:audit": R("reviewer", SLUG_ARG),
+    "manage:review": R("reviewer", SLUG_ARG),
+    "manage:review_detail": R("reviewer", {**SLUG_ARG, "assignment_id": "assignment"},
+                              body={"action": "reject", "note": "x"}),
+    "manage:dashboard": R("reviewer", SLUG_ARG),
+    "manage:dashboard_part": R("reviewer", {**SLUG_ARG, "name": "=labels"}),
+    "manage:table_csv": R("reviewer", {**SLUG_ARG, "table": "=labels"}),
+    # The PRM service.
+    "prm_api:models": R({"GET": "login"}),
+    "prm_api:score": R({"POST": "score"}, MODEL, body={"items": [{"problem": "x", "steps": ["y"]}]}),
+    "prm_api:openrlhf": R({"POST": "score"}, MODEL, body={"query": ["x"]}),
+    "prm_api:reward-urls": R({"GET": "admin", "POST": "session-admin"}, MODEL, body={"name": "x"}),
+    "prm_api:reward-url": R({"DELETE": "admin"}, {**MODEL, "url_id": "reward_url"}),
+    "prm_api:reward": R({"POST": "secret"}, {"key": "=" + BOGUS_KEY}, body={"query": ["x"]}),
+    # The API: lists are scoped to the user, so a victim id in the query must find nothing.
+    "api:tokens": R({"GET": "login", "POST": "session"}, body={"name": "x", "scope": "write"}),
+    "api:token": R({"GET": "owner", "DELETE": "owner"}, {"pk": "token"}),
+    "api:tokens-page": R("login"),
+    "api:projects": R({"GET": "login"}, query={"project": P}),
+    "api:project": R({"GET": "member"}, {"pk": "project"}, body={"name": "hijacked"}),
+    "api:problems": R({"GET": "login"}, query={"project": P, "external_id": "SECRET-PROBLEM-7c1e"}),
+    "api:problems-bulk": R({"POST": "admin"}, body={
+        "project": P, "items": [{"statement": "x", "ground_truth_answer": "1"}]}),
+    "api:problem": R({"GET": "member"}, {"pk": "problem"}, body={"statement": "hijacked"}),
+    "api:problem-tree": R({"GET": "member"}, {"pk": "problem"}),
+    "api:solutions": R({"GET": "login"}, query={"project": P, "problem": IDS["problem"]}),
+    "api:solutions-bulk": R({"POST": "admin"}, body={
+        "project": P, "items": [{"problem": IDS["problem"], "steps": ["x"]}]}),
+    "api:solution": R({"GET": "member"}, {"pk": "solution"}, body={"is_gold": False}),
+    "api:assignments": R({"GET": "login"}, query={"project": P, "solution": S}),
+    "api:assignment": R({"GET": "reviewer"}, {"pk": "assignment"}, body={"status": "active"}),
+    "api:ratings": R({"GET": "login"}, query={"project": P}),
+    "api:runs": R({"GET": "login", "POST": "admin"}, query={"project": P},
+                  body={"project": P, "kind": "score_solutions", "params": {}}),
+    "api:run": R({"GET": "reviewer"}, {"pk": "run"}, body={"status": "cancelled"}),
+    "api:run-cancel": R({"POST": "admin"}, {"pk": "run"}, body={}),
+    "api:exports": R({"GET": "login", "POST": "reviewer"},
+                     body={"spec": {"projects": [P], "format": "trl"}}),
+    "api:export-stream": R({"GET": "reviewer"}, query={"project": P, "format": "trl"}),
+    "api:export": R({"GET": "reviewer"}, {"pk": "snapshot"}),
+    "api:export-download": R({"GET": "reviewer"}, {"pk": "snapshot"}),
+    "api:models": R({"GET": "login"}, query={"project": P}),
+    "api:model": R({"GET": "member"}, {"pk": "model"}, body={"name": "hijacked"}),
+    "api:model-scaling": R({"GET": "member"}, {"pk": "model"}),
+    # Models and search pages: admins and reviewers of the model's project. Pages without a
+    # method check render the same read for every method: their rule is for all of them.
+    "training:list": R("login"),
+    "training:create": R({"POST": "admin"}, body={"project": P, "name": "x", "base_model": "x"}),
+    "training:register": R({"POST": "admin"}, body={"project": P, "name": "x", "path": "/etc"}),
+    "training:detail": R("reviewer", MODEL),
+    "training:progress": R("reviewer", MODEL),
+    "training:score": R({"POST": "admin"}, MODEL, body={}),
+    "search:scaling": R("reviewer", MODEL),
+    "search:scaling-csv": R("reviewer", MODEL),
+    "search:start": R({"POST": "admin"}, MODEL, body={"max_budget": "2"}),
+    # Labeling: a project's members; a task only its annotator.
+    "annotate:home": R("login"),  # answers any method with the user's own projects
+    "annotate:start": R({"GET": "member", "POST": "member"}, SLUG_ARG, body={}),
+    "annotate:task": R({"GET": "assignee"}, TASK),
+    "annotate:rate": R({"POST": "assignee"}, TASK, body=RATE),
+    "annotate:flag": R({"POST": "assignee"}, TASK, body=RATE),
+    "annotate:undo": R({"POST": "assignee"}, TASK, body=RATE),
+    "annotate:choose": R({"POST": "assignee"}, TASK, body=RATE),
+    "annotate:write": R({"POST": "assignee"}, TASK, body=RATE),
+    "annotate:finish": R({"POST": "assignee"}, TASK, body=RATE),
+    "annotate:skip": R({"POST": "assignee"}, TASK, body=RATE),
+}
+#: URLs whose GET writes by design (the next task is handed out): allowed GETs are not sent.
+GET_WRITES = {"annotate:start"}
+#: Django's own admin checks staff itself; its many model URLs share one rule.
+PREFIX_RULES = {"admin:": R({"*": "staff"})}
+#: Django admin pages anyone may open.
+ADMIN_PUBLIC = {"admin:login", "admin:logout"}
+
+# What each actor holds on the victim: the rules it passes (API: by the method's safety).
+_SESSION_GRANTS = {
+    "anonymous": {"public"},
+    "annotator": {"public", "login", "session", "member", "score"},
+    "reviewer": {"public", "login", "session", "member", "score", "reviewer"},
+    "outsider": {"public", "login", "session"},
+}
+#: The victim admin's read token: everything the admin may read, no write at all.
+_READ_TOKEN_SAFE = {"public", "login", "member", "reviewer", "admin", "assignee", "owner"}
+
+
+def allowed(actor: str, rule: str, method: str, is_api: bool) -> bool:
+    if rule == "public":
+        return True
+    if actor in _SESSION_GRANTS:
+        return rule in _SESSION_GRANTS[actor]
+    if not is_api:  # a token is no session: pages treat its holder as anonymous
+        return False
+    if actor == "read-token":
+        return rule == "score" or (method in SAFE and rule in _READ_TOKEN_SAFE)
+    return rule == "login"  # the outsider's write token
+
+
+# --- The URL conf ----------------------------------------------------------------------------
+
+def _walk(patterns, chain=(), namespace=None):
+    from django.urls import URLPattern, URLResolver
+
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            full_ns = ":".join(x for x in (namespace, p.namespace) if x) or None
+            yield from _walk(p.url_patterns, chain + (p.pattern,), full_ns)
+        elif isinstance(p, URLPattern):
+            name = p.name or f"<unnamed {p.pattern}>"
+            yield chain + (p.pattern,), (f"{namespace}:{name}" if namespace else name), p
+
+
+def rule_for(name: str) -> Rule | None:
+    if name in RULES:
+        return RULES[name]
+    if name in ADMIN_PUBLIC:
+        return R("public")
+    return next((rule for prefix, rule in PREFIX_RULES.items() if name.startswith(prefix)), None)
+
+
+def _fill_admin(chain) -> str | None:
+    """The Django admin's regex routes, filled with a first value each pattern accepts."""
+    from django.urls.resolvers import RegexPattern
+
+    parts = []
+    for pattern in chain:
+        if isinstance(pattern, RegexPattern):
+            text = pattern.regex.pattern
+            text = re.sub(r"\(\?P<\w+>([\w|]+)\)", lambda m: m.group(1).split("|")[0], text)
+            text = re.sub(r"\(\?P<\w+>\.\*\)", "x", text)
+            text = text.lstrip("^").rstrip("$").replace("\\Z", "")
+            if re.search(r"[()\[\]\\*+?|]", text):
+                return None
+            parts.append(text)
+        else:
+            parts.append(re.sub(r"<(?:(\w+):)?\w+>", str(IDS["project"]), str(pattern)))
+    return "/" + "".join(parts)
+
+
+@dataclass
+class Target:
+    name: str
+    path: str
+    rule: Rule
+    is_api: bool
+    methods: tuple = METHODS
+
+
+def api_methods(view) -> tuple:
+    """An API view's own methods and one it lacks: DRF answers the others with the same 405
+    after the same authentication and permission checks."""
+    own = [m for m in METHODS if hasattr(view, m.lower())]
+    return tuple(own + [m for m in METHODS if m not in own][:1])
+
+
+def targets() -> tuple[list[Target], list[str]]:
+    """Every URL of the URL conf with the victim's arguments; the second list holds the
+    problems (a URL without a rule, a rule whose arguments do not fit its URL)."""
+    from django.urls import get_resolver, reverse
+    from rest_framework.views import APIView
+
+    found, problems, seen = [], [], set()
+    for chain, name, pattern in _walk(get_resolver().url_patterns):
+        seen.add(name)
+        rule = rule_for(name)
+        if rule is None:
+            problems.append(f"no authorization rule for {name}")
+            continue
+        view = getattr(pattern.callback, "cls", None)
+        is_api = isinstance(view, type) and issubclass(view, APIView)
+        if name.startswith("admin:") or "<unnamed" in name:
+            path = _fill_admin(chain)
+            if path is None:
+                continue  # a regex route the filler cannot build; staff-only anyway
+        else:
+            wanted = set(pattern.pattern.converters) if hasattr(pattern.pattern, "converters") else set()
+            for part in chain[:-1]:
+                wanted |= set(getattr(part, "converters", {}))
+            if wanted != set(rule.args):
+                problems.append(f"{name}: the rule builds {sorted(rule.args)}, the URL takes "
+                                f"{sorted(wanted)}")
+                continue
+            kwargs = {k: (v[1:] if isinstance(v, str) and v.startswith("=") else
+                          IDS[v] if isinstance(v, str) else v) for k, v in rule.args.items()}
+            path = reverse(name, kwargs=kwargs)
+        if rule.query:
+            path += "?" + urlencode(rule.query)
+        found.append(Target(name, path, rule, is_api, api_methods(view) if is_api else METHODS))
+    problems += [f"a rule for {name}, which is no URL name" for name in RULES if name not in seen]
+    return found, problems
+
+
+# --- The walk --------------------------------------------------------------------------------
+
+@dataclass
+class Probe:
+    actor: str
+    method: str
+    path: str
+    body: bytes
+    content_type: str
+    target: Target
+    check: str  # "refused": must be refused; "no-leak": may answer, must not show secrets
+
+
+@dataclass
+class Answer:
+    status: int
+    location: str
+    body: bytes
+
+
+def probes(target: Target) -> list[Probe]:
+    out = []
+    for actor in ACTORS:
+        # A page ignores a token (anonymous covers the rest): a read and a write will do.
+        methods = target.methods if target.is_api or "token" not in actor else ("GET", "POST")
+        for method in methods:
+            rule = target.rule.for_method(method)
+            ok = allowed(actor, rule, method, target.is_api)
+            reads = method == "GET" and (rule == "login" or actor == "annotator")
+            if ok and (not reads or target.name in GET_WRITES):
+                continue  # allowed: nothing to check, and its writes would change data
+            body, ctype = b"", ""
+            if method != "GET":
+                data = target.rule.body or {}
+                if target.is_api:
+                    body, ctype = json.dumps(data).encode(), "application/json"
+                else:
+                    body = urlencode(data).encode()
+                    ctype = "application/x-www-form-urlencoded"
+            # Non-members' user-scoped lists show nothing of the victim's; an annotator's
+            # reads never show a gold item's key.
+            check = ("refused" if not ok else "no-gold" if actor == "annotator"
+                     else "no-leak" if actor in OUTSIDERS else None)
+            if check is None:
+                continue
+            out.append(Probe(actor, method, target.path, body, ctype, target, check))
+    return out
+
+
+def verdict(probe: Probe, answer: Answer) -> str | None:
+    """Why the answer is an offence, or None. 5xx answers are counted apart."""
+    if answer.status >= 500:
+        return None
+    if probe.check == "no-gold":
+        return "shows the gold key" if GOLD_KEY.encode() in answer.body else None
+    if probe.check == "no-leak" or probe.target.rule.for_method(probe.method) == "public":
+        leaked = [s for s in SECRETS if s.encode() in answer.body]
+        return f"shows {leaked}" if leaked else None
+    if 200 <= answer.status < 300:
+        return f"where the rule is {probe.target.rule.for_method(probe.method)}"
+    return None
+
+
+@dataclass
+class Report:
+    requests: int = 0
+    server_errors: list = field(default_factory=list)
+    offenders: list = field(default_factory=list)  # cross-tenant reads or changes
+    problems: list = field(default_factory=list)
+
+    def line(self, probe: Probe, answer: Answer, why: str) -> str:
+        return f"{probe.actor} {probe.method} {probe.path} ({probe.target.name}) -> {answer.status} {why}"
+
+
+def walk(send, report: Report | None = None, check_data=fingerprint) -> Report:
+    """Send every probe through ``send(probe) -> Answer``; a change to the victim's data
+    after a URL's probes makes each probe that was not refused an offender."""
+    report = report or Report()
+    found, problems = targets()
+    report.problems += problems
+    before = check_data()
+    for target in found:
+        answered = []
+        for probe in probes(target):
+            answer = send(probe)
+            report.requests += 1
+            if answer.status >= 500:
+                report.server_errors.append(report.line(probe, answer, answer.body[:120]))
+                continue
+            why = verdict(probe, answer)
+            if why:
+                report.offenders.append(report.line(probe, answer, why))
+            if answer.status < 400 and probe.method not in SAFE:
+                answered.append((probe, answer))
+        after = check_data()
+        if after != before:
+            who = "; ".join(f"{p.actor} {p.method} -> {a.status}" for p, a in answered)
+            report.offenders.append(f"{target.name}: the victim's data changed ({who or 'by a read'})")
+            before = after
+    return report
+
+
+
+# --- Foreign ids: the victim's objects named from the outsider's own project -----------------
+
+@dataclass
+class Foreign:
+    what: str
+    method: str
+    path: str
+    body: bytes = b""
+    refused: str = ""  # text of a 2xx that refuses every row (the bulk endpoints answer so)
+
+
+def foreign_requests(ids: dict) -> list[Foreign]:
+    """Requests of the outsider (as its write token) that name the victim's objects inside a
+    body or a filter of its own project's request: indirect paths to another tenant."""
+    own, P = ids["own"], ids["project"]
+
+    def js(obj) -> bytes:
+        return json.dumps(obj).encode()
+
+    def run(kind: str, **params) -> bytes:
+        return js({"project": own, "kind": kind, "params": params})
+
+    return [
+        Foreign("solution under a victim problem", "POST", "/api/solutions/bulk/",
+                js({"project": own, "items": [{"problem_id": ids["problem"], "steps": ["x"]}]}),
+                refused='"created":0'),
+        Foreign("export of two projects", "POST", "/api/exports/",
+                js({"spec": {"projects": [own, P], "format": "trl"}})),
+        Foreign("score victim solutions", "POST", "/api/runs/",
+                run("score_solutions", prm_model_id=ids["model"], solution_ids=[ids["solution"]])),
+        Foreign("search with the victim's model", "POST", "/api/runs/",
+                run("search", prm_model_id=ids["model"])),
+        Foreign("train on the victim's snapshot", "POST", "/api/runs/",
+                run("train_prm", name="x", snapshot_id=ids["snapshot"])),
+        Foreign("autolabel victim solutions", "POST", "/api/runs/",
+                run("autolabel", solution_ids=[ids["solution"]])),
+        Foreign("generate for victim problems", "POST", "/api/runs/",
+                run("generate_solutions", problem_ids=[ids["problem"]])),
+        Foreign("candidates under a victim problem", "POST", "/api/runs/",
+                run("generate_candidates", problem_id=ids["problem"], parent_id=ids["node"])),
+        Foreign("assignments by victim ids", "GET",
+                f"/api/assignments/?solution={ids['solution']}&annotator={ids['insider']}"),
+        Foreign("ratings of the victim", "GET", f"/api/ratings/?project={P}"),
+        Foreign("stream two projects", "GET", f"/api/exports/stream/?project={own}&project={P}"),
+        Foreign("runs of the victim", "GET", f"/api/runs/?project={P}"),
+    ]
+
+
+def foreign_offence(request, status: int, body: bytes) -> bool:
+    """A foreign-id request crossed over: a write accepted (not every row refused), or the
+    victim's text in the answer."""
+    if not 200 <= status < 300:
+        return False
+    if any(s.encode() in body for s in SECRETS):
+        return True
+    return request.method not in SAFE and not (request.refused and request.refused.encode() in body)
