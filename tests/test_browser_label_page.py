@@ -60,7 +60,8 @@ def _login(page, live_server, make_user, project, name="annotator", role="annota
 
 def _start(page, live_server, project):
     page.goto(f"{live_server.url}/p/{project.slug}/next/")
-    page.click("#start-task")
+    if page.locator("#start-task").count():  # GET only shows the Start button (a POST)
+        page.click("#start-task")
     page.wait_for_selector("#task .item.cursor")
 
 
@@ -85,11 +86,12 @@ def test_math_stays_rendered_after_every_action(live_server, page, shared_data, 
     project = _import(shared_data, 1, mode="first_error")  # ground truth 3R^2
     _login(page, live_server, make_user, project)
     _start(page, live_server, project)
-    _assert_math_rendered(page, "#problem", "#ground-truth", "#task .item .text")
+    _assert_math_rendered(page, "#problem", "#task .item .text")
     for n in range(1, 4):
         page.keyboard.press("1")
         _wait_rated(page, n)
-        _assert_math_rendered(page, "#problem", "#ground-truth", "#task .item .text")
+        _assert_math_rendered(page, "#problem", "#task .item .text")
+    _assert_math_rendered(page, "#ground-truth")  # "3R^2": bare LaTeX, no delimiters
     page.keyboard.press("3")  # Bad: the walk ends; an own step may replace it
     _wait_rated(page, 4)
     page.keyboard.press("w")
@@ -277,10 +279,11 @@ def test_branch_mode_carries_over_ratings_of_identical_steps(live_server, page, 
     _wait_rated(page, 1)
     page.keyboard.press("3")
     _wait_rated(page, 2)
-    page.click("#give-up")
-    page.click("#confirm-yes")
-    page.wait_for_selector(".messages")
-    page.wait_for_selector("#task .item[data-node]")
+    from annotate.services.labeling import finish
+
+    user = Assignment.objects.get(status="active").annotator
+    finish(Assignment.objects.get(status="active").pk, user, reason="give_up")
+    _start(page, live_server, project)
     first = Assignment.objects.get(finish_reason="give_up")
     second = Assignment.objects.get(status="active")
     assert second.solution_id != first.solution_id
