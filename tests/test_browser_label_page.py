@@ -14,7 +14,7 @@ from annotate.models import Assignment, Membership, Problem, Project, Solution, 
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-# Text outside rendered KaTeX that still holds a "$": math the page left raw.
+# Text outside rendered KaTeX that still holds a "$" or a "\begin{": math the page left raw.
 RAW_DOLLARS = """sel => {
   const out = [];
   document.querySelectorAll(sel).forEach(el => {
@@ -22,7 +22,7 @@ RAW_DOLLARS = """sel => {
     let n;
     while ((n = walk.nextNode())) {
       if (n.parentElement.closest('.katex')) continue;
-      if (n.textContent.includes('$')) out.push(n.textContent);
+      if (n.textContent.includes('$') || n.textContent.includes('\\begin{')) out.push(n.textContent);
     }
   });
   return out;
@@ -182,6 +182,7 @@ def test_mouse_path_legend_and_instructions(live_server, page, shared_data, make
     _wait_rated(page, 2)
     page.click("#task .item.cursor .bad-btn")
     _wait_rated(page, 3)
+    _assert_math_rendered(page, "#task .item .text")  # step 2 is a bare \begin{align*}
     # Alternatives are shown; a click on one selects it, and its buttons rate that one.
     alternative = page.locator('#task .item.candidate').nth(1)
     alternative.locator(".text").click()

@@ -14,7 +14,10 @@ register = template.Library()
 _md = MarkdownIt("commonmark", {"html": False, "linkify": False}).disable("image")
 # Math spans are cut out before Markdown (which would eat backslashes and underscores)
 # and put back as escaped text for KaTeX auto-render on the client.
-_MATH = re.compile(r"(\$\$.+?\$\$|\\\[.+?\\\]|\\\(.+?\\\)|(?<!\\)\$[^$\n]+?\$)", re.S)
+# LaTeX environments outside $...$ (PRM800K steps have bare \begin{align*}) count too.
+_ENVS = "equation|align|alignat|gather|CD"
+_MATH = re.compile(r"(\$\$.+?\$\$|\\\[.+?\\\]|\\\(.+?\\\)|(?<!\\)\$[^$\n]+?\$"
+                   rf"|\\begin\{{({_ENVS})(\*?)\}}.+?\\end\{{\2\3\}})", re.S)
 
 
 @register.filter

@@ -1,6 +1,14 @@
 // Shared page behaviour: render math in model text, safely (trust off, no HTML from LaTeX).
 (function () {
   "use strict";
+  // Bare environments (no $ around them), as in PRM800K steps; the same list as _ENVS in
+  // annotate/templatetags/labeling_tags.py, which keeps Markdown off them.
+  var ENVS = [];
+  ["equation", "align", "alignat", "gather", "CD"].forEach(function (env) {
+    [env, env + "*"].forEach(function (name) {
+      ENVS.push({ left: "\\begin{" + name + "}", right: "\\end{" + name + "}", display: true });
+    });
+  });
   function renderMath(root) {
     if (!window.renderMathInElement) return;
     window.renderMathInElement(root, {
@@ -9,7 +17,7 @@
         { left: "\\[", right: "\\]", display: true },
         { left: "\\(", right: "\\)", display: false },
         { left: "$", right: "$", display: false },
-      ],
+      ].concat(ENVS),
       throwOnError: false,
       trust: false,
       ignoredClasses: ["no-math"],
