@@ -237,6 +237,7 @@ def test_progress_confirmation_messages_and_flag_target(live_server, page, share
     page.keyboard.press("Enter")
     page.wait_for_selector("#confirm[open]")
     assert "error found" in page.inner_text("#confirm-text")
+    assert page.evaluate("document.activeElement.id") == "confirm-yes"  # Enter confirms
     _shot(page, "submit-confirmation")
     page.keyboard.press("Escape")  # cancel: nothing submitted
     page.wait_for_selector("#confirm:not([open])", state="attached")

@@ -99,7 +99,10 @@ def _begin(assignment_id: int, user) -> Assignment:
 def _store(assignment: Assignment, before: TaskState | None = None, ratings=None) -> TaskState:
     """Re-derive the state; save its presentation and renew the lease in one UPDATE."""
     state = task_state(assignment, path=before.path if before else None, ratings=ratings)
-    if carry_over_ratings(assignment, state):
+    # Only steps that just appeared can have a rating to carry over: a rating or flag press
+    # shows the same steps and pays no extra query.
+    shown_before = {i.node.pk for i in before.items} if before else set()
+    if carry_over_ratings(assignment, state, skip=shown_before):
         state = task_state(assignment, path=state.path)
     _ask_for_candidates(assignment, state)
     assignment.presentation = state.presentation
@@ -132,7 +135,8 @@ def _ask_for_candidates(assignment: Assignment, state: TaskState) -> None:
     pos.run = run
 
 
-def carry_over_ratings(assignment: Assignment, state: TaskState | None = None) -> int:
+def carry_over_ratings(assignment: Assignment, state: TaskState | None = None, *,
+                       skip: set[int] = frozenset()) -> int:
     """Branch mode: a shown step this annotator already rated in another task of the same
     problem (the tree shares nodes, so step-1 candidates recur in every solution) takes that
     rating over instead of being asked again. Returns how many were carried over.
@@ -142,7 +146,8 @@ def carry_over_ratings(assignment: Assignment, state: TaskState | None = None) -
     if assignment.project.mode != Project.Mode.BRANCH:
         return 0
     state = state or task_state(assignment)
-    unrated = [i.node.pk for i in state.items if i.rating is None and i.flagged is None]
+    unrated = [i.node.pk for i in state.items
+               if i.rating is None and i.flagged is None and i.node.pk not in skip]
     if not unrated:
         return 0
     earlier: dict[int, StepRating] = {}
