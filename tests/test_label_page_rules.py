@@ -5,7 +5,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
 
-from annotate.models import Assignment, Problem, Project, Solution, StepNode
+from annotate.models import Assignment, Problem, Solution, StepNode
 from annotate.models.projects import validate_keymap
 from annotate.selectors.labeling import task_state
 from annotate.services import labeling
