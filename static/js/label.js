@@ -97,6 +97,7 @@
 
   function choose(el) {
     var p = panel();
+    lastRated = null;
     post(p.dataset.chooseUrl, { position: p.dataset.position, index: el.dataset.index });
   }
 
@@ -166,7 +167,7 @@
     if (t.closest("#give-up")) { giveUp(); return; }
     if (t.closest("#show-instructions") || t.closest("#close-instructions")) { toggleInstructions(); return; }
     if (!panel() || !panel().contains(t)) return;
-    if (t.closest("#undo-btn")) { post(panel().dataset.undoUrl, {}); return; }
+    if (t.closest("#undo-btn")) { lastRated = null; post(panel().dataset.undoUrl, {}); return; }
     if (t.closest("#submit-btn")) { submit(); return; }
     var item = t.closest(".item[data-node]");
     if (!item) return;
@@ -223,7 +224,7 @@
       case "flag": flag(); break;
       case "next": move(1); break;
       case "prev": move(-1); break;
-      case "undo": post(panel().dataset.undoUrl, {}); break;
+      case "undo": lastRated = null; post(panel().dataset.undoUrl, {}); break;
       case "submit": submit(); break;
       case "instructions": toggleInstructions(); break;
     }
