@@ -262,7 +262,7 @@ def bench_concurrent(n_annotators: int, seconds: float, think: float, size: int,
         stop = measure_from + seconds
         first_call = True
         while time.monotonic() < stop:
-            resp, data, dt = call("GET", f"/p/{project.slug}/next/")
+            resp, data, dt = call("POST", f"/p/{project.slug}/next/")
             if resp.status != 204:
                 errors.append(f"next {resp.status} {data[:80]!r}")
                 return
@@ -391,7 +391,7 @@ def bench_in_process(cycles: int, profile: str | None) -> None:
     for cycle in range(cycles + 2):
         # The first cycle warms up (untimed, uncounted), the second counts queries, the rest time.
         mode = {0: "warm-up", 1: "count"}.get(cycle, "time")
-        resp = call("next task", "get", f"/p/{project.slug}/next/", mode=mode)
+        resp = call("next task", "post", f"/p/{project.slug}/next/", mode=mode)
         task_id = int(resp["HX-Redirect"].rstrip("/").split("/")[-1])
         resp = call("task panel", "get", f"/task/{task_id}/", mode=mode)
         first = int(re.search(rb'data-node="(\d+)"', resp.content).group(1))

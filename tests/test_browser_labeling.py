@@ -37,6 +37,7 @@ def _login_and_start(page, live_server, project, make_user):
     page.keyboard.press("Enter")
     page.wait_for_selector("#project-list")
     page.goto(f"{live_server.url}/p/{project.slug}/next/")
+    page.click("#start-task")  # taking a task is a POST
     page.wait_for_selector("#task .item.cursor")
     return user
 
@@ -78,6 +79,8 @@ def test_phase2_record_keyboard_walk_round_trips(live_server, page, shared_data,
     # The walk ended at the first Bad; the alternatives were rated; Enter submits.
     assert page.get_attribute("#task", "data-reason") == "found_error"
     page.keyboard.press("Enter")
+    page.wait_for_selector("#confirm[open]")
+    page.keyboard.press("Enter")  # confirms
     page.wait_for_selector("#no-tasks")
     exported = _export(user)
     assert _summary(exported["label"]["steps"]) == _summary(steps)
@@ -111,6 +114,8 @@ def test_phase1_record_keyboard_walk_in_branch_mode_round_trips(live_server, pag
                                f'#task .position[data-position="{i}"] .item.human')
     assert page.get_attribute("#task", "data-reason") == "solution"
     page.keyboard.press("Enter")
+    page.wait_for_selector("#confirm[open]")
+    page.keyboard.press("Enter")  # confirms
     page.wait_for_selector("#no-tasks")
     exported = _export(user)
     assert _summary(exported["label"]["steps"]) == _summary(steps)
@@ -122,7 +127,7 @@ def test_bad_input_message_shows_on_the_page(live_server, page, shared_data, mak
     user = _login_and_start(page, live_server, project, make_user)
     # Enter before the walk is done: a message, nothing submitted.
     page.keyboard.press("Enter")
-    assert "Rate every shown step" in page.inner_text("#flash")
+    assert "Not ready to submit. Rate the highlighted step" in page.inner_text("#flash")
     _press_and_wait(page, "1", 1)
     page.keyboard.press("u")  # undo: the step is unrated again
     page.wait_for_function("document.querySelector('#task .item[data-node]').dataset.rating === ''")

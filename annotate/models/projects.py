@@ -16,6 +16,16 @@ DEFAULT_KEYMAP = {
 }
 
 
+# Keys the labeling page binds itself (static/js/label.js): no action may take one, or
+# the built-in behind it becomes unreachable by keyboard.
+BUILT_IN_KEYS = {
+    "w": "write your own step",
+    "Escape": "leave the own-step box / close a dialog",
+    "Tab": "move between buttons",
+    " ": "press the focused button",
+}
+
+
 def default_keymap() -> dict:
     return dict(DEFAULT_KEYMAP)
 
@@ -34,6 +44,9 @@ def validate_keymap(keymap: dict) -> None:
             raise ValidationError(f"Key for '{action}' must be a non-empty string.")
         if key in seen:
             raise ValidationError(f"Key '{key}' is bound to both '{seen[key]}' and '{action}'.")
+        if key in BUILT_IN_KEYS:
+            raise ValidationError(f"Key '{key}' is built in ({BUILT_IN_KEYS[key]}); "
+                                  f"choose another key for '{action}'.")
         seen[key] = action
 
 

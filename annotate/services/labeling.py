@@ -9,6 +9,7 @@ each position) so that a PRM800K export of the assignment is right at any moment
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 
 from django.db import IntegrityError, transaction
@@ -101,6 +102,11 @@ def _begin(assignment_id: int, user) -> Assignment:
 def _store(assignment: Assignment, before: TaskState | None = None, ratings=None) -> TaskState:
     """Re-derive the state; save its presentation and renew the lease in one UPDATE."""
     state = task_state(assignment, path=before.path if before else None, ratings=ratings)
+    # Only steps that just appeared can have a rating to carry over: a rating or flag press
+    # shows the same steps and pays no extra query.
+    shown_before = {i.node.pk for i in before.items} if before else set()
+    if carry_over_ratings(assignment, state, skip=shown_before):
+        state = task_state(assignment, path=state.path)
     _ask_for_candidates(assignment, state)
     assignment.presentation = state.presentation
     assignment.lease_expires_at = lease_until(assignment.project)
@@ -130,6 +136,45 @@ def _ask_for_candidates(assignment: Assignment, state: TaskState) -> None:
         return
     entry["run"] = run.pk if run is not None else 0  # 0: no generator configured
     pos.run = run
+
+
+def carry_over_ratings(assignment: Assignment, state: TaskState | None = None, *,
+                       skip: set[int] = frozenset()) -> int:
+    """Branch mode: a shown step this annotator already rated in another task of the same
+    problem (the tree shares nodes, so step-1 candidates recur in every solution) takes that
+    rating over instead of being asked again. Returns how many were carried over.
+
+    Recorded as a RatingChange with reason "carried" (undo walks back only the annotator's
+    own presses, so it never removes these)."""
+    if assignment.project.mode != Project.Mode.BRANCH:
+        return 0
+    state = state or task_state(assignment)
+    unrated = [i.node.pk for i in state.items
+               if i.rating is None and i.flagged is None and i.node.pk not in skip]
+    if not unrated:
+        return 0
+    earlier: dict[int, StepRating] = {}
+    for r in (StepRating.objects.filter(assignment__annotator_id=assignment.annotator_id,
+                                        node_id__in=unrated, rating__isnull=False)
+              .exclude(assignment_id=assignment.pk).order_by("updated", "id")):
+        earlier[r.node_id] = r  # the latest rating of each node wins
+    allowed = _allowed_ratings(assignment.project)
+    carried = 0
+    for node_id, old in earlier.items():
+        if old.rating not in allowed:
+            continue
+        _set(None, assignment, node_id, assignment.annotator, value=old.rating,
+             flagged=old.flagged, reason="carried")
+        carried += 1
+    return carried
+
+
+def carry_over_for_task(assignment: Assignment, user) -> None:
+    """``carry_over_ratings`` for a task just assigned, under the task's row lock."""
+    if assignment.project.mode != Project.Mode.BRANCH:
+        return
+    with _action():
+        carry_over_ratings(_begin(assignment.pk, user))
 
 
 def _allowed_ratings(project: Project) -> set[int]:
@@ -253,9 +298,19 @@ def choose_candidate(assignment_id: int, user, *, position, index) -> TaskState:
         return _store(assignment)
 
 
+_ANSWER_LINE = re.compile(r"^[ \t]*(?:final[ \t]+)?answer[ \t]*[:=][ \t]*", re.IGNORECASE | re.MULTILINE)
+
+
+def mark_final_answer(text: str) -> str:
+    """One rule for own steps: a line "Answer: x" (what the page shows for a stored
+    "# Answer: x") is the final answer too, saved in the marked form "# Answer: x" that
+    ends the walk and that grading and the PRM800K export read."""
+    return _ANSWER_LINE.sub("# Answer: ", text)
+
+
 def write_step(assignment_id: int, user, *, position, text: str) -> TaskState:
     """The annotator's own step at the current position (a StepNode authored by a human)."""
-    text = (text or "").strip()
+    text = mark_final_answer((text or "").strip())
     _refuse_nul(text, "text")
     if not text:
         raise LabelingError("Write the step before saving it.")

@@ -14,7 +14,10 @@ register = template.Library()
 _md = MarkdownIt("commonmark", {"html": False, "linkify": False}).disable("image")
 # Math spans are cut out before Markdown (which would eat backslashes and underscores)
 # and put back as escaped text for KaTeX auto-render on the client.
-_MATH = re.compile(r"(\$\$.+?\$\$|\\\[.+?\\\]|\\\(.+?\\\)|(?<!\\)\$[^$\n]+?\$)", re.S)
+# LaTeX environments outside $...$ (PRM800K steps have bare \begin{align*}) count too.
+_ENVS = "equation|align|alignat|gather|CD"
+_MATH = re.compile(r"(\$\$.+?\$\$|\\\[.+?\\\]|\\\(.+?\\\)|(?<!\\)\$[^$\n]+?\$"
+                   rf"|\\begin\{{({_ENVS})(\*?)\}}.+?\\end\{{\2\3\}})", re.S)
 
 
 @register.filter
@@ -44,3 +47,46 @@ def rating_name(value) -> str:
 @register.filter
 def rating_class(value) -> str:
     return {1: "great", 0: "okay", -1: "bad"}.get(value, "unrated")
+
+
+@register.filter
+def answer_math(text) -> str:
+    """A ground-truth answer is bare LaTeX (``3R^2``): give it delimiters so KaTeX renders it."""
+    text = str(text or "").strip()
+    if not text or _MATH.search(text):
+        return markdown_math(text)
+    return mark_safe(f'<span class="answer-tex">{escape(chr(92) + "(" + text + chr(92) + ")")}</span>')
+
+
+@register.filter
+def is_final_step(node) -> bool:
+    from annotate.selectors.labeling import is_final
+
+    return is_final(node)
+
+
+_REASON_WORDS = {
+    "found_error": "error found (a step is Bad)",
+    "solution": "solution checked to the end",
+    "give_up": "gave up",
+    "bad_problem": "bad problem",
+}
+
+
+@register.filter
+def reason_words(code) -> str:
+    """Finish reasons in words; the codes (``found_error``) mean nothing to a newcomer."""
+    return _REASON_WORDS.get(str(code or ""), str(code or ""))
+
+
+@register.simple_tag
+def task_progress(state) -> dict:
+    """Where the annotator is: step n (of m in first-error mode) and how many shown are rated."""
+    items = state.items
+    current = state.current
+    return {
+        "step": (current.index + 1) if current else 0,
+        "total": len(state.path) if state.path is not None else None,
+        "rated": sum(1 for i in items if i.rating is not None),
+        "shown": len(items),
+    }

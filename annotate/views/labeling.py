@@ -8,18 +8,21 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.urls import get_script_prefix, reverse
 from django.views.decorators.http import require_POST
 
-from annotate.models import Project
+from annotate.models import Assignment, Project
 from annotate.selectors.labeling import task_state
+from annotate.selectors.progress import held_task, tasks_done
 from annotate.selectors.projects import active_project_and_role
 from annotate.services import labeling
 from annotate.services.labeling import LabelingError
 from annotate.services.queue import QueueError, next_task, skip_task
+from annotate.templatetags.labeling_tags import reason_words
 
 
 def _error(message: str, status: int) -> HttpResponse:
@@ -59,17 +62,31 @@ def _panel(request, state, status: int = 200):
 
 @login_required
 def start(request, slug: str):
-    """Next task: the one held, or a new one; a clear page when none is left."""
+    """GET shows where the annotator is (the held task, or a Start button) and assigns
+    nothing; POST (CSRF-checked) takes the held or next task, or says none is left."""
     if request.method not in ("GET", "POST"):
         return HttpResponseNotAllowed(["GET", "POST"])
     try:
         project = _member_project(request, slug)
     except LabelingError as exc:
         return _error(str(exc), exc.status)
+    if request.method == "GET":
+        held = held_task(project, request.user)
+        if held is not None:
+            return _to(request, reverse("annotate:task", args=[held.pk]))
+        ctx = {"project": project, "done": tasks_done(project, request.user)}
+        if request.GET.get("empty") == "1":  # said by the finish that found the queue empty
+            return render(request, "annotate/no_tasks.html", ctx)
+        return render(request, "annotate/start.html", ctx)
     assignment = next_task(project, request.user)
     if assignment is None:
-        return render(request, "annotate/no_tasks.html", {"project": project})
-    url = reverse("annotate:task", args=[assignment.pk])
+        return render(request, "annotate/no_tasks.html",
+                      {"project": project, "done": tasks_done(project, request.user)})
+    labeling.carry_over_for_task(assignment, request.user)
+    return _to(request, reverse("annotate:task", args=[assignment.pk]))
+
+
+def _to(request, url: str) -> HttpResponse:
     if request.htmx:
         response = HttpResponse(status=204)
         response["HX-Redirect"] = url
@@ -88,7 +105,8 @@ def task(request, pk: int):
         return _panel(request, state)
     ctx = {"state": state, "assignment": assignment, "project": assignment.project,
            "urls": _panel_urls(assignment.pk), "problem": assignment.solution.problem,
-           "keymap": assignment.project.effective_keymap}
+           "keymap": assignment.project.effective_keymap,
+           "done": tasks_done(assignment.project, request.user)}
     return render(request, "annotate/label.html", ctx)
 
 
@@ -146,7 +164,10 @@ def finish(request, pk: int):
                                      note=request.POST.get("note", ""))
     except LabelingError as exc:
         return _error(str(exc), exc.status)
-    return _go_next(request, assignment.project)
+    done = tasks_done(assignment.project, request.user)
+    label = Assignment.FinishReason(assignment.finish_reason).value
+    return _go_next(request, assignment.project,
+                    f"Task submitted ({reason_words(label)}). Tasks done in this project: {done}.")
 
 
 @login_required
@@ -157,13 +178,19 @@ def skip(request, pk: int):
         skip_task(assignment)
     except (LabelingError, QueueError) as exc:
         return _error(str(exc), exc.status)
-    return _go_next(request, assignment.project)
+    return _go_next(request, assignment.project, "Task skipped; it will not be offered again.")
 
 
-def _go_next(request, project):
-    url = reverse("annotate:start", args=[project.slug])
-    if request.htmx:
-        response = HttpResponse(status=204)
-        response["HX-Redirect"] = url
-        return response
-    return redirect(url)
+def _go_next(request, project, said: str):
+    """After a finish or skip (a POST): take the next task at once and say what happened,
+    so the next page never looks like the same task (it often shares the problem)."""
+    # The action loaded a few project fields; the queue reads others: one full row, not
+    # one deferred load per field.
+    project = Project.objects.get(pk=project.pk)
+    nxt = next_task(project, request.user)
+    if nxt is None:
+        messages.success(request, f"{said} There are no more tasks right now.")
+        return _to(request, reverse("annotate:start", args=[project.slug]) + "?empty=1")
+    labeling.carry_over_for_task(nxt, request.user)
+    messages.success(request, f"{said} This is a new task: solution #{nxt.solution_id}.")
+    return _to(request, reverse("annotate:task", args=[nxt.pk]))

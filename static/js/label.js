@@ -4,6 +4,7 @@
   "use strict";
   var keymap = {};
   var cursor = null;          // node id under the cursor
+  var lastRated = null;       // node id rated by the last key/button; "f" flags it
   var shownAt = {};           // node id -> time first under the cursor, for time_spent_ms
   var chain = Promise.resolve();
 
@@ -33,6 +34,12 @@
     try { return JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"]; } catch (e) { return ""; }
   }
 
+  function markJustRated() {
+    items().forEach(function (x) {
+      x.classList.toggle("just-rated", lastRated !== null && x.dataset.node === lastRated && x.dataset.node !== cursor);
+    });
+  }
+
   function setCursor(id) {
     var all = items();
     if (!all.length) { cursor = null; return; }
@@ -43,6 +50,7 @@
     cursor = el.dataset.node;
     if (!(cursor in shownAt)) shownAt[cursor] = Date.now();
     el.scrollIntoView({ block: "nearest" });
+    markJustRated();
   }
 
   function afterSwap() {
@@ -55,6 +63,7 @@
     }
     var focus = p.dataset.focus;
     var keep = cursor && items().some(function (x) { return x.dataset.node === cursor; });
+    if (lastRated && !items().some(function (x) { return x.dataset.node === lastRated; })) lastRated = null;
     setCursor(focus || (keep ? cursor : null));
   }
 
@@ -71,16 +80,32 @@
 
   function cursorItem() { return items().find(function (x) { return x.dataset.node === cursor; }); }
 
-  function rate(value) {
-    if (!cursor) return;
-    var ms = shownAt[cursor] ? Date.now() - shownAt[cursor] : 0;
-    post(panel().dataset.rateUrl, { node: cursor, rating: value, ms: ms });
+  function rate(value, node) {
+    node = node || cursor;
+    if (!node) return;
+    var ms = shownAt[node] ? Date.now() - shownAt[node] : 0;
+    lastRated = node;
+    post(panel().dataset.rateUrl, { node: node, rating: value, ms: ms });
+  }
+
+  // "f" right after a rating marks the step just rated (the cursor has moved on by then);
+  // after a move or a click it marks the highlighted step.
+  function flag(node) {
+    node = node || lastRated || cursor;
+    if (node) post(panel().dataset.flagUrl, { node: node });
+  }
+
+  function choose(el) {
+    var p = panel();
+    lastRated = null;
+    post(p.dataset.chooseUrl, { position: p.dataset.position, index: el.dataset.index });
   }
 
   function move(delta) {
     var all = items();
     var i = all.findIndex(function (x) { return x.dataset.node === cursor; });
     var j = Math.max(0, Math.min(all.length - 1, i + delta));
+    lastRated = null;
     if (all[j]) setCursor(all[j].dataset.node);
   }
 
@@ -88,23 +113,79 @@
     var p = panel();
     if (p.dataset.status !== "active") return;
     if (p.dataset.walkDone === "1") {
-      post(p.dataset.finishUrl, { reason: p.dataset.reason });
+      confirmThen("Submit this task as “" + p.dataset.reasonWords + "”? It can no longer be changed.",
+                  "Submit", function () { post(p.dataset.finishUrl, { reason: p.dataset.reason }); });
       return;
     }
     var el = cursorItem();
     var pos = el && el.closest(".position");
     if (p.dataset.mode === "branch" && p.dataset.settled !== "1" && pos &&
         pos.dataset.position === p.dataset.position) {
-      post(p.dataset.chooseUrl, { position: p.dataset.position, index: el.dataset.index });
+      choose(el);
       return;
     }
-    flash("Rate every shown step first; then Enter submits.");
+    // Say what is missing now, in the page's own words for this state.
+    var hint = document.getElementById("next-hint");
+    flash("Not ready to submit. " + (hint ? hint.textContent.trim() : ""));
+  }
+
+  // A yes/no <dialog>: Enter on the focused yes button confirms, Esc cancels.
+  function confirmThen(text, yes, action) {
+    var d = document.getElementById("confirm");
+    document.getElementById("confirm-text").textContent = text;
+    var ok = document.getElementById("confirm-yes");
+    ok.textContent = yes;
+    d._action = action;
+    d.showModal();
+    ok.focus();
+  }
+
+  function giveUp() {
+    var btn = document.getElementById("give-up");
+    confirmThen("Give up on this task? It is submitted as “gave up” and cannot be changed.",
+                "Give up", function () {
+                  chain = chain.then(function () {
+                    flash("");
+                    return htmx.ajax("POST", btn.dataset.url, {
+                      swap: "none", values: { reason: "give_up" },
+                      headers: { "X-CSRFToken": csrf() }, source: btn,
+                    });
+                  }).catch(function () {});
+                });
   }
 
   function toggleInstructions() {
     var d = document.getElementById("instructions");
     if (!d) return;
     if (d.open) d.close(); else d.showModal();
+  }
+
+  // The mouse path: every key has a button, and clicking a step selects it.
+  function onClick(e) {
+    var t = e.target;
+    if (!t.closest) return;
+    if (t.closest("#give-up")) { giveUp(); return; }
+    if (t.closest("#show-instructions") || t.closest("#close-instructions")) { toggleInstructions(); return; }
+    if (!panel() || !panel().contains(t)) return;
+    if (t.closest("#undo-btn")) { lastRated = null; post(panel().dataset.undoUrl, {}); return; }
+    if (t.closest("#submit-btn")) { submit(); return; }
+    var item = t.closest(".item[data-node]");
+    if (!item) return;
+    var btn = t.closest("button");
+    if (!btn) {
+      lastRated = null;
+      setCursor(item.dataset.node);
+      return;
+    }
+    if (btn.classList.contains("rate-btn")) {
+      setCursor(item.dataset.node);
+      rate(Number(btn.dataset.rating), item.dataset.node);
+    } else if (btn.classList.contains("flag-btn")) {
+      flag(item.dataset.node);
+    } else if (btn.classList.contains("choose-btn")) {
+      setCursor(item.dataset.node);
+      choose(item);
+    }
   }
 
   function isTyping(t) {
@@ -124,6 +205,8 @@
     if (e.ctrlKey || e.metaKey || e.altKey) return;
     var d = document.getElementById("instructions");
     if (d && d.open && e.key !== keymap.instructions) return;
+    var c = document.getElementById("confirm");
+    if (c && c.open) return;  // the dialog's own buttons take Enter and Esc
     var action = null;
     Object.keys(keymap).forEach(function (a) { if (keymap[a] === e.key) action = a; });
     if (!action && e.key === "w" && !document.getElementById("own-step").hidden) {
@@ -138,10 +221,10 @@
       case "great": rate(1); break;
       case "okay": rate(0); break;
       case "bad": rate(-1); break;
-      case "flag": if (cursor) post(panel().dataset.flagUrl, { node: cursor }); break;
+      case "flag": flag(); break;
       case "next": move(1); break;
       case "prev": move(-1); break;
-      case "undo": post(panel().dataset.undoUrl, {}); break;
+      case "undo": lastRated = null; post(panel().dataset.undoUrl, {}); break;
       case "submit": submit(); break;
       case "instructions": toggleInstructions(); break;
     }
@@ -153,8 +236,20 @@
     keymap = JSON.parse(km.textContent);
     afterSwap();
     document.addEventListener("keydown", onKey);
+    document.addEventListener("click", onClick);
+    var c = document.getElementById("confirm");
+    document.getElementById("confirm-yes").addEventListener("click", function () {
+      var action = c._action;
+      c._action = null;
+      c.close();
+      if (action) action();
+    });
+    document.getElementById("confirm-no").addEventListener("click", function () { c.close(); });
     document.body.addEventListener("htmx:afterSwap", function (e) {
-      if (e.detail.target && (e.detail.target.id === "task" || panel())) afterSwap();
+      if (!e.detail.target || !(e.detail.target.id === "task" || panel())) return;
+      // A saved action: the page now shows the new state, so an earlier message is stale.
+      if (e.detail.xhr && e.detail.xhr.status < 400) flash("");
+      afterSwap();
     });
     document.body.addEventListener("htmx:afterRequest", function (e) {
       if (e.detail.elt && e.detail.elt.id === "own-step" && e.detail.successful) {
