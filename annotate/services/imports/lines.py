@@ -1,0 +1,79 @@
+"""Lines of a byte stream read in bounded chunks, with their line numbers.
+
+A line is never held longer than ``max_line_bytes``: past that its bytes are dropped up to
+its newline and the line is reported as too long, so a 1 GB line costs a chunk of memory,
+not a gigabyte. Blank lines are skipped at C speed (a regex search and a count per chunk).
+A stream that breaks (a truncated or corrupt .gz) ends with one error for the rest.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from .limits import Budget
+from .rows import RowError
+
+CHUNK = 1 << 20
+_NON_BLANK = re.compile(rb"[^ \t\r\n\f\v]")
+
+
+def _too_long(max_line: int) -> RowError:
+    return RowError(f"line is over {max_line:,} bytes; the limit is STEPWISE_IMPORT_MAX_LINE_BYTES")
+
+
+def iter_lines(fh: BinaryIO, budget: Budget, *, skip_blank: bool = True,
+               ) -> Iterator[tuple[int, bytes | RowError]]:
+    """(line number, the line without its newline, or a RowError) for each line of ``fh``;
+    with ``skip_blank`` only lines holding something other than whitespace."""
+    max_line = budget.limits.max_line_bytes
+    line_no = 1  # the number of the line that starts at buf[0]
+    buf = b""
+    skipping = False  # inside a line that is too long: drop its bytes up to the newline
+    while True:
+        try:
+            chunk = fh.read(CHUNK)
+        except (OSError, EOFError, zlib.error) as exc:
+            yield line_no, RowError(f"the file cannot be read from this line on: {exc}")
+            return
+        if not chunk:
+            break
+        budget.read(len(chunk))
+        if skipping:
+            nl = chunk.find(b"\n")
+            if nl < 0:
+                continue
+            yield line_no, _too_long(max_line)
+            line_no += 1
+            chunk = chunk[nl + 1:]
+            skipping = False
+        buf = buf + chunk if buf else chunk
+        pos = 0
+        while True:
+            if skip_blank:
+                found = _NON_BLANK.search(buf, pos)
+                if found is None:
+                    line_no += buf.count(b"\n", pos)
+                    buf = b""
+                    break
+                line_no += buf.count(b"\n", pos, found.start())
+                newline = buf.rfind(b"\n", pos, found.start())
+                pos = newline + 1 if newline >= 0 else pos
+            end = buf.find(b"\n", pos)
+            if end < 0:
+                buf = buf[pos:]
+                if len(buf) > max_line:
+                    skipping, buf = True, b""
+                break
+            if end - pos > max_line:
+                yield line_no, _too_long(max_line)
+            else:
+                yield line_no, buf[pos:end]
+            line_no += 1
+            pos = end + 1
+    if skipping:
+        yield line_no, _too_long(max_line)
+    elif buf and (buf.strip() or not skip_blank):
+        yield line_no, buf
