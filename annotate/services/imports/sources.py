@@ -131,7 +131,8 @@ def _parquet_rows(path: Path, budget: Budget) -> Iterator[tuple[int, Any]]:
         except ARROW_ERRORS as exc:
             yield number + 1, RowError(f"row group {group + 1} (rows {first}-{end}) cannot be read "
                                        f"from row {number + 1} on: {exc}")
-        number = end
+            number += 1  # the error's own number, even when it came after the group's last row
+        number = max(number, end)
 
 
 def _arrow_rows(folder: Path, budget: Budget) -> Iterator[tuple[int, Any]]:
@@ -145,8 +146,8 @@ def _arrow_rows(folder: Path, budget: Budget) -> Iterator[tuple[int, Any]]:
                     number += 1
                     yield number, record
         except ARROW_ERRORS as exc:
-            yield number + 1, RowError(f"Arrow file {name} cannot be read from row {number + 1} on: "
-                                       f"{exc}")
+            number += 1  # the unreadable rest of the file counts as one row
+            yield number, RowError(f"Arrow file {name} cannot be read from row {number} on: {exc}")
 
 
 def _arrow_files(folder: Path):
