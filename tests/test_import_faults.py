@@ -100,3 +100,70 @@ def test_a_bad_row_or_part_rejects_only_itself(celery_worker, tmp_path, make):
     for (_, reason), (_, expected) in zip(got, rejected):
         assert reason.startswith(expected), reason
     assert str(tmp_path) not in run.log  # the file's name is shown, never the worker's path
+
+
+def test_a_full_disk_stops_the_import_with_nothing_half_written(celery_worker, tmp_path):
+    """PostgreSQL itself raises ``disk_full`` (SQLSTATE 53100) from a trigger on the 1,500th
+    problem, as it does when it cannot extend a table's file: the batch holding it is rolled
+    back whole, the Run fails at once (not retried, not left running) and keeps its report."""
+    from django.db import connection
+
+    project = Project.objects.create(name="D", slug="d")
+    path = tmp_path / "problems.jsonl"
+    path.write_bytes(jsonl([problem(i) for i in range(3000)]))
+    table = Problem._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            CREATE FUNCTION stepwise_test_disk_full() RETURNS trigger AS $$
+            BEGIN
+                IF NEW.statement = 'What is 1499 + 1?' THEN
+                    RAISE EXCEPTION 'could not extend file: No space left on device'
+                        USING ERRCODE = 'disk_full';
+                END IF;
+                RETURN NEW;
+            END $$ LANGUAGE plpgsql""")
+        cursor.execute(f"CREATE TRIGGER stepwise_test_disk_full BEFORE INSERT ON {table} "
+                       "FOR EACH ROW EXECUTE FUNCTION stepwise_test_disk_full()")
+    try:
+        run = wait_for_run(start_import_run(project=project, path=path, fmt="problems"))
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TRIGGER stepwise_test_disk_full ON {table}")
+            cursor.execute("DROP FUNCTION stepwise_test_disk_full()")
+    assert run.status == Run.Status.FAILED and run.attempts == 1
+    assert "No space left on device" in run.reason
+    assert run.result["created"] == 1000 and run.result["rejected_count"] == 0
+    assert "No space left on device" in run.result["stopped"]
+    assert Problem.objects.filter(project=project).count() == 1000  # the first batch, whole
+
+
+def blank_member(megabytes: int = 16) -> bytes:
+    """One gzip member of ``megabytes`` MB of newlines (some 16 KB). Gzip readers read
+    concatenated members as one stream, so a few MB of file expand to gigabytes without
+    the test ever holding more than one member."""
+    import gzip
+
+    return gzip.compress(b"\n" * (megabytes << 20), compresslevel=9)
+
+
+def test_cancel_stops_an_import_reading_blank_lines(celery_worker, tmp_path):
+    import gzip
+
+    project = Project.objects.create(name="C", slug="c")
+    path = tmp_path / "blank.jsonl.gz"
+    member = blank_member()
+    with open(path, "wb") as fh:
+        fh.write(gzip.compress(jsonl([problem(i) for i in range(3)])))
+        for _ in range(2048):  # 32 GiB of newlines in about 32 MB
+            fh.write(member)
+    run = start_import_run(project=project, path=path, fmt="problems")
+    while run.status != Run.Status.RUNNING:
+        run.refresh_from_db()
+        assert not run.is_finished, run.error
+    from workers.runs import cancel_run
+
+    cancel_run(run)
+    run = wait_for_run(run, timeout=120)
+    assert run.status == Run.Status.CANCELLED, (run.status, run.error)
+    assert "cancelled" in run.log
+    assert run.result["source_name"] == "blank.jsonl.gz"  # the report, kept when cancelled

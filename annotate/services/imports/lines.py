@@ -29,8 +29,9 @@ def iter_lines(fh: BinaryIO, budget: Budget, *, skip_blank: bool = True,
     """(line number, the line without its newline, or a RowError) for each line of ``fh``;
     with ``skip_blank`` only lines holding something other than whitespace."""
     max_line = budget.limits.max_line_bytes
-    line_no = 1  # the number of the line that starts at buf[0]
-    buf = b""
+    line_no = 1  # the number of the line being read
+    pending: list[bytes] = []  # the start of a line that runs on into the next chunk
+    held = 0  # its length
     skipping = False  # inside a line that is too long: drop its bytes up to the newline
     while True:
         try:
@@ -41,39 +42,49 @@ def iter_lines(fh: BinaryIO, budget: Budget, *, skip_blank: bool = True,
         if not chunk:
             break
         budget.read(len(chunk))
-        if skipping:
-            nl = chunk.find(b"\n")
-            if nl < 0:
-                continue
-            yield line_no, _too_long(max_line)
-            line_no += 1
-            chunk = chunk[nl + 1:]
-            skipping = False
-        buf = buf + chunk if buf else chunk
         pos = 0
+        if skipping or pending:
+            end = chunk.find(b"\n")
+            if end < 0:
+                held += len(chunk)
+                if held > max_line:
+                    pending, skipping = [], True
+                elif not skipping:
+                    pending.append(chunk)
+                continue
+            if skipping or held + end > max_line:
+                yield line_no, _too_long(max_line)
+            else:
+                pending.append(chunk[:end])
+                yield line_no, b"".join(pending)
+            pending, held, skipping = [], 0, False
+            line_no += 1
+            pos = end + 1
         while True:
             if skip_blank:
-                found = _NON_BLANK.search(buf, pos)
+                found = _NON_BLANK.search(chunk, pos)
                 if found is None:
-                    line_no += buf.count(b"\n", pos)
-                    buf = b""
+                    line_no += chunk.count(b"\n", pos)
                     break
-                line_no += buf.count(b"\n", pos, found.start())
-                newline = buf.rfind(b"\n", pos, found.start())
+                line_no += chunk.count(b"\n", pos, found.start())
+                newline = chunk.rfind(b"\n", pos, found.start())
                 pos = newline + 1 if newline >= 0 else pos
-            end = buf.find(b"\n", pos)
+            end = chunk.find(b"\n", pos)
             if end < 0:
-                buf = buf[pos:]
-                if len(buf) > max_line:
-                    skipping, buf = True, b""
+                if pos < len(chunk):
+                    pending, held = [chunk[pos:]], len(chunk) - pos
+                    if held > max_line:
+                        pending, skipping = [], True
                 break
             if end - pos > max_line:
                 yield line_no, _too_long(max_line)
             else:
-                yield line_no, buf[pos:end]
+                yield line_no, chunk[pos:end]
             line_no += 1
             pos = end + 1
     if skipping:
         yield line_no, _too_long(max_line)
-    elif buf and (buf.strip() or not skip_blank):
-        yield line_no, buf
+    elif pending:
+        line = b"".join(pending)
+        if line.strip() or not skip_blank:
+            yield line_no, line
