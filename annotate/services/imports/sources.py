@@ -91,7 +91,8 @@ def _json_lines(path: Path, budget: Budget, opener) -> Iterator[tuple[int, Any]]
             if isinstance(line, RowError):
                 yield line_no, line
             else:
-                yield line_no, parse_line(line, first=line_no == 1, max_depth=depth)
+                yield line_no, parse_line(line, first=line_no == 1, max_depth=depth,
+                                          max_chars=budget.limits.max_line_bytes)
 
 
 def _records(batch, number: int) -> Iterator[Any]:
