@@ -86,6 +86,7 @@ SOURCES = [deep_json, huge_integer, csv_not_utf8, parquet_bad_group, hf_folder_b
            data_files_bad_file]
 
 
+@pytest.mark.portable
 @pytest.mark.parametrize("make", SOURCES, ids=[f.__name__ for f in SOURCES])
 def test_a_bad_row_or_part_rejects_only_itself(celery_worker, tmp_path, make):
     project = Project.objects.create(name="F", slug="f")
@@ -102,6 +103,7 @@ def test_a_bad_row_or_part_rejects_only_itself(celery_worker, tmp_path, make):
     assert str(tmp_path) not in run.log  # the file's name is shown, never the worker's path
 
 
+@pytest.mark.postgres_only
 def test_a_full_disk_stops_the_import_with_nothing_half_written(celery_worker, tmp_path):
     """PostgreSQL itself raises ``disk_full`` (SQLSTATE 53100) from a trigger on the 1,500th
     problem, as it does when it cannot extend a table's file: the batch holding it is rolled
@@ -146,6 +148,7 @@ def blank_member(megabytes: int = 16) -> bytes:
     return gzip.compress(b"\n" * (megabytes << 20), compresslevel=9)
 
 
+@pytest.mark.portable
 def test_cancel_stops_an_import_reading_blank_lines(celery_worker, tmp_path):
     import gzip
 
