@@ -1,7 +1,5 @@
 """Run kinds of the annotate app (autodiscovered by the worker)."""
 
-from pathlib import Path
-
 from workers.runs import RunContext, RunFailure, run_task
 
 #: SQLSTATE classes an import stops on at once (insufficient resources such as a full disk,
@@ -17,12 +15,13 @@ def import_run(ctx: RunContext, *, path: str, fmt: str, project_id: int, options
     from django.db import DatabaseError
 
     from annotate.models import Project
-    from annotate.services.imports.files import count_lines, import_file
+    from annotate.services.imports.files import count_lines, import_file, worker_path
     from annotate.services.imports.limits import ImportLimitExceeded
     from annotate.services.imports.rows import ImportReport
 
     project = Project.objects.get(pk=project_id)
-    name = source_name or Path(path).name  # never the worker's absolute path
+    path = worker_path(path)
+    name = source_name or path.name  # never the worker's absolute path
     report = ImportReport(source_name=name, fmt=fmt)
     try:
         total = count_lines(path, check=ctx.check_cancelled)

@@ -170,3 +170,22 @@ def test_cancel_stops_an_import_reading_blank_lines(celery_worker, tmp_path):
     assert run.status == Run.Status.CANCELLED, (run.status, run.error)
     assert "cancelled" in run.log
     assert run.result["source_name"] == "blank.jsonl.gz"  # the report, kept when cancelled
+
+
+def test_an_upload_run_keeps_no_absolute_path(celery_worker, settings):
+    """An upload under STEPWISE_DATA_DIR is kept in the Run's params relative to it; the
+    worker finds it there, and the log and report name the file."""
+    project = Project.objects.create(name="U", slug="u")
+    folder = settings.DATA_DIR / "uploads" / "u"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "mine.jsonl"
+    path.write_bytes(jsonl([problem(i) for i in range(3)]))
+    try:
+        run = start_import_run(project=project, path=path, fmt="problems")
+        assert run.params["path"] == "uploads/u/mine.jsonl"
+        run = wait_for_run(run)
+    finally:
+        path.unlink()
+    assert run.status == Run.Status.SUCCEEDED, run.error
+    assert run.result["created"] == 3 and run.result["source_name"] == "mine.jsonl"
+    assert str(settings.DATA_DIR) not in run.log

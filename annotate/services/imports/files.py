@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.conf import settings
+
 from . import math_shepherd, prm800k, prmbench, problems, solutions
 from .limits import Budget
 from .problems import csv_file_rows
@@ -84,6 +86,19 @@ def start_import_run(*, project, path, fmt: str, options: dict | None = None, us
     if not path.exists():
         raise ValueError(f"No such file: {path}")
     source_kind(path)  # a folder that is no data set is refused before queuing
-    return start_run("import", {"path": str(path), "fmt": fmt, "options": options,
+    return start_run("import", {"path": run_path(path), "fmt": fmt, "options": options,
                                 "project_id": project.pk, "source_name": source_name or path.name},
                      project=project, user=user)
+
+
+def run_path(path: Path) -> str:
+    """The path a Run's params keep: relative to ``STEPWISE_DATA_DIR`` for a file under it
+    (an upload), so the Run shows no absolute server path; absolute otherwise."""
+    data_dir = Path(settings.DATA_DIR).resolve()
+    resolved = path.resolve()
+    return str(resolved.relative_to(data_dir)) if resolved.is_relative_to(data_dir) else str(resolved)
+
+
+def worker_path(path: str) -> Path:
+    """A Run's path as the worker reads it (a relative one is under ``STEPWISE_DATA_DIR``)."""
+    return Path(settings.DATA_DIR) / path
