@@ -67,21 +67,27 @@ class ImportReport:
 
 
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_EMPTY_PAIR = re.compile(r"\[\]|\{\}")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 def too_deep(text: str, limit: int) -> bool:
     """Whether JSON ``text`` nests deeper than ``limit``, found without recursion: strings
-    and everything but brackets removed, then innermost pairs peeled ``limit`` times."""
+    and everything but brackets removed, then the running count of open brackets in blocks
+    (numpy; only for a line with more than ``limit`` opening brackets at all)."""
     if text.count("[") + text.count("{") <= limit:
         return False
-    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
-    for _ in range(limit):
-        brackets, peeled = _EMPTY_PAIR.subn("", brackets)
-        if not brackets or not peeled:
-            return False  # within the limit, or unbalanced (json.loads says where)
-    return bool(brackets)
+    import numpy as np
+
+    brackets = _STRING.sub("", text).encode("utf-8", "replace").translate(None, _NOT_BRACKETS)
+    depth = 0
+    for start in range(0, len(brackets), 1 << 20):  # a block at a time: memory stays small
+        codes = np.frombuffer(brackets, dtype=np.uint8, count=min(1 << 20, len(brackets) - start),
+                              offset=start)
+        running = np.cumsum(np.where((codes == 91) | (codes == 123), 1, -1)) + depth  # [ {
+        if int(running.max()) > limit:
+            return True
+        depth = int(running[-1])
+    return False
 
 
 def parse_line(line: str | bytes, *, first: bool = False, max_depth: int = MAX_JSON_DEPTH,
