@@ -99,3 +99,30 @@ def test_imports_run_on_the_default_queue_and_no_worker_serves_both():
         assert workers, source
         for queues in workers:
             assert set(queues.split(",")) in ({"gpu"}, {"default"}), (source, queues)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64])
+def test_the_chunked_reader_numbers_lines_as_splitting_does(monkeypatch, chunk):
+    """Lines that cross chunks, blank runs, overlong lines and a last line without its
+    newline come out as ``data.split(b"\\n")`` numbers them (leading whitespace aside)."""
+    import io
+    import random
+
+    from annotate.services.imports import lines
+    from annotate.services.imports.limits import Budget, Limits
+    from annotate.services.imports.rows import RowError
+
+    monkeypatch.setattr(lines, "CHUNK", chunk)
+    pieces = [b"", b" ", b"\r", b"ab", b"x" * 25, b' {"a": 1} ', b"\t", b"\n" * 40]
+    rng = random.Random(chunk)
+    for _ in range(400):
+        data = b"\n".join(rng.choice(pieces) for _ in range(rng.randint(0, 10))) + rng.choice([b"", b"\n"])
+        segments = data.split(b"\n")
+        if segments[-1] == b"":
+            segments.pop()
+        got = [(n, None if isinstance(line, RowError) else line) for n, line in
+               lines.iter_lines(io.BytesIO(data), Budget(Limits(max_line_bytes=12)), skip_blank=False)]
+        assert got == [(i, None if len(s) > 12 else s) for i, s in enumerate(segments, 1)], data
+        got = [(n, None if isinstance(line, RowError) else line.lstrip()) for n, line in
+               lines.iter_lines(io.BytesIO(data), Budget(Limits(max_line_bytes=40)))]
+        assert got == [(i, s.lstrip()) for i, s in enumerate(segments, 1) if s.strip()], data

@@ -184,15 +184,21 @@ def count_rows(path: Path, budget: Budget | None = None) -> int:
     kind = source_kind(path)
     if kind == "data_files":
         return sum(count_rows(part, budget) for part in _data_files(path))
-    try:
-        if kind == "parquet":
-            import pyarrow.parquet as pq
+    if kind == "parquet":
+        import pyarrow.parquet as pq
 
+        try:
             return pq.ParquetFile(path).metadata.num_rows
-        if kind == "hf_dataset":
-            return sum(batch.num_rows for batch in _arrow_batches(path))
-    except ARROW_ERRORS:
-        return 0
+        except ARROW_ERRORS:
+            return 0
+    if kind == "hf_dataset":
+        rows = 0
+        for _name, batches in _arrow_files(path):
+            try:
+                rows += sum(batch.num_rows for batch in batches)
+            except ARROW_ERRORS:
+                rows += 1  # a damaged file: its rejection's number
+        return rows
     opener = gzip.open if kind == "jsonl.gz" else open
     lines = 0
     with opener(path, "rb") as fh:
