@@ -14,17 +14,22 @@ python manage.py migrate --noinput
 python manage.py seed_demo
 
 mkdir -p data/logs
-echo "==> starting the Celery worker (queues default, gpu) -> data/logs/worker.log"
-celery -A stepwise worker -Q default,gpu --pool=solo --loglevel=INFO \
+# Two workers: one for the gpu queue (generation, training), one for the default queue
+# (imports, exports, grading), so a long import never holds the worker generation waits on.
+echo "==> starting the Celery workers (queue gpu; queue default) -> data/logs/worker*.log"
+celery -A stepwise worker -Q gpu --pool=solo -n gpu@%h --loglevel=INFO \
   --without-gossip --without-mingle >data/logs/worker.log 2>&1 &
 WORKER_PID=$!
+celery -A stepwise worker -Q default --pool=solo -n default@%h --loglevel=INFO \
+  --without-gossip --without-mingle >data/logs/worker-default.log 2>&1 &
+DEFAULT_WORKER_PID=$!
 # The demo generator is a tiny GPT-2 trained offline on the demo domain: about 4 minutes on
 # 2 cores the first time, then cached. Labeling does not wait for it: the demo projects are
 # seeded with candidate steps at every position.
 echo "==> building the demo generator model in the background -> data/logs/demo-model.log"
 python manage.py build_demo_model >data/logs/demo-model.log 2>&1 &
 BUILD_PID=$!
-trap 'kill $WORKER_PID $BUILD_PID 2>/dev/null || true' EXIT INT TERM
+trap 'kill $WORKER_PID $DEFAULT_WORKER_PID $BUILD_PID 2>/dev/null || true' EXIT INT TERM
 
 cat <<MSG
 

@@ -281,6 +281,13 @@ RUN_REPUBLISH_SECONDS = float(os.environ.get("RUN_REPUBLISH_SECONDS", "600"))
 # Publishing gives up quickly when the broker is down: the Run waits in the outbox.
 CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("CELERY_BROKER_CONNECTION_TIMEOUT", "1"))
 
+# Imports (docs/importing.md, "Limits"): uncompressed bytes read per import (a .gz bomb
+# stops here), the longest line (checked while reading), rows per import, JSON nesting.
+IMPORT_MAX_BYTES = int(os.environ.get("STEPWISE_IMPORT_MAX_BYTES", str(10 << 30)))
+IMPORT_MAX_LINE_BYTES = int(os.environ.get("STEPWISE_IMPORT_MAX_LINE_BYTES", "20000000"))
+IMPORT_MAX_ROWS = int(os.environ.get("STEPWISE_IMPORT_MAX_ROWS", "5000000"))
+IMPORT_MAX_JSON_DEPTH = int(os.environ.get("STEPWISE_IMPORT_MAX_JSON_DEPTH", "64"))
+
 # Where workers keep models and trained artefacts.
 MODELS_DIR = Path(os.environ.get("STEPWISE_MODELS_DIR", DATA_DIR / "models"))
 EXPORTS_DIR = Path(os.environ.get("STEPWISE_EXPORTS_DIR", DATA_DIR / "exports"))

@@ -1,9 +1,13 @@
 """python manage.py import_data --project SLUG --format FMT FILE [...]: import and print the report."""
 
+from pathlib import Path
+
 from django.core.management.base import BaseCommand, CommandError
 
 from annotate.models import Project
 from annotate.services.imports import FORMATS, import_file
+from annotate.services.imports.limits import ImportLimitExceeded
+from annotate.services.imports.rows import ImportReport
 
 
 class Command(BaseCommand):
@@ -46,10 +50,17 @@ class Command(BaseCommand):
             if fmt != "prm800k":
                 raise CommandError("--no-grade applies to the prm800k format.")
             opts["grade_answers"] = False
+        report = ImportReport(source_name=Path(file).name, fmt=fmt)
         try:
-            report = import_file(proj, file, fmt, opts)
+            import_file(proj, file, fmt, opts, report=report)
+        except ImportLimitExceeded as exc:
+            self._print(report)  # the rows written before the limit stay written
+            raise CommandError(f"{file}: import stopped: {exc}") from exc
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise CommandError(f"{file}: {exc}") from exc
+        self._print(report)
+
+    def _print(self, report: ImportReport) -> None:
         self.stdout.write(report.summary())
         for message in report.messages():
             self.stderr.write(message)

@@ -3,14 +3,17 @@
 ``write_batch`` runs the bulk writer (``bulk.py``) in one transaction. Rows a database
 check refuses are dropped and the batch written again; a batch the database refuses
 for a reason no check foresaw is written again in halves, down to the bad row; a batch
-PostgreSQL aborts to break a lock cycle with a concurrent import is retried whole.
+PostgreSQL aborts to break a lock cycle with a concurrent import is retried whole. An
+error of the database itself (out of disk or memory, the connection lost, shutting down)
+is no row's fault: the batch is rolled back and the error raised, so the import stops with
+nothing half-written instead of rejecting every row one by one.
 """
 
 from __future__ import annotations
 
 import time
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, OperationalError, transaction
 
 from .bulk import BatchWriter, LateRejects
 from .plan import RowPlan
@@ -19,6 +22,18 @@ from .rows import database_refusal
 #: SQLSTATEs of a transaction the database gave up to break a lock cycle: retried whole.
 RETRY_STATES = {"40P01", "40001"}
 RETRIES = 5
+#: SQLSTATE classes of the database failing, not the row: connection (08), insufficient
+#: resources such as a full disk (53), operator intervention (57), system error (58).
+FATAL_CLASSES = {"08", "53", "57", "58"}
+
+
+def is_fatal(exc: DatabaseError) -> bool:
+    """Whether ``exc`` is the database failing (stop the import) rather than refusing a row."""
+    state = getattr(exc.__cause__, "sqlstate", None)
+    if state:
+        return state[:2] in FATAL_CLASSES
+    # No SQLSTATE: a lost connection, or SQLite's "database or disk is full" / "locked".
+    return isinstance(exc, OperationalError)
 
 
 def write_batch(project, plans: list[tuple[int, RowPlan]]) -> dict[int, tuple[str, object]]:
@@ -40,6 +55,8 @@ def write_batch(project, plans: list[tuple[int, RowPlan]]) -> dict[int, tuple[st
                 outcome[line] = ("rejected", exc.reasons[k])
             continue
         except DatabaseError as exc:
+            if is_fatal(exc):
+                raise
             if getattr(exc.__cause__, "sqlstate", None) in RETRY_STATES and retries < RETRIES:
                 retries += 1
                 time.sleep(0.05 * retries)

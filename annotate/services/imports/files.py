@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.conf import settings
+
 from . import math_shepherd, prm800k, prmbench, problems, solutions
-from .problems import import_problems_csv
+from .limits import Budget
+from .problems import csv_file_rows
 from .rows import ImportReport, run_plans
 from .sources import count_rows, read_records, source_kind
 
@@ -39,24 +42,35 @@ PLANNERS = {"prm800k": prm800k.planner, "problems": problems.planner,
             "prmbench": prmbench.planner}
 
 
-def count_lines(path: Path) -> int:
-    """The rows a source numbers (its lines for JSONL), for the progress bar."""
-    return count_rows(Path(path))
+def count_lines(path: Path, check=None) -> int:
+    """The rows a source numbers (its lines for JSONL), for the progress bar; counting stops
+    at the import's byte limit and honours ``check`` (a cancel) as the import does."""
+    return count_rows(Path(path), Budget(check=check))
 
 
 def import_file(project, path, fmt: str, options: dict | None = None, *, source_name: str | None = None,
-                progress=None) -> ImportReport:
-    """Stream ``path`` into ``project``. Problems files ending in .csv are read as CSV."""
+                progress=None, check=None, report: ImportReport | None = None) -> ImportReport:
+    """Stream ``path`` into ``project``. Problems files ending in .csv are read as CSV.
+
+    ``check()`` is called every few megabytes read (a cancel raised there stops the import
+    between reads); ``report``, when given, is filled as batches commit, so it tells what
+    was written when the import stops on a limit (``ImportLimitExceeded``) or an error.
+    """
     options = check_options(fmt, options)
     path = Path(path)
     source_name = source_name or path.name
-    if fmt == "problems" and path.suffix.lower() == ".csv":
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            return import_problems_csv(project, fh, source_name=source_name, progress=progress,
-                                       **options)
+    budget = Budget(check=check)
+    csv = fmt == "problems" and path.suffix.lower() == ".csv"
+    if report is None:
+        report = ImportReport(source_name=source_name, fmt="problems_csv" if csv else fmt)
     plan = PLANNERS[fmt](source_name, **options)
-    return run_plans(read_records(path), plan, project=project, source_name=source_name, fmt=fmt,
-                     progress=progress)
+    if csv:
+        with open(path, "rb") as fh:
+            return run_plans(csv_file_rows(fh, budget), plan, project=project, source_name=source_name,
+                             fmt=report.fmt, progress=progress, report=report,
+                             max_rows=budget.limits.max_rows)
+    return run_plans(read_records(path, budget), plan, project=project, source_name=source_name,
+                     fmt=fmt, progress=progress, report=report, max_rows=budget.limits.max_rows)
 
 
 def start_import_run(*, project, path, fmt: str, options: dict | None = None, user=None,
@@ -72,6 +86,19 @@ def start_import_run(*, project, path, fmt: str, options: dict | None = None, us
     if not path.exists():
         raise ValueError(f"No such file: {path}")
     source_kind(path)  # a folder that is no data set is refused before queuing
-    return start_run("import", {"path": str(path), "fmt": fmt, "options": options,
+    return start_run("import", {"path": run_path(path), "fmt": fmt, "options": options,
                                 "project_id": project.pk, "source_name": source_name or path.name},
                      project=project, user=user)
+
+
+def run_path(path: Path) -> str:
+    """The path a Run's params keep: relative to ``STEPWISE_DATA_DIR`` for a file under it
+    (an upload), so the Run shows no absolute server path; absolute otherwise."""
+    data_dir = Path(settings.DATA_DIR).resolve()
+    resolved = path.resolve()
+    return str(resolved.relative_to(data_dir)) if resolved.is_relative_to(data_dir) else str(resolved)
+
+
+def worker_path(path: str) -> Path:
+    """A Run's path as the worker reads it (a relative one is under ``STEPWISE_DATA_DIR``)."""
+    return Path(settings.DATA_DIR) / path

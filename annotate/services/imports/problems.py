@@ -9,9 +9,11 @@ one is a worked solution and also becomes the reference solution. Other columns 
 
 from __future__ import annotations
 
+import codecs
 import csv
 import re
 from collections.abc import Iterable, Iterator
+from typing import BinaryIO
 
 from .common import (
     MAX_ANSWER_CHARS,
@@ -20,6 +22,8 @@ from .common import (
     need_str,
     reduce_answer,
 )
+from .limits import Budget
+from .lines import iter_lines
 from .plan import RowPlan
 from .rows import ImportReport, RowError, jsonl_rows, run_plans
 
@@ -63,8 +67,33 @@ def import_problems_csv(project, lines: Iterable[str], *, source_name: str,
                      project=project, source_name=source_name, fmt="problems_csv", progress=progress)
 
 
-def csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, object]]:
+def csv_file_rows(fh: BinaryIO, budget: Budget) -> Iterator[tuple[int, object]]:
+    """The rows of a CSV file read in bounded chunks: a line that is not UTF-8 or too long
+    rejects the row it belongs to, and the rows after it are read."""
+    bad: dict[int, str] = {}
+
+    def lines() -> Iterator[str]:
+        for line_no, line in iter_lines(fh, budget, skip_blank=False):
+            if isinstance(line, RowError):
+                bad[line_no] = str(line)
+                yield "\n"
+                continue
+            if line_no == 1 and line.startswith(codecs.BOM_UTF8):
+                line = line[len(codecs.BOM_UTF8):]
+            try:
+                yield line.decode("utf-8") + "\n"
+            except UnicodeDecodeError as exc:
+                bad[line_no] = f"not UTF-8 ({exc.reason} at byte {exc.start})"
+                yield line.decode("utf-8", "replace") + "\n"
+
+    return csv_rows(lines(), bad=bad)
+
+
+def csv_rows(lines: Iterable[str], bad: dict[int, str] | None = None) -> Iterator[tuple[int, object]]:
+    """(first line of the row, the row as a dict or a RowError); ``bad`` maps the lines the
+    reader could not decode to why, filled as it reads, and rejects the rows holding them."""
     csv.field_size_limit(MAX_STATEMENT_CHARS * 10)
+    bad = bad if bad is not None else {}
     reader = csv.reader(iter(lines))
     try:
         header = next(reader)
@@ -73,6 +102,9 @@ def csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, object]]:
     except csv.Error as exc:
         yield 1, RowError(f"malformed CSV header: {exc}")
         return
+    if bad:
+        yield 1, RowError(f"unreadable CSV header: {bad[min(bad)]}")
+        return
     start = reader.line_num + 1
     while True:
         try:
@@ -80,9 +112,16 @@ def csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, object]]:
         except StopIteration:
             return
         except csv.Error as exc:
+            # The reader starts afresh on the next line: one malformed row rejects one row.
             yield start, RowError(f"malformed CSV: {exc}")
-            return
-        if any(cell.strip() for cell in row):
+            if reader.line_num < start:
+                return
+            start = reader.line_num + 1
+            continue
+        broken = [line for line in range(start, reader.line_num + 1) if line in bad]
+        if broken:
+            yield start, RowError(bad[broken[0]])
+        elif any(cell.strip() for cell in row):
             if len(row) != len(header):
                 yield start, RowError(f"{len(row)} columns; the header has {len(header)}")
             else:
