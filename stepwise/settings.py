@@ -257,8 +257,25 @@ EXPORTS_DIR = Path(os.environ.get("STEPWISE_EXPORTS_DIR", DATA_DIR / "exports"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    # API keys are masked in every log line, whatever logs them.
-    "filters": {"redact_tokens": {"()": "api.log_filters.RedactTokens"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_tokens"]}},
+    # API keys are masked in every log line, whatever logs them: every handler redacts.
+    # Django's own handlers (DEFAULT_LOGGING: a console handler on "django" under DEBUG,
+    # "django.server", "mail_admins") are replaced here, or they would print reward-URL
+    # lines unredacted, and under DEBUG a second time beside the root's.
+    "filters": {"redact_tokens": {"()": "api.log_filters.RedactTokens"},
+                "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"}},
+    "formatters": {"django.server": {"()": "django.utils.log.ServerFormatter",
+                                     "format": "[{server_time}] {message}", "style": "{"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact_tokens"]},
+        "django.server": {"class": "logging.StreamHandler", "formatter": "django.server",
+                          "filters": ["redact_tokens"]},
+        "mail_admins": {"level": "ERROR", "class": "django.utils.log.AdminEmailHandler",
+                        "filters": ["require_debug_false", "redact_tokens"]},
+    },
+    "loggers": {
+        # Console lines reach the root's handler once; errors also mail ADMINS, as by default.
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
