@@ -155,8 +155,7 @@ def iter_per_annotator(spec: dict) -> Iterator[Record]:
             if r[-1]:
                 walks[r[0]] = walk_chain(r[-1])
         rows = [r[:-1] for r in rows]
-        ends = {r[5] for r in rows if r[0] not in walks} \
-            | {chain[-1] for chain, _w in walks.values() if chain}
+        ends = {r[5] for r in rows} | {chain[-1] for chain, _w in walks.values() if chain}
         nodes.load(ends | {p for p, _t in list(texts.values())})
         problems = {r[4]: r[-4:] for r in rows}
         rows = [r[:-4] for r in rows]
@@ -209,6 +208,8 @@ def _walk_path(nodes: _Nodes, walk, last_step_id: int) -> list[int]:
     if walk is None:
         return nodes.path(last_step_id)
     chain = walk[0]
+    if chain and chain[-1] not in nodes.nodes:  # a step deleted since: the solution's path
+        return nodes.path(last_step_id)
     return nodes.path(chain[-1]) if chain else []
 
 
@@ -280,8 +281,8 @@ def iter_consensus(spec: dict) -> Iterator[Record]:
         walks = {}
         for sol in rows:
             walks[sol[-1]] = distinct_walks([
-                tuple(nodes.path(sol[2]) if chain is None else nodes.path(chain[-1]) if chain
-                      else ()) for chain in walked.get(sol[-1], [None])])
+                tuple(_walk_path(nodes, None if chain is None else (chain, ()), sol[2]))
+                for chain in walked.get(sol[-1], [None])])
         machine = _machine_labels(n for ws in walks.values() for w in ws for n in w) \
             if spec["machine_labels"] else {}
         for sol in rows:

@@ -91,3 +91,12 @@ def test_consensus_keeps_each_annotators_distinct_walk(make_user):
     out = rows(project, format="trl", labels="consensus")
     assert [(r["completions"], r["labels"]) for r in out] == [(TEXTS, GOOD)]
     assert len(rows(project, format="trl")) == 2  # one per annotator
+
+
+def test_a_walk_whose_step_was_deleted_falls_back_to_the_solution_path(walked):
+    from annotate.models import StepNode
+
+    StepNode.objects.filter(text=WALK[3][0]).delete()  # the walk's last step, and its ratings
+    (row,) = rows(walked, format="trl")
+    assert row["completions"] == [TEXTS[0], ALTERNATIVES[1][0][0]]  # A1 Okay, B1 Bad
+    assert row["labels"] == [True, False]
