@@ -104,3 +104,24 @@ def test_prmbench_ground_truth_reaches_rl_prompts_and_repeated_idx_get_own_ids(m
     assert prompt["ground_truth"] == prompt["reward_model"]["ground_truth"] == "4"
     again = import_prmbench(project, lines, source_name="multi_solutions.jsonl")
     assert (again.created, again.duplicates) == (0, 3)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_export_run_of_an_empty_file_fails_with_its_reason(make_user, celery_worker):
+    from annotate.models import Membership
+    from exports.services import create_snapshot
+    from tests.conftest import wait_for_run
+
+    admin = make_user("empty-admin")
+    project = Project.objects.create(name="Ki", slug="ki")
+    Membership.objects.create(project=project, user=admin, role=Membership.Role.ADMIN)
+    problem = Problem.objects.create(project=project, statement="Сколько стоит кино?")
+    (a,) = path(problem, ["Пять."])
+    submit(project, Solution.objects.create(problem=problem, last_step=a), admin, {a: 1})
+    snap = create_snapshot(user=admin, raw_spec={"projects": [project.pk],
+                                                 "format": "openrlhf"})
+    run = wait_for_run(snap.run, timeout=120)
+    snap.refresh_from_db()
+    assert run.status == "failed" and snap.status == "failed"
+    assert run.reason.startswith("Every row of the 'all' split was refused (1)")
+    assert "choose another placeholder" in run.reason and not snap.files
