@@ -125,3 +125,16 @@ def test_the_export_run_of_an_empty_file_fails_with_its_reason(make_user, celery
     assert run.status == "failed" and snap.status == "failed"
     assert run.reason.startswith("Every row of the 'all' split was refused (1)")
     assert "choose another placeholder" in run.reason and not snap.files
+
+
+def test_expand_alternatives_where_no_row_can_carry_one_is_refused_by_name():
+    from exports.spec import SpecError
+
+    for extra, message in (({"format": "openrlhf"}, "trl and parquet formats only"),
+                           ({"format": "trl", "labels": "gold"}, "no alternatives")):
+        with pytest.raises(SpecError) as err:
+            normalize_spec({"projects": [1], "expand_alternatives": True, **extra})
+        assert message in err.value.errors["expand_alternatives"]
+    for labels in ("per_annotator", "consensus"):
+        assert normalize_spec({"projects": [1], "format": "parquet", "labels": labels,
+                               "expand_alternatives": True})["expand_alternatives"]
