@@ -17,7 +17,7 @@ class Step:
     node_id: int
     text: str
     rating: int | None  # -1/0/+1; None = not labeled
-    source: str = "human"  # human | consensus | review | machine | gold
+    source: str = "human"  # human | consensus | review | machine | gold | written (own step)
     score: float | None = None  # machine probability, or agreement-free soft label
     agreement: float | None = None
     flagged: bool | None = None

@@ -22,6 +22,7 @@ from annotate.models import (
 )
 
 from .records import Record, Step, split_of
+from .walks import branch_presentation, distinct_walks, walk_chain
 
 # ~5k ratings per query keeps PostgreSQL on index plans; 2,000 assignments (20k ratings)
 # made it hash-join the whole step-node table for every chunk.
@@ -122,10 +123,17 @@ def _record(spec, kind, rec_id, sol, problem, nodes, steps, **extra) -> Record:
         split=split_of(statement_hash, spec["test_fraction"], spec["split_seed"]), **extra)
 
 
+def _written_step(node_id: int, text: str) -> Step:
+    """The annotator's own step on a walk: written as the right continuation, and never
+    rated (only candidates are), so it counts as Great, marked ``written``."""
+    return Step(node_id, text, 1, source="written")
+
+
 def iter_per_annotator(spec: dict) -> Iterator[Record]:
     fields = ("annotator_id", "finish_reason") + tuple(f"solution__{f}" for f in SOLUTION_FIELDS) \
-        + ("solution_id",) + tuple(f"solution__problem__{f}" for f in PROBLEM_FIELDS)
-    qs = Assignment.objects.filter(_assignment_filter(spec))
+        + ("solution_id",) + tuple(f"solution__problem__{f}" for f in PROBLEM_FIELDS) \
+        + ("walk",)
+    qs = Assignment.objects.filter(_assignment_filter(spec)).annotate(walk=branch_presentation())
     for rows in _chunks(qs, fields):
         ratings: dict[int, dict[int, tuple]] = {}
         nodes = _Nodes()
@@ -141,10 +149,17 @@ def iter_per_annotator(spec: dict) -> Iterator[Record]:
                 by_node = ratings[a_id] = {}
             by_node[node_id] = (rating, flagged)
             texts[node_id] = (parent_id, text)
-        nodes.load({r[5] for r in rows} | {p for p, _t in list(texts.values())})
+        # A branch walk's own path (see walks.py); any other assignment walked its solution.
+        walks = {}
+        for r in rows:
+            if r[-1]:
+                walks[r[0]] = walk_chain(r[-1])
+        rows = [r[:-1] for r in rows]
+        ends = {r[5] for r in rows} | {chain[-1] for chain, _w in walks.values() if chain}
+        nodes.load(ends | {p for p, _t in list(texts.values())})
         problems = {r[4]: r[-4:] for r in rows}
         rows = [r[:-4] for r in rows]
-        paths = {r[0]: nodes.path(r[5]) for r in rows}
+        paths = {r[0]: _walk_path(nodes, walks.get(r[0]), r[5]) for r in rows}
         machine = _machine_labels(n for p in paths.values() for n in p) \
             if spec["machine_labels"] else {}
         unrated = (None, None)
@@ -152,16 +167,22 @@ def iter_per_annotator(spec: dict) -> Iterator[Record]:
             a_id, annotator_id, finish_reason, *sol = row
             rated = ratings.get(a_id, {})
             path = paths[a_id]
+            written = walks[a_id][1] if a_id in walks else ()
             steps = []
             for node_id in path:  # the hot loop of every export: keep it plain
                 rating, flagged = rated.get(node_id, unrated)
-                if rating is None and node_id in machine:
+                if rating is None and node_id in written:
+                    steps.append(_written_step(node_id, texts[node_id][1]))
+                elif rating is None and node_id in machine:
                     steps.append(_machine_step(node_id, texts[node_id][1], machine))
                 else:
                     steps.append(Step(node_id, texts[node_id][1], rating, "human", None, None,
                                       flagged))
             # Only first-error or branch labeling rates nodes off the path.
-            alternatives = {} if rated.keys() <= set(path) else _alternatives(path, rated, nodes)
+            alternatives = {} if rated.keys() <= set(path) else _alternatives(
+                path, rated, nodes, lambda n, r=rated, t=texts: Step(n, t[n][1], r[n][0],
+                                                                      flagged=r[n][1]))
+            sol = _walk_answer(sol, path, nodes, problems[sol[1]][1])
             yield _record(spec, "per_annotator", f"a{a_id}", sol, problems[sol[1]], nodes, steps,
                           assignment_id=a_id, annotator_id=annotator_id,
                           finish_reason=finish_reason, alternatives=alternatives)
@@ -170,18 +191,44 @@ def iter_per_annotator(spec: dict) -> Iterator[Record]:
         yield from iter_machine_only(spec)
 
 
-def _alternatives(path, rated, nodes) -> dict[int, list[Step]]:
-    """Rated siblings of path steps: the other candidates shown at that position."""
+def _walk_answer(sol, path, nodes: _Nodes, truth: str):
+    """``sol`` with the final answer and correctness of the walk when it left the
+    solution: the solution's own answer is not the one the walk reached."""
+    if not path or path[-1] == sol[2]:
+        return sol
+    from annotate.grading import extract_final_answer, grade_answer, is_answer_step
+
+    last = nodes.nodes[path[-1]][1]
+    answer = extract_final_answer(last) if is_answer_step(last) else None
+    correct = grade_answer(answer, truth) if answer is not None and truth else None
+    return (*sol[:3], answer or "", correct, *sol[5:])
+
+
+def _walk_path(nodes: _Nodes, walk, last_step_id: int) -> list[int]:
+    if walk is None:
+        return nodes.path(last_step_id)
+    chain = walk[0]
+    if chain and chain[-1] not in nodes.nodes:  # a step deleted since: the solution's path
+        return nodes.path(last_step_id)
+    return nodes.path(chain[-1]) if chain else []
+
+
+def _alternatives(path, node_ids, nodes, make) -> dict[int, list[Step]]:
+    """Rated siblings of path steps: the other candidates shown at that position, and
+    those shown after the walk's last step (the position where it ended)."""
     on_path = set(path)
     position = {(nodes.nodes[n][0]): i for i, n in enumerate(path)}
+    position.setdefault(path[-1] if path else None, len(path))
     alternatives: dict[int, list[Step]] = {}
-    for node_id, (rating, flagged) in rated.items():
-        if node_id in on_path or rating is None:
+    for node_id in node_ids:
+        if node_id in on_path:
             continue
         i = position.get(nodes.nodes[node_id][0])
-        if i is not None:
-            alternatives.setdefault(i, []).append(
-                Step(node_id, nodes.nodes[node_id][1], rating, flagged=flagged))
+        if i is None:
+            continue
+        step = make(node_id)
+        if step.rating is not None:
+            alternatives.setdefault(i, []).append(step)
     for steps in alternatives.values():
         steps.sort(key=lambda s: s.node_id)
     return alternatives
@@ -206,6 +253,9 @@ def _solutions(spec: dict, labeled: bool):
 
 
 def iter_consensus(spec: dict) -> Iterator[Record]:
+    """One record per solution and distinct walk: the solution's path when an annotator
+    walked it (first-error, imports), and each branch walk that left it; every step
+    carries the consensus of all annotators of the solution who rated it."""
     from quality.consensus import consensus_labels
 
     qs = _solutions(spec, labeled=True)
@@ -213,40 +263,70 @@ def iter_consensus(spec: dict) -> Iterator[Record]:
         rows = [r[1:] + (r[0],) for r in rows]  # id last, as _record expects
         labels = consensus_labels([r[-1] for r in rows])
         reasons: dict[int, Counter] = {}
-        for sol_id, reason in Assignment.objects.filter(
-                _assignment_filter(spec), solution_id__in=[r[-1] for r in rows]).values_list(
-                "solution_id", "finish_reason"):
+        walked: dict[int, list] = {}
+        written: dict[int, set] = {}
+        for sol_id, reason, presentation in Assignment.objects.filter(
+                _assignment_filter(spec), solution_id__in=[r[-1] for r in rows]).annotate(
+                walk=branch_presentation()).order_by("id").values_list(
+                "solution_id", "finish_reason", "walk"):
             reasons.setdefault(sol_id, Counter())[reason] += 1
+            chain, own = walk_chain(presentation) if presentation else (None, ())
+            walked.setdefault(sol_id, []).append(chain)  # None: the solution's path
+            written.setdefault(sol_id, set()).update(own)
         nodes = _Nodes()
-        nodes.load(r[2] for r in rows)
+        nodes.load({r[2] for r in rows} | {c[-1] for ws in walked.values() for c in ws if c})
+        if spec["expand_alternatives"]:
+            nodes.load({n for by_node in labels.values() for n in by_node})
         problems = _problems(r[1] for r in rows)
-        paths = {r[-1]: nodes.path(r[2]) for r in rows}
-        machine = _machine_labels(n for p in paths.values() for n in p) \
+        walks = {}
+        for sol in rows:
+            walks[sol[-1]] = distinct_walks([
+                tuple(_walk_path(nodes, None if chain is None else (chain, ()), sol[2]))
+                for chain in walked.get(sol[-1], [None])])
+        machine = _machine_labels(n for ws in walks.values() for w in ws for n in w) \
             if spec["machine_labels"] else {}
         for sol in rows:
             by_node = labels.get(sol[-1], {})
-            steps, low = [], False
-            for node_id in paths[sol[-1]]:
-                label = by_node.get(node_id)
-                if label is not None and spec["min_agreement"] is not None \
-                        and label.source != "review" and label.agreement < spec["min_agreement"]:
-                    low = True  # ties count: their agreement is low too
-                if label is not None and label.rating is not None:
-                    steps.append(Step(node_id, nodes.nodes[node_id][1], label.rating,
-                                      source="review" if label.source == "review" else "consensus",
-                                      agreement=label.agreement))
-                elif node_id in machine:
-                    steps.append(_machine_step(node_id, nodes.nodes[node_id][1], machine))
-                else:
-                    steps.append(Step(node_id, nodes.nodes[node_id][1], None))
-            if low:
-                continue  # a solution whose labels annotators disagreed on stays out
+            own = written.get(sol[-1], ())
             reason = reasons.get(sol[-1], Counter()).most_common(1)
-            yield _record(spec, "consensus", f"s{sol[-1]}", sol, problems[sol[1]], nodes, steps,
-                          finish_reason=reason[0][0] if reason else "")
+            for k, path in enumerate(walks[sol[-1]]):
+                steps, low = [], False
+                for node_id in path:
+                    label = by_node.get(node_id)
+                    if label is not None and spec["min_agreement"] is not None \
+                            and label.source != "review" \
+                            and label.agreement < spec["min_agreement"]:
+                        low = True  # ties count: their agreement is low too
+                    if label is not None and label.rating is not None:
+                        steps.append(_consensus_step(node_id, nodes, label))
+                    elif node_id in own:
+                        steps.append(_written_step(node_id, nodes.nodes[node_id][1]))
+                    elif node_id in machine:
+                        steps.append(_machine_step(node_id, nodes.nodes[node_id][1], machine))
+                    else:
+                        steps.append(Step(node_id, nodes.nodes[node_id][1], None))
+                if low:
+                    continue  # a walk whose labels annotators disagreed on stays out
+                alternatives = _alternatives(
+                    list(path), by_node, nodes,
+                    lambda n, b=by_node, ns=nodes: _consensus_step(n, ns, b[n])) \
+                    if spec["expand_alternatives"] else {}
+                # The first walk keeps the solution's id; another walk adds its last step's.
+                rec_id = f"s{sol[-1]}" if k == 0 else f"s{sol[-1]}-n{path[-1]}"
+                yield _record(spec, "consensus", rec_id,
+                              _walk_answer(sol, path, nodes, problems[sol[1]][1]),
+                              problems[sol[1]], nodes, steps,
+                              finish_reason=reason[0][0] if reason else "",
+                              alternatives=alternatives)
     yield from _gold_keys_beside_humans(spec)
     if spec["machine_labels"]:
         yield from iter_machine_only(spec)
+
+
+def _consensus_step(node_id: int, nodes: _Nodes, label) -> Step:
+    return Step(node_id, nodes.nodes[node_id][1], label.rating,
+                source="review" if label.source == "review" else "consensus",
+                agreement=label.agreement)
 
 
 def _keyed():

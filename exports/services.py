@@ -114,8 +114,9 @@ def build_snapshot(snapshot_id: int, progress=None) -> dict:
         for split, _record_id, _reason in refused:
             if split not in sinks:  # a split of refused rows only is still a file
                 sinks[split] = make_sink(kind, directory, split)
-        if not sinks:  # an empty export is still a (valid, empty) file
+        if not sinks:
             sinks["all"] = make_sink(kind, directory, "all")
+        check_rows(sinks, refused)
         files = {}
         for split in sorted(sinks):
             info = sinks[split].close()
@@ -146,6 +147,27 @@ def build_snapshot(snapshot_id: int, progress=None) -> dict:
         row_count=sum(f["rows"] for f in files.values()),
         step_count=sum(f["steps"] for f in files.values()), finished_at=timezone.now())
     return {"files": files, "content_hash": content}
+
+
+class EmptyExport(RunFailure):
+    """A file without rows, which ``datasets.load_dataset`` cannot load (a 0-byte JSONL,
+    ``[]``, and a Parquet file of a schema and no rows all fail): the export fails and
+    says why instead."""
+
+
+def check_rows(sinks: dict, refused: list) -> None:
+    for split in sorted(sinks):
+        if sinks[split].file.rows:
+            continue
+        mine = [why for side, _rid, why in refused if side == split]
+        if mine:
+            message = (f"Every row of the '{split}' split was refused ({len(mine)}), so its "
+                       f"file would be empty; the first reason: {mine[0]}.")
+        elif len(sinks) == 1:
+            message = "No labeled rows match these filters, so the file would be empty."
+        else:
+            message = f"The '{split}' split has no rows, so its file would be empty."
+        raise EmptyExport(message, reason=message)
 
 
 class SplitError(ValueError):

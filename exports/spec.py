@@ -121,6 +121,14 @@ def normalize_spec(raw: dict) -> dict:
         if not isinstance(value, bool):
             errors[flag] = "true or false."
         spec[flag] = value is True
+    if spec["expand_alternatives"] and "format" not in errors:
+        # Said, not silently ignored: only these rows can carry an alternative.
+        if fmt not in ("trl", "parquet"):
+            errors["expand_alternatives"] = "Alternatives become rows in the trl and parquet " \
+                                            "formats only."
+        elif labels == "gold":
+            errors["expand_alternatives"] = "Gold answer keys have no alternatives: use " \
+                                            "per_annotator or consensus labels."
     spec["neutral"] = raw.get("neutral", "positive")
     if spec["neutral"] not in ("positive", "negative"):
         errors["neutral"] = "positive or negative: how an Okay (0) step maps to a bool."

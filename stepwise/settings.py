@@ -300,12 +300,30 @@ STEPWISE_MODEL_REGISTRY = [e.strip() for e in os.environ.get("STEPWISE_MODEL_REG
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    # API keys are masked in every log line, whatever logs them.
+    # API keys and URL credentials are masked in every log line, whatever logs them: every
+    # handler redacts. Django's own handlers (DEFAULT_LOGGING: a console handler on "django"
+    # under DEBUG, "django.server", "mail_admins") are replaced here, or they would print
+    # reward-URL lines unredacted, and under DEBUG a second time beside the root's.
     "filters": {"redact_tokens": {"()": "api.log_filters.RedactTokens"},
+                "redact_credentials": {"()": "outbound.redact.RedactCredentials"},
                 "no_client_tracebacks": {"()": "stepwise.log_filters.NoTracebackForClientErrors"},
-                "redact_credentials": {"()": "outbound.redact.RedactCredentials"}},
-    "handlers": {"console": {"class": "logging.StreamHandler",
-                             "filters": ["redact_tokens", "redact_credentials"]}},
+                "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"}},
+    "formatters": {"django.server": {"()": "django.utils.log.ServerFormatter",
+                                     "format": "[{server_time}] {message}", "style": "{"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler",
+                    "filters": ["redact_tokens", "redact_credentials"]},
+        "django.server": {"class": "logging.StreamHandler", "formatter": "django.server",
+                          "filters": ["redact_tokens", "redact_credentials"]},
+        "mail_admins": {"level": "ERROR", "class": "django.utils.log.AdminEmailHandler",
+                        "filters": ["require_debug_false", "redact_tokens", "redact_credentials"]},
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"filters": ["no_client_tracebacks"]}},
+    "loggers": {
+        # Console lines reach the root's handler once; errors also mail ADMINS, as by default.
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+        # A routine 4xx logs one line, without a traceback.
+        "django.request": {"filters": ["no_client_tracebacks"]},
+    },
 }

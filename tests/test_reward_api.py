@@ -71,7 +71,7 @@ def test_openrlhf_protocol(setup, prm_path):
     ({"items": []}, "items", "between 1 and"),
     ({"items": [{"problem": "p"}]}, "items", "give 'steps' or 'text'"),
     ({"items": [{"problem": "p", "steps": "x"}]}, "items", "list of strings"),
-    ({"items": [{"problem": "p", "text": "  "}]}, "items", "between 1 and 200 steps"),
+    ({"items": [{"problem": "p", "steps": []}]}, "items", "between 1 and 200 steps"),
     ({"items": [{"steps": ["a"]}]}, "items", "string 'problem' (required"),
     ({"items": [{"problem": "p", "steps": ["a", " \n"]}]}, "items", "step 1 is empty"),
     ({"items": [{"problem": "p", "text": "a", "delimiter": ""}]}, "items", "non-empty"),

@@ -37,6 +37,7 @@ from training.scoring import AGGREGATES, TokenBudgetExceeded, aggregate, scorer_
 
 MAX_ITEMS = 256
 MAX_STEPS = 200
+EMPTY_SCORE = 0.0  # the worst a PRM gives: an empty completion never outscores a real one
 
 
 def max_tokens() -> int:
@@ -129,6 +130,9 @@ def parse_items(data, model: PrmModel) -> list[tuple[str, list[str]]]:
             delimiter = (delimiter_of(item["delimiter"], model, "items")
                          if "delimiter" in item else default_delimiter)
             steps = split_steps(item["text"], delimiter)
+            if not steps:  # an empty completion: scored the worst, not a 400 for the batch
+                out.append((item["problem"], steps))
+                continue
         else:
             raise ValidationError({"items": f"Item {i}: give 'steps' or 'text'."})
         if not steps or len(steps) > MAX_STEPS:
@@ -198,13 +202,16 @@ class ScoreView(_PrmView):
         model = self.ready_model(request, model_id)
         how = self.aggregate_name(request)
         items = parse_items(request.data, model)
-        scores = score_within_budget(model, items)
-        return Response({
-            "model": {"id": model.pk, "name": model.name},
-            "aggregate": how,
-            "results": [{"steps": len(steps), "step_scores": sc, "score": aggregate(sc, how)}
-                        for (_, steps), sc in zip(items, scores)],
-        })
+        todo = [item for item in items if item[1]]
+        scored = iter(score_within_budget(model, todo) if todo else [])
+        # An empty completion (a text with no step) scores 0.0, the worst, as on /openrlhf.
+        results = []
+        for _problem, steps in items:
+            sc = next(scored) if steps else []
+            results.append({"steps": len(steps), "step_scores": sc,
+                            "score": aggregate(sc, how) if steps else EMPTY_SCORE})
+        return Response({"model": {"id": model.pk, "name": model.name}, "aggregate": how,
+                         "results": results})
 
 
 class OpenRlhfView(_PrmView):

@@ -30,12 +30,12 @@ def record_row(record: Record, spec: dict) -> dict | str | None:
     reason = collision(record, prefix, placeholder)
     if reason is not None:
         return f"{reason}; choose another placeholder"
-    body = "\n".join(f"{s.text.strip()} {placeholder}" for s in prefix)
+    body = "\n".join(f"{s.text} {placeholder}" for s in prefix)
     if spec["label_type"] == "soft":
         labels = [soft_label(s) for s in prefix]
     else:
         labels = ["+" if step_is_good(s, spec["neutral"]) else "-" for s in prefix]
-    text = f"{record.problem.strip()}\n{body}"
+    text = f"{record.problem}\n{body}"
     if text.count(placeholder) != len(labels):  # formed across a join
         return f"the texts form the placeholder {placeholder!r}; choose another placeholder"
     row = {"input": text, "label": labels, "id": record.id, "label_source": record.label_source}
