@@ -6,7 +6,7 @@ keys only know correct/incorrect, so Great vs Okay on a correct step is not a mi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -120,6 +120,80 @@ def solution_path(solution: Solution) -> list[StepNode]:
         path.append(node)
         node = nodes.get(node.parent_id)
     return path[::-1]
+
+
+@dataclass
+class ReviewRow:
+    """One step as the review page shows it: what this annotator did with it, and the rest."""
+    node: StepNode
+    role: str  # "walked" | "written" (the annotator's own step) | "alternative" | "unreached"
+    rating: int | None = None
+    flagged: bool = False
+    others: list = field(default_factory=list)  # other submitted annotators' ratings
+    consensus: object = None  # quality.consensus.ConsensusLabel or None
+    correctable: bool = False  # correct_assignment accepts a label for it
+
+
+@dataclass
+class ReviewPosition:
+    number: int  # 1-based, in the order walked
+    rows: list[ReviewRow]
+
+
+_ROLE_ORDER = {"walked": 0, "written": 1, "alternative": 2, "unreached": 3}
+
+
+def review_walk(assignment: Assignment) -> list[ReviewPosition]:
+    """The annotator's work in the order walked, read through the labeling page's own state
+    (``task_state``), so the review page sees exactly the walk, flags, alternatives and own
+    steps that the annotator saw: per position the step continued from (or the first error),
+    the step they wrote, and the other candidates they rated. First-error work also lists the
+    solution's steps after the walk ended; rated steps outside the walk are listed last."""
+    from annotate.selectors.labeling import task_state
+    from quality.consensus import consensus_labels
+
+    state = task_state(assignment)
+    ratings = {r.node_id: r for r in assignment.ratings.select_related("node")}
+    positions: list[ReviewPosition] = []
+    for pos in state.positions:
+        rows = []
+        for item in pos.items:
+            walked = item.role == "step" or item.chosen
+            if walked or item.rating is not None:
+                rows.append(ReviewRow(item.node, "walked" if walked else "alternative",
+                                      item.rating, bool(item.flagged)))
+        if pos.human is not None:
+            rows.append(ReviewRow(pos.human.node, "written"))
+        rows.sort(key=lambda r: _ROLE_ORDER[r.role])  # the walk's step first, then the rest
+        if rows:
+            positions.append(ReviewPosition(pos.index + 1, rows))
+    shown = {row.node.pk for p in positions for row in p.rows}
+    path = solution_path(assignment.solution)
+    if assignment.project.mode != assignment.project.Mode.BRANCH:
+        for i, node in enumerate(path):  # the solution's steps the first-error walk never reached
+            if node.pk not in shown:
+                shown.add(node.pk)
+                positions.append(ReviewPosition(i + 1, [ReviewRow(node, "unreached")]))
+    stray = [r for node_id, r in sorted(ratings.items()) if node_id not in shown]
+    for r in stray:
+        positions.append(ReviewPosition(r.node.depth + 1, [
+            ReviewRow(r.node, "alternative", r.rating, bool(r.flagged))]))
+    _attach_others(assignment, positions, consensus_labels([assignment.solution_id]).get(
+        assignment.solution_id, {}), {n.pk for n in path} | set(ratings))
+    return positions
+
+
+def _attach_others(assignment, positions, consensus, correctable) -> None:
+    others: dict[int, list[int]] = {}
+    for node_id, rating in StepRating.objects.filter(
+        assignment__solution=assignment.solution, assignment__status=Assignment.Status.SUBMITTED,
+        rating__isnull=False,
+    ).exclude(assignment=assignment).values_list("node_id", "rating"):
+        others.setdefault(node_id, []).append(rating)
+    for row in (row for p in positions for row in p.rows):
+        row.others = others.get(row.node.pk, [])
+        row.consensus = consensus.get(row.node.pk)
+        row.correctable = row.node.pk in correctable
 
 
 def disputed_solution_ids(project) -> QuerySet:

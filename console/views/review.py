@@ -5,9 +5,8 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 
-from annotate.models import Assignment, StepRating
+from annotate.models import Assignment
 from quality import selectors, services
-from quality.consensus import consensus_labels
 from quality.sql import analytic_session
 
 from .permissions import STAFF, project_role_required
@@ -26,27 +25,12 @@ def queue(request, project):
                                                         "page": page})
 
 
-def _steps(assignment):
-    """The solution's steps with this annotator's, the others' and the consensus labels."""
-    path = selectors.solution_path(assignment.solution)
-    mine = {r.node_id: r for r in assignment.ratings.all()}
-    others: dict[int, list[int]] = {}
-    for node_id, rating in StepRating.objects.filter(
-        assignment__solution=assignment.solution, assignment__status=Assignment.Status.SUBMITTED,
-        rating__isnull=False,
-    ).exclude(assignment=assignment).values_list("node_id", "rating"):
-        others.setdefault(node_id, []).append(rating)
-    consensus = consensus_labels([assignment.solution_id]).get(assignment.solution_id, {})
-    return [{"node": node, "position": i + 1, "mine": mine.get(node.pk),
-             "others": others.get(node.pk, []), "consensus": consensus.get(node.pk)}
-            for i, node in enumerate(path)]
-
-
 @project_role_required(*STAFF)
 def detail(request, project, assignment_id: int):
     assignment = get_object_or_404(
         Assignment.objects.select_related("solution__problem", "annotator"),
         pk=assignment_id, project=project)
+    assignment.project = project  # the walk reads its mode; no second query
     status = 200
     if request.method == "POST":
         action, note = request.POST.get("action"), request.POST.get("note", "")
@@ -67,7 +51,7 @@ def detail(request, project, assignment_id: int):
             return redirect("manage:review", slug=project.slug)
     return render(request, "manage/review_detail.html", {
         "project": project, "tab": "review", "assignment": assignment,
-        "steps": _steps(assignment), "decisions": assignment.review_decisions.all()},
+        "positions": selectors.review_walk(assignment), "decisions": assignment.review_decisions.all()},
         status=status)
 
 
