@@ -37,6 +37,22 @@ def _alpha(value_counts, level: str = "ordinal", domain=VALUES) -> float | None:
     return None if np.isnan(value) else float(value)
 
 
+def undefined_reason(value_counts, domain=VALUES) -> str:
+    """Why ``_alpha`` gave None for these counts, in words for the agreement pages."""
+    matrix = np.asarray(value_counts, dtype=float).reshape(-1, len(domain))
+    matrix = matrix[matrix.sum(axis=1) >= 2]
+    if len(matrix) == 0:
+        return "no step rated by two annotators"
+    if np.count_nonzero(matrix.sum(axis=0)) < 2:
+        return "all ratings the same (no variation)"
+    return "could not be computed"
+
+
+def _with_reason(alpha: float | None, units, domain=VALUES) -> dict:
+    return {"alpha": alpha} if alpha is not None else {
+        "alpha": None, "reason": undefined_reason(units, domain)}
+
+
 def _unit_rows(project) -> np.ndarray:
     """(depth, bad, okay, great) per unit rated at least twice, as a units x 4 array.
 
@@ -69,7 +85,7 @@ def _unit_rows(project) -> np.ndarray:
 
 def project_alpha(project, rows=None) -> dict:
     rows = _unit_rows(project) if rows is None else rows
-    return {"alpha": _alpha(rows[:, 1:]), "units": len(rows)}
+    return {**_with_reason(_alpha(rows[:, 1:]), rows[:, 1:]), "units": len(rows)}
 
 
 def alpha_by_position(project, rows=None) -> list[dict]:
@@ -78,7 +94,8 @@ def alpha_by_position(project, rows=None) -> list[dict]:
     out = []
     for depth in sorted(set(rows[:, 0].astype(int))):
         units = rows[rows[:, 0] == depth, 1:]
-        out.append({"position": depth + 1, "alpha": _alpha(units), "units": len(units)})
+        out.append({"position": depth + 1, **_with_reason(_alpha(units), units),
+                    "units": len(units)})
     return out
 
 

@@ -1,5 +1,7 @@
 """Template tags of the admin pages: the nav check, Markdown and server-rendered SVG charts."""
 
+import math
+
 from django import template
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
@@ -32,23 +34,41 @@ def num(value, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def _number(value) -> float | None:
+    """A finite float, else None (NaN or infinity would draw a bar of no width)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+#: A value of 0 (alpha 0: agreement no better than chance) still gets a visible bar.
+MIN_BAR = 3
+
+
 @register.simple_tag
 def bar_chart(rows, label_key: str, value_key: str, title: str = "", width: int = 520):
-    """A horizontal bar chart as inline SVG (no JavaScript, no CDN)."""
-    rows = [r for r in rows if r.get(value_key) is not None]
+    """A horizontal bar chart as inline SVG (no JavaScript, no CDN). A row without a value
+    says "n/a" and its ``reason`` (e.g. why alpha is undefined) instead of a bar."""
+    rows = [r for r in rows if r.get(value_key) is not None or "reason" in r]
     bar, gap, left = 18, 6, 150
     height = max(1, len(rows)) * (bar + gap) + 24
-    top = max((abs(float(r[value_key])) for r in rows), default=0.0) or 1.0
+    values = [_number(r.get(value_key)) for r in rows]
+    top = max((abs(v) for v in values if v is not None), default=0.0) or 1.0
     parts = [f'<svg class="chart" role="img" aria-label="{escape(title)}" width="{width}" '
              f'height="{height}" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
              f"<title>{escape(title)}</title>"]
-    for i, r in enumerate(rows):
+    for i, (r, value) in enumerate(zip(rows, values)):
         y = 12 + i * (bar + gap)
-        value = float(r[value_key])
-        w = (width - left - 70) * abs(value) / top  # negative values (alpha < 0) in red
         label = escape(str(r[label_key]))[:24]
-        shown = f"{value:.3g}" if isinstance(r[value_key], float) else str(r[value_key])
         parts.append(f'<text x="{left - 6}" y="{y + bar - 5}" text-anchor="end">{label}</text>')
+        if value is None:
+            why = r.get("reason") or "no value"
+            parts.append(f'<text x="{left}" y="{y + bar - 5}" class="na">n/a: {escape(why)}</text>')
+            continue
+        w = max(MIN_BAR, (width - left - 70) * abs(value) / top)  # alpha < 0 in red
+        shown = f"{value:.3g}" if isinstance(r[value_key], float) else str(r[value_key])
         kind = "bar neg" if value < 0 else "bar"
         parts.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar}" class="{kind}"/>')
         parts.append(f'<text x="{left + w + 4:.1f}" y="{y + bar - 5}">{escape(shown)}</text>')
