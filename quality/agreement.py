@@ -48,9 +48,11 @@ def undefined_reason(value_counts, domain=VALUES) -> str:
     return "could not be computed"
 
 
-def _with_reason(alpha: float | None, units, domain=VALUES) -> dict:
-    return {"alpha": alpha} if alpha is not None else {
-        "alpha": None, "reason": undefined_reason(units, domain)}
+def _row(alpha: float | None, units, **fields) -> dict:
+    """alpha, the unit count and why alpha is undefined ("" where it is defined): the same
+    keys on every row, since the dashboard's CSV takes its columns from the first row."""
+    return {**fields, "alpha": alpha, "units": len(units),
+            "reason": "" if alpha is not None else undefined_reason(units)}
 
 
 def _unit_rows(project) -> np.ndarray:
@@ -85,7 +87,7 @@ def _unit_rows(project) -> np.ndarray:
 
 def project_alpha(project, rows=None) -> dict:
     rows = _unit_rows(project) if rows is None else rows
-    return {**_with_reason(_alpha(rows[:, 1:]), rows[:, 1:]), "units": len(rows)}
+    return _row(_alpha(rows[:, 1:]), rows[:, 1:])
 
 
 def alpha_by_position(project, rows=None) -> list[dict]:
@@ -94,8 +96,7 @@ def alpha_by_position(project, rows=None) -> list[dict]:
     out = []
     for depth in sorted(set(rows[:, 0].astype(int))):
         units = rows[rows[:, 0] == depth, 1:]
-        out.append({"position": depth + 1, **_with_reason(_alpha(units), units),
-                    "units": len(units)})
+        out.append(_row(_alpha(units), units, position=depth + 1))
     return out
 
 

@@ -51,7 +51,7 @@ MIN_BAR = 3
 def bar_chart(rows, label_key: str, value_key: str, title: str = "", width: int = 520):
     """A horizontal bar chart as inline SVG (no JavaScript, no CDN). A row without a value
     says "n/a" and its ``reason`` (e.g. why alpha is undefined) instead of a bar."""
-    rows = [r for r in rows if r.get(value_key) is not None or "reason" in r]
+    rows = [r for r in rows if r.get(value_key) is not None or r.get("reason")]
     bar, gap, left = 18, 6, 150
     height = max(1, len(rows)) * (bar + gap) + 24
     values = [_number(r.get(value_key)) for r in rows]
