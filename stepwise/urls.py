@@ -9,7 +9,8 @@ urlpatterns = [
     path("login/", LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     # One sign-in page, with its failure limits, for the admin site too.
-    path("django-admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
+    path("django-admin/login/", RedirectView.as_view(pattern_name="login", query_string=True),
+         name="admin-login-redirect"),
     path("django-admin/", admin.site.urls),
     path("manage/", include("console.urls")),
     path("api/prm/", include("api.reward_urls")),

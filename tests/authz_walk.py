@@ -215,6 +215,7 @@ RULES: dict[str, Rule] = {
     # Signing in and the API's own description.
     "login": R("public", body={"username": "walk-insider", "password": "wrong"}),
     "logout": R("public"),
+    "admin-login-redirect": R("public"),  # the Django admin signs in through /login/ (limits)
     "api:schema": R("public"),
     "api:docs": R("public"),
     # The admin pages (/manage/): one decorator, console/views/permissions.py.
@@ -289,6 +290,7 @@ RULES: dict[str, Rule] = {
     "search:scaling": R("reviewer", MODEL),
     "search:scaling-csv": R("reviewer", MODEL),
     "search:start": R({"POST": "admin"}, MODEL, body={"max_budget": "2"}),
+    "search:runs-part": R("reviewer", MODEL),
     # Labeling: a project's members; a task only its annotator.
     "annotate:home": R("login"),  # answers any method with the user's own projects
     "annotate:start": R({"GET": "member", "POST": "member"}, SLUG_ARG, body={}),

@@ -98,7 +98,7 @@ def test_math_stays_rendered_after_every_action(live_server, page, shared_data, 
     page.keyboard.type("So $GH^2 = 9R^2 - (a^2 + b^2 + c^2)$.")
     page.keyboard.press("Control+Enter")
     page.wait_for_selector("#task .item.human")
-    page.wait_for_function(IDLE)
+    page.wait_for_function(f"() => {IDLE}")
     _assert_math_rendered(page, "#task .item.human .text", "#task .item .text")
     _shot(page, "math-after-own-step")
 
@@ -149,7 +149,7 @@ def test_own_answer_step_written_as_shown_ends_the_walk(live_server, page, make_
     page.keyboard.type("Answer: 23")
     page.keyboard.press("Control+Enter")
     page.wait_for_selector("#task .item.human")
-    page.wait_for_function(f"document.querySelector('#task').dataset.walkDone === '1' && {IDLE}")
+    page.wait_for_function(f"() => document.querySelector('#task').dataset.walkDone === '1' && {IDLE}")
     human = page.inner_text("#task .item.human")
     assert "23" in human and "final answer" in human
     assert "submit as" in page.inner_text("#next-hint")
@@ -189,12 +189,12 @@ def test_mouse_path_legend_and_instructions(live_server, page, shared_data, make
     assert "cursor" in alternative.get_attribute("class")
     alternative.locator(".okay-btn").click()
     page.wait_for_function(
-        f"document.querySelectorAll('#task .item.candidate')[1].dataset.rating === '0' && {IDLE}")
+        f"() => document.querySelectorAll('#task .item.candidate')[1].dataset.rating === '0' && {IDLE}")
     page.locator('#task .item.candidate').nth(1).locator(".flag-btn").click()
     page.wait_for_selector("#task .item.candidate >> nth=1 >> .flag-badge")
     page.click("#undo-btn")  # undo removes the flag again
     page.wait_for_function(
-        "!document.querySelectorAll('#task .item.candidate')[1].querySelector('.flag-badge')")
+        "() => !document.querySelectorAll('#task .item.candidate')[1].querySelector('.flag-badge')")
     page.keyboard.press("?")
     page.wait_for_selector("#instructions[open]")
     listed = page.inner_text("#instructions")

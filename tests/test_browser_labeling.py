@@ -130,12 +130,12 @@ def test_bad_input_message_shows_on_the_page(live_server, page, shared_data, mak
     assert "Not ready to submit. Rate the highlighted step" in page.inner_text("#flash")
     _press_and_wait(page, "1", 1)
     page.keyboard.press("u")  # undo: the step is unrated again
-    page.wait_for_function("document.querySelector('#task .item[data-node]').dataset.rating === ''")
+    page.wait_for_function("() => document.querySelector('#task .item[data-node]').dataset.rating === ''")
     _press_and_wait(page, "1", 1)
     # The lease runs out while the page is open: the next rating is refused with a message.
     Assignment.objects.filter(annotator=user).update(lease_expires_at="2000-01-01T00:00:00Z")
     page.keyboard.press("1")
-    page.wait_for_function("document.querySelector('#flash').textContent.includes('lease')")
+    page.wait_for_function("() => document.querySelector('#flash').textContent.includes('lease')")
     assignment = Assignment.objects.get(annotator=user)
     assert assignment.status == Assignment.Status.EXPIRED
     assert list(assignment.ratings.values_list("rating", flat=True)) == [1]  # kept
@@ -152,13 +152,13 @@ def test_a_server_error_page_is_never_shown_raw(live_server, page, make_user):
     page.route("**/rate/", lambda route: route.fulfill(status=500, content_type="text/html",
                                                        body=html))
     page.keyboard.press("1")
-    page.wait_for_function("document.querySelector('#flash').textContent !== ''")
+    page.wait_for_function("() => document.querySelector('#flash').textContent !== ''")
     assert page.inner_text("#flash") == "The server could not save this (error 500); try again."
     page.unroute("**/rate/")
     page.route("**/rate/", lambda route: route.fulfill(
         status=503, content_type="application/json", body='{"detail": "Busy; try again soon."}'))
     page.keyboard.press("1")
-    page.wait_for_function("document.querySelector('#flash').textContent.includes('Busy')")
+    page.wait_for_function("() => document.querySelector('#flash').textContent.includes('Busy')")
     assert page.inner_text("#flash") == "Busy; try again soon."
     page.unroute("**/rate/")
     _press_and_wait(page, "1", 1)  # the real server saves it; the bar clears

@@ -27,7 +27,8 @@ def test_score_endpoint_scores_an_empty_text_as_the_worst(db, make_user, prm_pat
 
     user = make_user("empty")
     project = Project.objects.create(name="E", slug="e")
-    Membership.objects.create(project=project, user=user)
+    # A trainer's account: reviewers read PRM scores (annotators only when hints are shown).
+    Membership.objects.create(project=project, user=user, role=Membership.Role.REVIEWER)
     model = ready_model(project, prm_path)
     client = APIClient()
     client.force_login(user)
@@ -48,7 +49,8 @@ def test_client_batch_with_an_empty_completion(live_server, make_user, prm_path,
 
     user = make_user("grpo-empty")
     project = Project.objects.create(name="G", slug="g")
-    Membership.objects.create(project=project, user=user)
+    # A trainer's account: reviewers read PRM scores (annotators only when hints are shown).
+    Membership.objects.create(project=project, user=user, role=Membership.Role.REVIEWER)
     model = ready_model(project, prm_path)
     _, key = issue_token(user=user, name="rl")
     client = PrmClient(live_server.url, model.pk, token=key)

@@ -109,7 +109,9 @@ def test_broker_down_keeps_work_in_the_outbox_and_sends_it_once_it_returns(
         for run in runs:
             assert run.published_at is not None and run.attempts == 1 and run.dispatch == 1, run
         assert {r.kind for r in runs if r.status == Run.Status.SUCCEEDED} == {
-            "healthcheck", "export", "import"}
+            "healthcheck", "import"}
+        # The export ran too: nothing was submitted yet, so it has no rows, and says so.
+        assert runs[3].status == Run.Status.FAILED and "No labeled rows" in runs[3].reason
         # The generation runs ran (and failed on the missing model, which says so).
         assert {r.reason for r in runs[1:3]} == {"The generator model is not ready yet"}
     finally:

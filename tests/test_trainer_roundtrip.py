@@ -42,6 +42,7 @@ def _login(page, live_server, username):
 
 def _start(page, live_server, project):
     page.goto(f"{live_server.url}/p/{project.slug}/next/")
+    page.click("#start-task")  # taking a task is a POST
     page.wait_for_selector("#task .item.cursor")
 
 
@@ -81,6 +82,7 @@ def _walk_first_error(page):
     _press_and_wait(page, KEYS[1])   # its alternative "Then 7x = 42": Great
     assert page.get_attribute("#task", "data-reason") == "found_error"
     page.keyboard.press("Enter")
+    page.keyboard.press("Enter")  # confirms the submit
     page.wait_for_selector("#no-tasks")
 
 
@@ -105,6 +107,7 @@ def _walk_branch(page, project):
         page.wait_for_selector(f'#task .position[data-position="{position}"] .chosen')
     assert page.get_attribute("#task", "data-reason") == "solution"
     page.keyboard.press("Enter")
+    page.keyboard.press("Enter")  # confirms the submit
     page.wait_for_selector("#no-tasks")
 
 
