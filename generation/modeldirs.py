@@ -93,20 +93,20 @@ def locate(ref: str, *, own: Callable[[Path], bool]) -> str:
         return str(Path(location).expanduser().resolve()) if not is_hub_id(location) else location
     if is_hub_id(ref) and ref in reg.named.values():
         return ref  # the hub id itself, where the operator listed it
-    raw = Path(ref).expanduser()
-    candidates = [raw] if raw.is_absolute() else [root / raw for root in reg.roots]
-    for candidate in candidates:
-        try:
+    try:  # "~nosuchuser" or an over-long name is refused like anything else
+        raw = Path(ref).expanduser()
+        candidates = [raw] if raw.is_absolute() else [root / raw for root in reg.roots]
+        for candidate in candidates:
             path = candidate.resolve()  # symlinks followed: no way out of a root
-        except (OSError, RuntimeError, ValueError):
-            continue
-        if within(path, [private_tree()]):
-            if not own(path):
+            if within(path, [private_tree()]):
+                if not own(path):
+                    continue
+            elif not within(path, reg.roots):
                 continue
-        elif not within(path, reg.roots):
-            continue
-        if path.is_dir() and is_model_dir(path):
-            return str(path)
+            if path.is_dir() and is_model_dir(path):
+                return str(path)
+    except (OSError, RuntimeError, ValueError):
+        pass
     raise ModelDirRefused(NOT_AVAILABLE)
 
 

@@ -66,7 +66,7 @@ def test_no_backend_loads_a_model_the_project_may_not_name(model_roots, tmp_path
     refused = [str(theirs), "prm/8-3-theirs", str(model_roots / "shared" / ".." / "prm" / "8-3-theirs"),
                str(model_roots / "prm"), str(outside), str(model_roots / "escape"),
                str(tmp_path / "missing"), str(model_roots / "missing"), "gpt2",
-               "openai-community/gpt2", "/etc", "~"]
+               "openai-community/gpt2", "/etc", "~", "~nosuchuser/model", "x" * 900 + "/y"]
     messages = set()
     for model in refused:
         for backend in ("transformers", "vllm", "openai"):
