@@ -45,6 +45,13 @@ def main() -> None:
     args = parser.parse_args()
     if not Path(args.model).exists():
         sys.exit(f"No model at {args.model}: run `python manage.py build_demo_model` or pass --model.")
+    # Generators load only models of the folders the operator allows: this one's.
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "stepwise.settings")
+    os.environ.setdefault("SECRET_KEY", "bench-only")
+    os.environ["STEPWISE_MODEL_DIRS"] = str(Path(args.model).resolve().parent)
+    import django
+
+    django.setup()  # generation.loader imports the Run model
 
     from demo import domain
     from generation.autolabel.estimators import binary_search_first_error
@@ -53,7 +60,7 @@ def main() -> None:
     from generation.loader import pick_device
 
     settings = GeneratorSettings.from_dict({
-        "model": args.model, "delimiter": domain.STEP_DELIMITER, "max_new_tokens": 48,
+        "model": str(Path(args.model).resolve()), "delimiter": domain.STEP_DELIMITER, "max_new_tokens": 48,
         "temperature": args.temperature, "top_p": 1.0, "batch_size": 64})
     rng = random.Random(0)
     items = []  # (problem, steps, exact prefix labels, per-prefix outcomes)

@@ -43,6 +43,8 @@ def main() -> None:
     import django
 
     django.setup()
+    from django.conf import settings
+
     from annotate.grading import extract_final_answer, grade_answer
     from demo import domain
     from demo.testing import build_test_model
@@ -52,6 +54,8 @@ def main() -> None:
 
     model = Path(args.model) if args.model else build_test_model()
     work = Path(tempfile.mkdtemp(prefix="bench-backends-"))
+    # The bench's own copy of the model: a folder the operator allows generators to load.
+    settings.STEPWISE_MODEL_DIRS = [*settings.STEPWISE_MODEL_DIRS, str(work)]
     options = ["--continuous-batching"] if args.continuous_batching else []
     proc, base_url = start_transformers_serve(sampling_model_dir(model, work / "model"),
                                               work / "serve.log", *options)

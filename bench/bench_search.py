@@ -38,6 +38,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "stepwise.settings")
 os.environ.setdefault("SECRET_KEY", "bench-only")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# The generator is the checkout's test model: a folder the operator allows generators to load.
+os.environ.setdefault("STEPWISE_MODEL_DIRS", str(Path(__file__).resolve().parent.parent / "data" / "test-models"))
 
 import django  # noqa: E402
 

@@ -146,7 +146,8 @@ class GeneratorForm(forms.Form):
     """A project's generator: the model, where it runs, and how it samples."""
 
     model = forms.CharField(required=False, max_length=500,
-                            help_text="A local model directory or a Hugging Face id; empty: no "
+                            help_text="A model folder under the deployment's model folders, or a name "
+                                      "of its model registry (hub ids only there); empty: no "
                                       "generator. With a server, its tokenizer builds the prompts.")
     backend = forms.ChoiceField(choices=[
         ("transformers", "transformers (in the worker)"), ("vllm", "vLLM engine (in the GPU worker)"),

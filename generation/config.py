@@ -40,9 +40,12 @@ class GeneratorSettings:
     tensor_parallel_size: int = 0  # vllm: GPUs per engine; 0 = every GPU the worker sees
     gpu_memory_utilization: float = 0.85  # vllm
     prefix_caching: bool = True  # vllm: reuse the KV cache of shared prefixes (rollouts)
+    # Whose settings these are: the worker loads only models this project may name
+    # (generation.modeldirs: its own trained PRMs, never another project's).
+    project_id: int | None = None
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> GeneratorSettings:
+    def from_dict(cls, data: dict | None, project_id: int | None = None) -> GeneratorSettings:
         data = dict(data or {})
         model = str(data.get("model") or "").strip()
         if not model:
@@ -73,6 +76,7 @@ class GeneratorSettings:
                 tensor_parallel_size=int(data.get("tensor_parallel_size", 0)),
                 gpu_memory_utilization=float(data.get("gpu_memory_utilization", 0.85)),
                 prefix_caching=_flag(data.get("prefix_caching", True)),
+                project_id=project_id,
             )
         except (TypeError, ValueError) as exc:
             raise ValueError(redact(f"Bad generator setting: {exc}")) from exc
@@ -114,7 +118,7 @@ class GeneratorSettings:
     def provenance(self, **extra) -> dict:
         """What is stored on generated nodes: the model and its sampling settings."""
         data = asdict(self)
-        for name in CONNECTION_FIELDS:
+        for name in (*CONNECTION_FIELDS, "project_id"):
             data.pop(name)
         data["base_url"] = self.server
         return {**data, **extra}

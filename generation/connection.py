@@ -2,8 +2,8 @@
 
 It runs in the web process, so it never loads model files or reaches the Hugging Face
 hub: a local model is checked by reading the ``config.json`` of an allowed directory
-(``generation.modeldirs``), a hub id is taken as a name the worker will resolve, and the
-server is asked with a plain prompt (the worker builds real prompts with the tokenizer).
+(``generation.modeldirs``), a hub id only as the operator's registry names it (the worker
+fetches it), and the server is asked with a plain prompt (the worker builds real prompts with the tokenizer).
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ def _where(settings: GeneratorSettings) -> str:
 def _model_note(settings: GeneratorSettings, info: ModelInfo) -> str:
     if info.local:
         return f"Found a {info.model_type} model at {settings.model}"
-    return f"{settings.model} is a Hugging Face id; the worker resolves it from its own files"
+    return (f"{settings.model} is the Hugging Face id {info.location} of this deployment's model "
+            "registry; the worker resolves it from its own files")
 
 
 def _check_server(settings: GeneratorSettings, info: ModelInfo) -> ConnectionCheck:

@@ -1,6 +1,8 @@
 """Loading a causal LM once per worker process.
 
-Models are cached at module level, keyed by (path, dtype, device), and loaded on first
+What a generator may load is decided first (``model_location``, the rule of
+``generation.modeldirs``): every backend loads the location it returns, never the text an
+admin typed. Models are cached at module level, keyed by (path, dtype, device), and loaded on first
 use inside a task, never in a parent process before it forks. A CUDA device is used
 when present (``device_map="auto"``: accelerate places the layers), else the CPU.
 """
@@ -14,7 +16,21 @@ from workers.runs import RunFailure
 
 
 class ModelNotFound(RunFailure, FileNotFoundError):
-    """The generator model's path does not exist (yet: the demo model may still be building)."""
+    """The generator's model is missing (the demo model may still be building) or not one the
+    project may name: one message for both, so a Run error never tells which."""
+
+
+def model_location(settings) -> str:
+    """The resolved folder or registry hub id the worker loads for ``GeneratorSettings``."""
+    from .modeldirs import NOT_AVAILABLE, ModelDirRefused, generator_model
+
+    try:
+        return generator_model(settings.model, settings.project_id)
+    except ModelDirRefused:
+        raise ModelNotFound(
+            f"{NOT_AVAILABLE} The generator's model: {settings.model}. The demo model is built "
+            f"with `python manage.py build_demo_model`.",
+            reason="The generator model is not ready yet") from None
 
 
 _CACHE: dict[tuple[str, str, str], tuple] = {}
@@ -56,7 +72,8 @@ def _dtype(name: str | None, device: str):
 
 
 def load_model(path: str, dtype: str | None = None, device: str | None = None):
-    """(model, tokenizer) for a local path or hub id, cached for this process."""
+    """(model, tokenizer) for a local path or hub id, cached for this process. Runs load
+    ``model_location``'s answer; the demo and benches pass the operator's own paths."""
     device = device or pick_device()
     key = (str(path), str(dtype or "auto"), device)
     with _LOCK:

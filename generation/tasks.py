@@ -10,7 +10,8 @@ from .autolabel import tasks as _autolabel_tasks  # noqa: F401  (registers "auto
 def _settings(ctx: RunContext):
     from .config import GeneratorSettings
 
-    return GeneratorSettings.from_dict(ctx.run.project.generator if ctx.run.project else {})
+    return GeneratorSettings.from_dict(ctx.run.project.generator if ctx.run.project else {},
+                                       project_id=ctx.run.project_id)
 
 
 def _seed(ctx: RunContext, settings) -> int:

@@ -17,7 +17,7 @@ def search_run(ctx: RunContext, prm_model_id: int, problem_ids: list[int], max_b
 
     prm = PrmModel.objects.select_related("project").get(pk=prm_model_id)
     try:
-        settings = GeneratorSettings.from_dict(prm.project.generator)
+        settings = GeneratorSettings.from_dict(prm.project.generator, project_id=prm.project_id)
     except ValueError as exc:
         raise RunFailure(str(exc), reason="The project's generator is not set up.") from None
     by_id = Problem.objects.filter(project=prm.project, pk__in=problem_ids).in_bulk()

@@ -279,8 +279,10 @@ RULES: dict[str, Rule] = {
     "api:models": R({"GET": "login"}, query={"project": P}),
     "api:model": R({"GET": "member"}, {"pk": "model"}, body={"name": "hijacked"}),
     "api:model-scaling": R({"GET": "member"}, {"pk": "model"}),
-    # Models and search pages: admins and reviewers of the model's project. Pages without a
-    # method check render the same read for every method: their rule is for all of them.
+    # Models and search pages: admins and reviewers of the model's project, and its annotators
+    # only where it shows hints (training.selectors.models_for; the victim's are off, so
+    # "reviewer" holds). Pages without a method check render the same read for every method:
+    # their rule is for all of them.
     "training:list": R("login"),
     "training:create": R({"POST": "admin"}, body={"project": P, "name": "x", "base_model": "x"}),
     "training:register": R({"POST": "admin"}, body={"project": P, "name": "x", "path": "/etc"}),
@@ -289,6 +291,7 @@ RULES: dict[str, Rule] = {
     "training:score": R({"POST": "admin"}, MODEL, body={}),
     "search:scaling": R("reviewer", MODEL),
     "search:scaling-csv": R("reviewer", MODEL),
+    "search:runs-part": R("reviewer", MODEL),
     "search:start": R({"POST": "admin"}, MODEL, body={"max_budget": "2"}),
     "search:runs-part": R("reviewer", MODEL),
     # Labeling: a project's members; a task only its annotator.

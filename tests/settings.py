@@ -46,3 +46,9 @@ if os.environ.get("STEPWISE_TEST_WORKER") == "1":
 
 # Run kinds that inject faults (tests/fault_kinds.py), known to the suite's workers only.
 CELERY_IMPORTS = ["tests.fault_kinds"]
+
+# The suite's generator models (demo.testing.build_test_model) live outside MODELS_DIR:
+# the worker loads only models of the allowed folders (generation.modeldirs).
+STEPWISE_MODEL_DIRS = [*STEPWISE_MODEL_DIRS, str(Path(__file__).resolve().parent.parent / "data" / "test-models")]  # noqa: F405
+if os.environ.get("STEPWISE_TEST_MODEL"):  # demo.testing's override: a model elsewhere
+    STEPWISE_MODEL_DIRS.append(str(Path(os.environ["STEPWISE_TEST_MODEL"]).parent))

@@ -107,7 +107,11 @@ def test_vllm_engine_arguments_use_the_workers_gpus():
                                                    "tensor_parallel_size": 8}), 4)
 
 
-def test_a_worker_without_vllm_says_what_to_install():
+def test_a_worker_without_vllm_says_what_to_install(settings, tmp_path):
+    # A model the worker may load (generation.modeldirs), so the engine is what is missing.
+    settings.MODELS_DIR = tmp_path
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text("{}")
     settings = GeneratorSettings.from_dict({"model": "m", "backend": "vllm"})
     if importlib.util.find_spec("vllm") is not None:
         require_vllm()  # a GPU environment with vLLM: nothing to refuse

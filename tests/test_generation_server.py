@@ -2,9 +2,11 @@
 the demo model, through a real worker; a server that is down; one that answers 500 and
 recovers; and the generator settings page's "test connection", in Chromium too."""
 
+import shutil
 from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 
 from annotate.models import Membership, PreAnnotation, Problem, Project, Solution, StepNode
 from demo.seed import seed_demo_content
@@ -31,12 +33,14 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 def served(tmp_path_factory):
     """(model directory, base URL) of a ``transformers serve`` process for this module."""
     root = tmp_path_factory.mktemp("served")
-    model_dir = sampling_model_dir(build_test_model(), root / "demo-arith")
+    # In MODELS_DIR (the worker's too): workers load only models of the allowed folders.
+    model_dir = sampling_model_dir(build_test_model(), Path(django_settings.MODELS_DIR) / f"served-{root.name}")
     proc, base_url = start_transformers_serve(model_dir, root / "serve.log")
     try:
         yield str(model_dir), base_url
     finally:
         stop_process(proc)
+        shutil.rmtree(model_dir, ignore_errors=True)
 
 
 @pytest.fixture

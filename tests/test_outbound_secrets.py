@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from annotate.models import Membership, Problem, Project
+from demo.testing import build_test_model
 from generation.backends.openai_server import OpenAIServerBackend, ServerError
 from generation.config import GeneratorSettings
 from generation.modeldirs import NOT_AVAILABLE
@@ -101,6 +102,12 @@ def admin_client(client, make_user):
 
 
 PAGE = "/manage/gen/generator/"
+
+
+@pytest.fixture(autouse=True)
+def registered_hub_model(settings):
+    """The forms' hub id is one the operator named: only those pass (generation.modeldirs)."""
+    settings.STEPWISE_MODEL_REGISTRY = ["qwen-math=Qwen/Qwen2.5-Math-1.5B"]
 
 
 def form(base_url="", **extra):
@@ -275,9 +282,12 @@ def test_the_model_field_reads_only_allowed_dirs_and_never_the_hub(admin_client,
     assert "Found a qwen2 model" in check(str(shared))
     settings.STEPWISE_MODEL_DIRS = [str(tmp_path / "elsewhere")]
     assert "Found a gpt2 model" in check(str(outside))
-    hub = check("Qwen/Qwen2.5-Math-7B-Instruct")
-    assert "Hugging Face id" in hub and "worker resolves it" in hub
-    assert "Generate a few solutions" not in hub
+    # A hub id only where the operator's registry names it (generation.modeldirs).
+    assert NOT_AVAILABLE in check("Qwen/Qwen2.5-Math-7B-Instruct")
+    settings.STEPWISE_MODEL_REGISTRY = ["qwen7=Qwen/Qwen2.5-Math-7B-Instruct"]
+    for hub in (check("qwen7"), check("Qwen/Qwen2.5-Math-7B-Instruct")):
+        assert "Hugging Face id" in hub and "worker resolves it" in hub
+        assert "Generate a few solutions" not in hub
 
 
 @pytest.mark.worker
@@ -288,8 +298,10 @@ def test_credentials_in_a_server_url_never_reach_a_run_error_or_a_page(admin_cli
     with_password = server.url.replace("http://", "http://alice:hunter2pw@")
     answer = client.post(PAGE + "test/", form(with_password))
     assert b"hunter2pw" not in answer.content and b"not an OpenAI completions" in answer.content
+    # A model the worker may load (the suite's, in STEPWISE_MODEL_DIRS): the request is made.
     Project.objects.filter(pk=project.pk).update(generator={
-        "model": "/no/such/model", "backend": "openai", "base_url": with_password, "retries": 0})
+        "model": str(build_test_model()), "backend": "openai", "base_url": with_password,
+        "retries": 0})
     problem = Problem.objects.create(project=project, statement="2 + 3?", ground_truth_answer="5")
     run = wait_for_run(start_run("generate_solutions", {"problem_ids": [problem.pk], "n": 1},
                                  project=project), timeout=120)

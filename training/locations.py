@@ -1,51 +1,23 @@
 """Which models a project may name: a base to train from, or a PRM to register.
 
-Allowed: the operator's registry (``settings.STEPWISE_MODEL_REGISTRY``: named models, or
-directories whose model folders anyone may use), the shared models under ``MODELS_DIR``
-(never its ``prm/`` tree, where each project's trained PRMs live), and the project's own
-ready PRMs (``prm:<id>``). Paths are resolved (symlinks, ``..``) before they are checked,
-and every refusal says the same thing, so a message never tells whether something exists
-outside what the project may see.
+The rule is ``generation.modeldirs`` (shared with the generator and its worker): the
+operator's registry (``settings.STEPWISE_MODEL_REGISTRY``: named models, or directories
+whose model folders anyone may use), the shared models under ``MODELS_DIR`` and
+``STEPWISE_MODEL_DIRS`` (never ``MODELS_DIR/prm/``, where each project's trained PRMs
+live), plus, here, the project's own ready PRMs (``prm:<id>`` or their folder). Paths are
+resolved (symlinks, ``..``) before they are checked, and every refusal says the same thing,
+so a message never tells whether something exists outside what the project may see.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
-from django.conf import settings
+from generation.modeldirs import ModelDirRefused, is_model_dir, locate, private_tree, registry, within
 
 from .errors import TrainingError
 
 OWN_PREFIX = "prm:"
-
-
-@dataclass(frozen=True)
-class Registry:
-    named: dict[str, str]  # name -> absolute path or hub id
-    roots: list[Path]      # resolved directories whose model folders are shared
-
-
-def registry() -> Registry:
-    named, roots = {}, [Path(settings.MODELS_DIR).resolve()]
-    for entry in getattr(settings, "STEPWISE_MODEL_REGISTRY", []) or []:
-        entry = str(entry).strip()
-        if "=" in entry:
-            name, _, location = entry.partition("=")
-            named[name.strip()] = location.strip()
-        elif entry:
-            roots.append(Path(entry).resolve())
-    return Registry(named, roots)
-
-
-def private_tree() -> Path:
-    """Where trained PRMs live, one folder per project's model: never shared."""
-    return (Path(settings.MODELS_DIR) / "prm").resolve()
-
-
-def _is_model_dir(path: Path) -> bool:
-    return (path / "config.json").is_file() or (path / "adapter_config.json").is_file()
 
 
 def _own_dirs(project) -> list[Path]:
@@ -54,10 +26,6 @@ def _own_dirs(project) -> list[Path]:
     paths = PrmModel.objects.filter(project=project, status=PrmModel.Status.READY) \
         .exclude(artifact_path="").values_list("artifact_path", flat=True)
     return [Path(p).resolve() for p in paths]
-
-
-def _within(path: Path, roots) -> bool:
-    return any(path == root or path.is_relative_to(root) for root in roots)
 
 
 def resolve_model(project, ref: str, *, what: str = "model") -> str:
@@ -69,32 +37,24 @@ def resolve_model(project, ref: str, *, what: str = "model") -> str:
         f"No {what} '{ref}' that this project may use. Name one from the list: a model of "
         f"the registry, a folder under the shared models directory, or prm:<id> of one of "
         f"this project's ready models.")
-    reg = registry()
-    if ref in reg.named:
-        location = reg.named[ref]
-        return str(Path(location).resolve()) if os.path.isabs(location) else location
-    if ref.startswith(OWN_PREFIX):
+    if ref.startswith(OWN_PREFIX) and ref not in registry().named:
         raw = ref[len(OWN_PREFIX):]
         own = PrmModel.objects.filter(project=project, pk=int(raw), status=PrmModel.Status.READY) \
             .exclude(artifact_path="").first() if raw.isdigit() and len(raw) < 18 else None
         if own is None:
             raise refused
         return str(Path(own.artifact_path).resolve())
-    if not ref or len(ref) > 1000:
-        raise refused
-    candidates = [Path(ref)] if os.path.isabs(ref) else [root / ref for root in reg.roots]
-    own = None
-    for candidate in candidates:
-        path = candidate.resolve()
-        if _within(path, [private_tree()]):
-            own = _own_dirs(project) if own is None else own
-            if not _within(path, own):
-                continue
-        elif not _within(path, reg.roots):
-            continue
-        if path.is_dir() and _is_model_dir(path):
-            return str(path)
-    raise refused
+    found: dict[str, list[Path]] = {}
+
+    def own(path: Path) -> bool:  # the private tree: only this project's ready models
+        if "dirs" not in found:
+            found["dirs"] = _own_dirs(project)
+        return within(path, found["dirs"])
+
+    try:
+        return locate(ref, own=own)
+    except ModelDirRefused:
+        raise refused from None
 
 
 def model_choices(projects) -> list[tuple[str, str]]:
@@ -108,7 +68,7 @@ def model_choices(projects) -> list[tuple[str, str]]:
         if not root.is_dir():
             continue
         for child in sorted(root.iterdir()):
-            if child.resolve() != hidden and child.is_dir() and _is_model_dir(child):
+            if child.resolve() != hidden and child.is_dir() and is_model_dir(child):
                 choices.append((child.name, f"{child.name} (shared)"))
     for m in PrmModel.objects.filter(project__in=projects, status=PrmModel.Status.READY) \
             .select_related("project"):

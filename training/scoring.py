@@ -14,6 +14,8 @@ import threading
 from functools import lru_cache
 from pathlib import Path
 
+from workers.runs import RunFailure
+
 from .data import DEFAULT_SEPARATOR, collate, encode, separator_id
 
 AGGREGATES = ("min", "product", "last")
@@ -116,10 +118,30 @@ def cached_scorer(path: str, scoring: str = ""):
     return load_scorer(path, json.loads(scoring) if scoring else None)
 
 
+class ModelFilesMissing(RunFailure):
+    """A model marked ready whose folder is empty, gone or unreadable: nothing can score.
+    A Run that meets it fails with this reason; the reward API answers 409."""
+
+    def __init__(self, prm_model):
+        folder = Path(prm_model.artifact_path).name if prm_model.artifact_path else "none"
+        super().__init__(f"The model's files are missing: '{prm_model.name}' is marked ready but "
+                         f"its folder ({folder}) holds no loadable model. Train or register it again.",
+                         reason="The model's files are missing")
+
+
 def scorer_for(prm_model):
     """The cached scorer of a ``PrmModel``, in the family its card names."""
+    from generation.modeldirs import is_model_dir
+
+    path = prm_model.artifact_path
+    # An empty path would be the working directory; a folder without a config is no model.
+    if not path or not Path(path).is_dir() or not is_model_dir(Path(path)):
+        raise ModelFilesMissing(prm_model)
     spec = (prm_model.model_card or {}).get("scoring")
-    return cached_scorer(prm_model.artifact_path, json.dumps(spec, sort_keys=True) if spec else "")
+    try:
+        return cached_scorer(path, json.dumps(spec, sort_keys=True) if spec else "")
+    except OSError as exc:  # weights or tokenizer files gone while the config stayed
+        raise ModelFilesMissing(prm_model) from exc
 
 
 def score_project_solutions(prm_model, solution_ids: list[int] | None = None, *, run=None,

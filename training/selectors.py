@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from annotate.models import Membership
 from annotate.selectors.projects import role_in, visible_projects
@@ -21,10 +21,14 @@ def admin_projects(user):
 
 
 def models_for(user) -> QuerySet[PrmModel]:
-    """Models of the projects where the user is an admin or a reviewer."""
+    """Models whose scores and metrics the user may see: of the projects they administer or
+    review, and of those they annotate where the project shows hints (machine scores follow
+    ``show_hints`` for annotators, as in ``annotate.selectors.visibility``)."""
     projects = visible_projects(user)
     if not user.is_superuser:
-        projects = projects.filter(memberships__user=user, memberships__role__in=STAFF_ROLES)
+        seen = Membership.objects.filter(user=user).filter(
+            Q(role__in=STAFF_ROLES) | Q(role=Membership.Role.ANNOTATOR, project__show_hints=True))
+        projects = projects.filter(pk__in=seen.values("project_id"))
     return PrmModel.objects.filter(project__in=projects).select_related("project", "run")
 
 

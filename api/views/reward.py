@@ -33,7 +33,13 @@ from api.permissions import ADMIN_ROLES, require_role
 from api.views.common import PERMISSIONS
 from generation.sampling import split_steps as split_text
 from training.models import PrmModel
-from training.scoring import AGGREGATES, TokenBudgetExceeded, aggregate, scorer_for
+from training.scoring import (
+    AGGREGATES,
+    ModelFilesMissing,
+    TokenBudgetExceeded,
+    aggregate,
+    scorer_for,
+)
 
 MAX_ITEMS = 256
 MAX_STEPS = 200
@@ -57,6 +63,9 @@ class _PrmView(APIView):
                           f"{exc.budget:,} tokens per request. Send fewer or shorter items.",
                 "tokens": exc.tokens, "max_tokens": exc.budget},
                 status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        if isinstance(exc, ModelFilesMissing):
+            # The request is fine; the model's state is not: a 409, never a 500.
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         if isinstance(exc, RequestDataTooBig):
             # stepwise/wsgi.py answers this first; a server without it (runserver, ASGI)
             # would give Django's HTML 400 page to a JSON client.

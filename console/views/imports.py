@@ -57,11 +57,19 @@ def upload(request, project):
         if form.errors and status == 200:
             status = 400
     runs = list(Run.objects.filter(project=project, kind="import").order_by("-created")[:20])
-    for run in runs:  # the file's name, never the server path it was stored under
-        run.source_label = run.params.get("source_name") or Path(run.params.get("path", "")).name
+    for run in runs:
+        run.source_label = source_label(run.params)
     return render(request, "manage/import.html", {
         "project": project, "tab": "import", "form": form, "runs": runs,
         "max_mb": max_upload_bytes() // (1024 * 1024)}, status=status)
+
+
+def source_label(params) -> str:
+    """The file's name, never the server path it was stored under; '' for a Run without one
+    (params from the API or an older version may lack ``path`` or hold anything)."""
+    params = params if isinstance(params, dict) else {}
+    name = params.get("source_name") or params.get("path")
+    return Path(name).name if isinstance(name, str) else ""
 
 
 @project_role_required(ADMIN)

@@ -13,7 +13,8 @@ def autolabel_run(ctx: RunContext, solution_ids: list[int], methods: list[str] |
 
     from .services import METHODS, autolabel_solutions
 
-    settings = GeneratorSettings.from_dict(ctx.run.project.generator if ctx.run.project else {})
+    settings = GeneratorSettings.from_dict(ctx.run.project.generator if ctx.run.project else {},
+                                         project_id=ctx.run.project_id)
     by_id = Solution.objects.filter(project=ctx.run.project, pk__in=solution_ids) \
         .select_related("problem", "last_step").in_bulk()
     solutions = [by_id[i] for i in solution_ids if i in by_id]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from generation.loader import load_model
+from generation.loader import load_model, model_location
 from generation.sampling import Sampled, sample
 
 from .base import Backend
@@ -13,7 +13,7 @@ class TransformersBackend(Backend):
 
     def __init__(self, settings):
         super().__init__(settings)
-        self.model, self._tokenizer = load_model(settings.model, settings.dtype)
+        self.model, self._tokenizer = load_model(model_location(settings), settings.dtype)
 
     @property
     def tokenizer(self):

@@ -17,6 +17,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 
+from generation.loader import model_location
 from generation.sampling import Sampled
 from outbound import http
 from outbound.credentials import SecretUnavailable, read_secret
@@ -85,12 +86,14 @@ class OpenAIServerBackend(Backend):
 
     @cached_property
     def tokenizer(self):
-        """The model's own tokenizer (by ``model``: a path or hub id) builds the prompts and
-        counts the generated tokens; the server only sees text."""
+        """The model's own tokenizer (``model``: an allowed folder or registry name, as for
+        the other backends) builds the prompts and counts the generated tokens; the server
+        only sees text."""
         from transformers import AutoTokenizer
 
+        location = model_location(self.settings)
         try:
-            return AutoTokenizer.from_pretrained(self.settings.model)
+            return AutoTokenizer.from_pretrained(location)
         except (OSError, ValueError) as exc:
             raise ServerError(redact(
                 f"Cannot load the tokenizer of {self.settings.model} to build prompts for "

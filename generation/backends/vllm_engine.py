@@ -10,9 +10,11 @@ any machine.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import threading
 
+from generation.loader import model_location
 from generation.sampling import Sampled
 from workers.runs import RunFailure
 
@@ -76,7 +78,8 @@ class VllmBackend(Backend):
 
     def __init__(self, settings):
         super().__init__(settings)
-        self.llm = engine(settings)
+        # The engine gets the checked location, never the text an admin typed.
+        self.llm = engine(dataclasses.replace(settings, model=model_location(settings)))
 
     @property
     def tokenizer(self):
