@@ -277,8 +277,9 @@ RULES: dict[str, Rule] = {
     "api:export": R({"GET": "reviewer"}, {"pk": "snapshot"}),
     "api:export-download": R({"GET": "reviewer"}, {"pk": "snapshot"}),
     "api:models": R({"GET": "login"}, query={"project": P}),
-    "api:model": R({"GET": "member"}, {"pk": "model"}, body={"name": "hijacked"}),
-    "api:model-scaling": R({"GET": "member"}, {"pk": "model"}),
+    # Models carry machine scores: reviewers and admins (annotators where hints are shown).
+    "api:model": R({"GET": "reviewer"}, {"pk": "model"}, body={"name": "hijacked"}),
+    "api:model-scaling": R({"GET": "reviewer"}, {"pk": "model"}),
     # Models and search pages: admins and reviewers of the model's project, and its annotators
     # only where it shows hints (training.selectors.models_for; the victim's are off, so
     # "reviewer" holds). Pages without a method check render the same read for every method:
@@ -293,7 +294,6 @@ RULES: dict[str, Rule] = {
     "search:scaling-csv": R("reviewer", MODEL),
     "search:runs-part": R("reviewer", MODEL),
     "search:start": R({"POST": "admin"}, MODEL, body={"max_budget": "2"}),
-    "search:runs-part": R("reviewer", MODEL),
     # Labeling: a project's members; a task only its annotator.
     "annotate:home": R("login"),  # answers any method with the user's own projects
     "annotate:start": R({"GET": "member", "POST": "member"}, SLUG_ARG, body={}),

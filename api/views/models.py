@@ -1,4 +1,6 @@
-"""Trained models (PRMs) of the training app: any project member may read them."""
+"""Trained models (PRMs) of the training app: read by those who may see the project's
+machine scores (``training.selectors.models_for``: reviewers and admins; annotators only
+where the project shows hints)."""
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -6,8 +8,9 @@ from rest_framework import generics, serializers
 
 from training.display import file_name, no_validation, public_card, public_source
 from training.models import PrmModel
+from training.selectors import models_for
 
-from .common import PERMISSIONS, CreatedCursorPagination, P, int_param, visible_project_ids
+from .common import PERMISSIONS, CreatedCursorPagination, P, int_param
 
 
 class TrainedModelSerializer(serializers.ModelSerializer):
@@ -41,7 +44,7 @@ class TrainedModelList(generics.ListAPIView):
     pagination_class = CreatedCursorPagination
 
     def get_queryset(self):
-        qs = PrmModel.objects.filter(project__in=visible_project_ids(self.request.user))
+        qs = models_for(self.request.user)
         project = int_param(self.request, "project")
         if project:
             qs = qs.filter(project_id=project)
@@ -56,4 +59,4 @@ class TrainedModelDetail(generics.RetrieveAPIView):
     serializer_class = TrainedModelSerializer
 
     def get_queryset(self):
-        return PrmModel.objects.filter(project__in=visible_project_ids(self.request.user))
+        return models_for(self.request.user)

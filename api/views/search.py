@@ -8,9 +8,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from search.selectors import scaling_points, search_runs
-from training.models import PrmModel
+from training.selectors import models_for
 
-from .common import PERMISSIONS, P, int_param, visible_project_ids
+from .common import PERMISSIONS, P, int_param
 
 
 class ScalingPointSerializer(serializers.Serializer):
@@ -37,7 +37,7 @@ class ModelScaling(APIView):
 
     @extend_schema(parameters=[P("run", OpenApiTypes.INT)], responses=ScalingSerializer)
     def get(self, request, pk: int):
-        model = PrmModel.objects.filter(pk=pk, project__in=visible_project_ids(request.user)).first()
+        model = models_for(request.user).filter(pk=pk).first()
         if model is None:
             raise NotFound("No such model.")
         runs = search_runs(model)
