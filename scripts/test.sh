@@ -29,7 +29,7 @@ ruff check .
 echo "==> migrations are up to date"
 STEPWISE_TEST_SQLITE=1 STEPWISE_DATA_DIR="$PWD/data/test-sqlite" python manage.py makemigrations --check --dry-run
 
-echo "==> the demo model the tests use (trained once, ~4 min on 2 cores; cached in data/test-models/)"
+echo "==> the demo model the tests use (trained once per machine, ~5 min of one core; then copied from ~/.cache/stepwise)"
 python -c "import django; django.setup(); from demo.testing import build_test_model; print(build_test_model())"
 
 echo "==> full suite on PostgreSQL + Redis"

@@ -2,6 +2,7 @@
 
 import json
 import random
+import shutil
 
 import pytest
 
@@ -45,3 +46,22 @@ def test_a_cached_build_is_not_rebuilt(tmp_path):
     result = ensure_demo_model(out, BuildConfig(steps=1), log=lambda _m: None)
     assert result["cached"] is True
     assert not (out / "config.json").exists()  # nothing was trained or written
+
+
+def test_a_build_is_kept_for_the_next_clone_on_the_machine(tmp_path, monkeypatch):
+    from demo import testing
+
+    monkeypatch.setenv("STEPWISE_CACHE_DIR", str(tmp_path / "cache"))
+    tiny = BuildConfig(steps=2, layers=1, width=16, heads=2, batch_size=4, train_problems=50,
+                       seed=7)
+    out = testing.build_test_model(tiny)
+    shared = testing.machine_cache_dir("demo-arith", tiny)
+    assert (shared / "stepwise_demo.json").exists() and (shared / "config.json").exists()
+    try:
+        # A fresh clone: no model in the checkout; the machine's copy is taken, not retrained.
+        (shared / "kept.txt").write_text("from the machine cache")
+        shutil.rmtree(out)
+        again = testing.build_test_model(tiny)
+        assert again == out and (out / "kept.txt").read_text() == "from the machine cache"
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
