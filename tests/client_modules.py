@@ -15,7 +15,10 @@ from pathlib import Path
 def client_module(dotted: str):
     """``client_module("openrlhf.utils.agent")``: import that module, not its parents' code."""
     top, *parents = dotted.split(".")[:-1]
-    root = Path(importlib.util.find_spec(top).submodule_search_locations[0])
+    # A stand-in put in place by an earlier call has no spec: its path is the real one.
+    known = sys.modules.get(top)
+    root = Path(known.__path__[0] if known is not None and known.__spec__ is None
+                else importlib.util.find_spec(top).submodule_search_locations[0])
     names = [top] + [".".join([top, *parents[:i + 1]]) for i in range(len(parents))]
     for name in names:
         if name not in sys.modules:
