@@ -61,3 +61,27 @@ def test_pages_run_under_the_csp_without_blocked_scripts(live_server, page, make
     page.wait_for_selector("#part-labels", state="attached")
     assert violations == []
     assert missing == []  # no /favicon.ico or other asset 404 on any page
+
+
+def test_model_page_watched_live_offers_search_and_scoring_when_ready(live_server, page,
+                                                                      make_user):
+    from training.models import PrmModel
+    from workers.models import Run
+
+    admin = make_user("prm-watcher")
+    project = make_project("prm-live", admin=admin)
+    run = Run.objects.create(kind="train_prm", project=project, status=Run.Status.RUNNING,
+                             progress_done=1, progress_total=4)
+    model = PrmModel.objects.create(project=project, name="live prm", base_model="tiny",
+                                    status=PrmModel.Status.TRAINING, run=run)
+    _login(page, live_server, "prm-watcher")
+    page.goto(f"{live_server.url}/training/models/{model.pk}/")
+    assert page.inner_text(".prm-status") == "Training"
+    assert page.locator("#search-link").count() == 0 and page.locator("#score-button").count() == 0
+
+    # The worker finishes the training.
+    Run.objects.filter(pk=run.pk).update(status=Run.Status.SUCCEEDED, progress_done=4)
+    PrmModel.objects.filter(pk=model.pk).update(status=PrmModel.Status.READY)
+    page.wait_for_selector("#search-link")
+    assert page.is_visible("#score-button")
+    assert page.inner_text(".prm-status") == "Ready"
