@@ -1,35 +1,24 @@
 """Admin pages as a person meets them in Chromium: a project created from the browser, and
 pages that run under the Content-Security-Policy without a blocked script."""
 
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from annotate.models import Membership, Project
 
+from .browser_helpers import screenshot, sign_in
 from .manage_factories import make_project, make_solution
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def _login(page, live_server, username):
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "pw-for-tests")
-    page.click("button[type=submit]")
-    page.wait_for_selector("#nav-manage")
-
-
 def test_new_project_page_shows_its_form_and_creates(live_server, page, make_user):
     make_user("founder", is_staff=True)
-    _login(page, live_server, "founder")
+    sign_in(page, live_server, "founder")
     page.goto(f"{live_server.url}/manage/new/")
     assert page.is_visible("#project-form input[name=name]")
     assert page.is_visible("#project-form button[type=submit]")
-    shots = Path(settings.DATA_DIR) / "screenshots"
-    shots.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(shots / "manage-new-project.png"), full_page=True)
+    screenshot(page, "manage-new-project.png")
     page.fill("#project-form input[name=name]", "Browser Made")
     page.click("#project-form button[type=submit]")
     page.wait_for_selector("ul.messages")
@@ -37,7 +26,6 @@ def test_new_project_page_shows_its_form_and_creates(live_server, page, make_use
     assert page.url.endswith(f"/manage/{project.slug}/")
     assert "Project 'Browser Made' created." in page.inner_text("body")
     assert Membership.objects.get(project=project).role == Membership.Role.ADMIN
-
 
 
 def test_pages_run_under_the_csp_without_blocked_scripts(live_server, page, make_user):
@@ -48,7 +36,7 @@ def test_pages_run_under_the_csp_without_blocked_scripts(live_server, page, make
     page.on("console", lambda msg: violations.append(msg.text)
             if "Content Security Policy" in msg.text else None)
     page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
-    _login(page, live_server, "csp-admin")
+    sign_in(page, live_server, "csp-admin")
     for path in ("/", "/manage/", "/manage/csp/", "/manage/csp/dashboard/", "/training/",
                  "/api/docs/"):
         response = page.goto(f"{live_server.url}{path}")
@@ -74,7 +62,7 @@ def test_model_page_watched_live_offers_search_and_scoring_when_ready(live_serve
                              progress_done=1, progress_total=4)
     model = PrmModel.objects.create(project=project, name="live prm", base_model="tiny",
                                     status=PrmModel.Status.TRAINING, run=run)
-    _login(page, live_server, "prm-watcher")
+    sign_in(page, live_server, "prm-watcher")
     page.goto(f"{live_server.url}/training/models/{model.pk}/")
     assert page.inner_text(".prm-status") == "Training"
     assert page.locator("#search-link").count() == 0 and page.locator("#score-button").count() == 0

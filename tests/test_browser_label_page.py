@@ -5,12 +5,12 @@ Screenshots of the main states go to DATA_DIR/screenshots/ (data/test/screenshot
 """
 
 import json
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from annotate.models import Assignment, Membership, Problem, Project, Solution, StepNode
+
+from .browser_helpers import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -28,12 +28,6 @@ RAW_DOLLARS = """sel => {
   return out;
 }"""
 IDLE = "!document.querySelector('.htmx-request')"
-
-
-def _shot(page, name: str) -> None:
-    folder = Path(settings.DATA_DIR) / "screenshots"
-    folder.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
 def _import(shared_data, index: int, **fields) -> Project:
@@ -100,7 +94,7 @@ def test_math_stays_rendered_after_every_action(live_server, page, shared_data, 
     page.wait_for_selector("#task .item.human")
     page.wait_for_function(f"() => {IDLE}")
     _assert_math_rendered(page, "#task .item.human .text", "#task .item .text")
-    _shot(page, "math-after-own-step")
+    screenshot(page, "math-after-own-step.png")
 
     # The review page renders the same steps and problem.
     reviewer = make_user("reviewer")
@@ -114,7 +108,7 @@ def test_math_stays_rendered_after_every_action(live_server, page, shared_data, 
     page.wait_for_selector("#project-list")
     page.goto(f"{live_server.url}/manage/{project.slug}/review/{imported.pk}/")
     _assert_math_rendered(page, "#review-problem", "#review-steps .step-text")
-    _shot(page, "review-math")
+    screenshot(page, "review-math.png")
 
 
 def _branch_problem(project, answers=("# Answer: 24",)) -> Problem:
@@ -154,7 +148,7 @@ def test_own_answer_step_written_as_shown_ends_the_walk(live_server, page, make_
     assert "23" in human and "final answer" in human
     assert "submit as" in page.inner_text("#next-hint")
     assert page.locator("#waiting").count() == 0  # no generator asked for a further step
-    _shot(page, "own-answer-ends-walk")
+    screenshot(page, "own-answer-ends-walk.png")
 
 
 def test_keymap_cannot_take_a_built_in_key(live_server, page, make_user):
@@ -200,7 +194,7 @@ def test_mouse_path_legend_and_instructions(live_server, page, shared_data, make
     listed = page.inner_text("#instructions")
     for words in ("Great", "Okay", "Bad", "unsure", "undo", "write your own step"):
         assert words in listed
-    _shot(page, "instructions-dialog")
+    screenshot(page, "instructions-dialog.png")
     page.keyboard.press("?")
     page.wait_for_selector("#instructions:not([open])", state="attached")
 
@@ -238,7 +232,7 @@ def test_progress_confirmation_messages_and_flag_target(live_server, page, share
     page.wait_for_selector("#confirm[open]")
     assert "error found" in page.inner_text("#confirm-text")
     assert page.evaluate("document.activeElement.id") == "confirm-yes"  # Enter confirms
-    _shot(page, "submit-confirmation")
+    screenshot(page, "submit-confirmation.png")
     page.keyboard.press("Escape")  # cancel: nothing submitted
     page.wait_for_selector("#confirm:not([open])", state="attached")
     assert Assignment.objects.get(annotator__username="annotator").status == "active"
@@ -251,7 +245,7 @@ def test_progress_confirmation_messages_and_flag_target(live_server, page, share
     assert "Task submitted (error found" in said and "Tasks done in this project: 1" in said
     assert "new task" in said
     assert "Tasks you have done here: 1" in page.inner_text("#tasks-done")
-    _shot(page, "next-task-after-submit")
+    screenshot(page, "next-task-after-submit.png")
     # Give up asks first, too.
     page.click("#give-up")
     page.wait_for_selector("#confirm[open]")
@@ -292,7 +286,7 @@ def test_branch_mode_carries_over_ratings_of_identical_steps(live_server, page, 
     ratings = page.eval_on_selector_all("#task .item[data-node]", "els => els.map(e => e.dataset.rating)")
     assert ratings == ["1", "-1"]
     assert "2 of 2 shown steps rated" in page.inner_text("#progress")
-    _shot(page, "branch-carried-over")
+    screenshot(page, "branch-carried-over.png")
 
 
 def test_task_assignment_needs_a_post(live_server, page, make_user, client):

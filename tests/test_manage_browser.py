@@ -5,17 +5,10 @@ import pytest
 
 from annotate.models import Membership, Problem
 
+from .browser_helpers import sign_in
 from .manage_factories import add, make_project, make_solution, rate
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def _login(page, live_server, username):
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "pw-for-tests")
-    page.click("button[type=submit]")
-    page.wait_for_selector("#nav-manage")
 
 
 @pytest.mark.worker
@@ -29,7 +22,7 @@ def test_admin_dashboard_preview_and_import(live_server, page, make_user, celery
     rate(s, a, [1, 1, -1])
     rate(s, b, [1, 0, -1])
 
-    _login(page, live_server, "boss")
+    sign_in(page, live_server, "boss")
     page.click("#nav-manage")
     page.wait_for_selector('#managed-projects tr[data-project="browser-qc"]')
     page.goto(f"{live_server.url}/manage/browser-qc/dashboard/")

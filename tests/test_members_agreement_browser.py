@@ -2,30 +2,15 @@
 table) and the agreement page's chart by step position (a visible bar for every position
 with a value, "n/a" and the reason for one without)."""
 
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from annotate.models import Membership
 
+from .browser_helpers import screenshot, sign_in
 from .manage_factories import add, make_project, make_solution, rate
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def _login(page, live_server, username):
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "pw-for-tests")
-    page.click("button[type=submit]")
-    page.wait_for_selector("#nav-manage")
-
-
-def _shot(page, name):
-    shots = Path(settings.DATA_DIR) / "screenshots"
-    shots.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(shots / name), full_page=True)
 
 
 STYLE = "e => { const s = getComputedStyle(e); return [s.borderTopWidth, s.borderTopStyle, " \
@@ -35,10 +20,10 @@ STYLE = "e => { const s = getComputedStyle(e); return [s.borderTopWidth, s.borde
 def test_members_page_styles_the_email_field_and_says_when_empty(live_server, page, make_user):
     make_user("root", is_superuser=True, is_staff=True)  # acts as admin without a membership
     make_project("nobody")
-    _login(page, live_server, "root")
+    sign_in(page, live_server, "root")
     page.goto(f"{live_server.url}/manage/nobody/members/")
     page.wait_for_selector("#add-member")
-    _shot(page, "manage-members-empty.png")
+    screenshot(page, "manage-members-empty.png")
     assert page.inner_text("#members tbody").strip() == "No members yet: add the first one below."
     email = page.eval_on_selector("#add-member input[name=email]", STYLE)
     username = page.eval_on_selector("#add-member input[name=username]", STYLE)
@@ -59,10 +44,10 @@ def test_agreement_chart_has_a_bar_per_position_with_a_value(live_server, page, 
     rate(s2, a, [-1])
     rate(s2, b, [-1])
 
-    _login(page, live_server, "agr-admin")
+    sign_in(page, live_server, "agr-admin")
     page.goto(f"{live_server.url}/manage/agr/agreement/")
     page.wait_for_selector("svg.chart")
-    _shot(page, "manage-agreement.png")
+    screenshot(page, "manage-agreement.png")
     bars = page.eval_on_selector_all("svg.chart rect.bar",
                                      "rs => rs.map(r => r.getBoundingClientRect().width)")
     assert len(bars) == 2 and all(w >= 2 for w in bars), bars

@@ -2,14 +2,13 @@
 each step's rating in words and colour, the flag, the annotator's own step, and at each
 position the alternatives they rated; the reviewer can still correct from it."""
 
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from annotate.models import Membership, StepNode, StepRating
 from quality.models import ReviewCorrection
 
+from .browser_helpers import screenshot, sign_in
 from .manage_factories import add, make_project, make_solution, path_of, rate
 from .walk_data import ALTERNATIVES, OWN_STEP, WALK, label_walk, make_branch_project
 
@@ -17,20 +16,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 GREAT, BAD = "rgb(31, 138, 76)", "rgb(179, 38, 30)"  # --great, --bad in stepwise.css
 WORDS = {1: "Great", 0: "Okay", -1: "Bad"}
-
-
-def _login(page, live_server, username):
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "pw-for-tests")
-    page.click("button[type=submit]")
-    page.wait_for_selector("#nav-manage")
-
-
-def _shot(page, name):
-    shots = Path(settings.DATA_DIR) / "screenshots"
-    shots.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(shots / name), full_page=True)
 
 
 def _rows(page):
@@ -50,10 +35,10 @@ def test_branch_walk_shows_order_ratings_flag_own_step_and_alternatives(live_ser
     flagged = StepNode.objects.get(problem__project=project, text=ALTERNATIVES[2][1][0])
     StepRating.objects.filter(assignment=assignment, node=flagged).update(flagged=True)
 
-    _login(page, live_server, "rev-admin")
+    sign_in(page, live_server, "rev-admin")
     page.goto(f"{live_server.url}/manage/walkrev/review/{assignment.pk}/")
     page.wait_for_selector("#review-steps .katex, #review-steps tr[data-role=written]")
-    _shot(page, "review-branch-walk.png")
+    screenshot(page, "review-branch-walk.png")
     rows = _rows(page)
 
     walked = [(p, text) for p, role, text, _ in rows if role in ("walked", "written")]
@@ -93,10 +78,10 @@ def test_first_error_walk_shows_the_error_flag_and_unreached_steps(live_server, 
     assignment = rate(solution, ann, [1, 0, -1, None], flagged=[2])
     steps = path_of(solution)
 
-    _login(page, live_server, "fe-admin")
+    sign_in(page, live_server, "fe-admin")
     page.goto(f"{live_server.url}/manage/ferev/review/{assignment.pk}/")
     page.wait_for_selector("#review-steps tr[data-node]")
-    _shot(page, "review-first-error.png")
+    screenshot(page, "review-first-error.png")
     rows = _rows(page)
     assert [(p, role, text) for p, role, text, _ in rows] == [
         (1, "walked", "fe step 1"), (2, "walked", "fe step 2"), (3, "walked", "fe step 3"),
