@@ -281,7 +281,9 @@ def run_task(kind: str, *, queue: str = "default", soft_time_limit: int = 3600,
                 on_fresh_connection(lambda: ctx.log("cancelled"), f"run {run_id}: logging")
                 _finish(run_id, dispatch, Run.Status.CANCELLED, kind)
             except OperationalError as exc:
-                if self.request.retries < max_retries:
+                # Retries are counted per Run, not per message: a copy of the message that a
+                # broker check re-sent must not start a fresh budget.
+                if self.request.retries < max_retries and run.attempts + 1 <= max_retries:
                     # The database blinked: let the retried message claim the Run again.
                     on_fresh_connection(lambda: Run.objects.filter(
                         pk=run_id, dispatch=dispatch).update(
