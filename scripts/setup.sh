@@ -7,17 +7,18 @@ cd "$(dirname "$0")/.."
 REQS="${1:-requirements.txt}"
 PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
-
-if [ ! -x .venv/bin/python ]; then
-  echo "==> creating .venv with $("$PYTHON" --version)"
-  "$PYTHON" -m venv .venv
-fi
+# The exact versions scripts/lock.sh made from $REQS (and, for tests, the trainers' clients).
 LOCK="locks/$(basename "$REQS")"
 locks=("$LOCK")
 [ "$(basename "$REQS")" = requirements-dev.txt ] && locks+=(locks/requirements-clients.txt)
 for f in "${locks[@]}"; do
   [ -f "$f" ] || { echo "no lock $f for $REQS: run scripts/lock.sh" >&2; exit 1; }
 done
+
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating .venv with $("$PYTHON" --version)"
+  "$PYTHON" -m venv .venv
+fi
 stamp=".venv/.installed-$(cat "${locks[@]}" | sha256sum | cut -c1-16)-$(basename "$REQS")"
 if [ ! -f "$stamp" ]; then
   echo "==> installing Python packages from $LOCK"

@@ -72,7 +72,9 @@ def test_an_input_edited_after_its_lock_is_reported(tmp_path):
 
 
 def test_locks_pin_exact_versions_and_torch_as_the_inputs_do():
-    for lock in (ROOT / "locks").glob("*.txt"):
+    locks = sorted((ROOT / "locks").glob("*.txt"))
+    assert len(locks) == 6
+    for lock in locks:
         lines = [line for line in lock.read_text().splitlines() if line and not line.startswith("#")]
         assert lines, lock
         assert [line for line in lines if not PIN.match(line)] == [], lock
@@ -83,7 +85,9 @@ def test_locks_pin_exact_versions_and_torch_as_the_inputs_do():
 def test_the_gpu_check_says_each_phase_skips_on_a_cpu_machine(tmp_path):
     done = subprocess.run(["bash", "bench/gpu_all.sh", str(tmp_path), "--check"], cwd=ROOT,
                           capture_output=True, text=True, timeout=240,
-                          env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable})
+                          # No GPU whatever the machine: every phase must say it skips.
+                          env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable,
+                               "CUDA_VISIBLE_DEVICES": ""})
     assert done.returncode == 0, done.stderr
     for phase in ("generation", "scoring", "training"):
         assert f"SKIP {phase}/all: no CUDA device" in done.stdout
@@ -99,3 +103,27 @@ def test_the_old_gpu_scripts_are_gone_and_no_doc_names_them():
     named = [d.name for d in docs
              if re.search(r"gpu_(generation|training|prm_sweep)\.sh", d.read_text())]
     assert named == []
+
+
+def test_setup_refuses_a_requirements_file_without_a_lock(tmp_path):
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "setup.sh", tmp_path / "scripts" / "setup.sh")
+    (tmp_path / "requirements-new.txt").write_text("Django>=5.2\n")
+    done = subprocess.run(["bash", "scripts/setup.sh", "requirements-new.txt"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "no lock locks/requirements-new.txt for requirements-new.txt" in done.stderr
+    assert not (tmp_path / ".venv").exists()
+
+
+def test_docs_name_the_reward_url_flag_openrlhf_defines():
+    """OpenRLHF 0.11 renamed --remote_rm_url; its own parser (read, not imported: the CLI
+    imports its GPU engines) defines --reward.remote_url."""
+    import importlib.util
+
+    cli = Path(importlib.util.find_spec("openrlhf").origin).parent / "cli" / "train_ppo_ray.py"
+    parser = cli.read_text()
+    assert '"--reward.remote_url"' in parser and '"--remote_rm_url"' not in parser
+    for doc in (ROOT / "README.md", ROOT / "docs" / "training.md"):
+        assert "--remote_rm_url" not in doc.read_text(), doc
+        assert "--reward.remote_url" in doc.read_text(), doc
