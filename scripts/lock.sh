@@ -60,8 +60,9 @@ lock() {  # lock name, cpu|cuda, extra uv options..., -- input files
   rm -f "$out.new"
 }
 
-# Keep the previous pins as uv's preferences (it reads the -o file).
-for f in locks/*.txt; do [ -f "$f" ] && sed '/^#/d' "$f" > "$f.new"; done
+# Keep the previous pins as uv's preferences (it reads the -o file), all but torch's: the
+# inputs pin it, and a preferred plain `torch==2.13.0` would be PyPI's CUDA build here.
+for f in locks/*.txt; do [ -f "$f" ] && sed '/^#/d; /^torch==/d' "$f" > "$f.new"; done
 lock requirements.txt cpu -- requirements.txt                 # scripts/setup.sh, `make run`
 lock requirements-dev.txt cpu -- requirements-dev.txt         # scripts/setup.sh, scripts/test.sh
 lock requirements-clients.txt cpu --no-deps -- requirements-clients.txt  # installed --no-deps
