@@ -43,7 +43,9 @@ inputs() {  # the files named, then (recursively) those they include with -r
 lock() {  # lock name, cpu|cuda, extra uv options..., -- input files
   local name=$1 target=$2 opts=() files=() f; shift 2
   while [ "$1" != -- ]; do opts+=("$1"); shift; done; shift; files=("$@")
-  local out="locks/$name" platform=(--python-version 3.11 --python-platform x86_64-manylinux_2_28)
+  # glibc 2.35 and later (Debian 12 here and in python:3.11-slim, Ubuntu 22.04 GPU machines):
+  # some of vLLM's dependencies have no wheel for older ones.
+  local out="locks/$name" platform=(--python-version 3.11 --python-platform x86_64-manylinux_2_35)
   [ "$target" = cpu ] && platform+=(--index-strategy unsafe-best-match "${local_sources[@]}")
   echo "==> $out ($target) from ${files[*]}"
   "$tool/bin/uv" pip compile -q --no-header --no-annotate "${platform[@]}" "${opts[@]}" \
