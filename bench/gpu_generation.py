@@ -11,12 +11,12 @@ Needs no Django, so it runs in any CUDA environment with torch and transformers;
 phases need vLLM (requirements-vllm.txt) and are reported as missing without it.
 
     python bench/gpu_generation.py build  --shape qwen2-1.5b --out DIR
-    python bench/gpu_generation.py phase  --engine vllm|transformers --work solutions|rollouts
-                                          --model DIR [--prefix-caching on|off] --json OUT
-    python bench/gpu_generation.py report RESULT.json ...
+    python bench/gpu_generation.py phase  --engine vllm|transformers --work solutions [rollouts]
+                                          --model DIR [--prefix-caching on|off] [--max-calls K]
 
-``bench/gpu_generation.sh`` runs them all; ``--shape tiny --device cpu`` checks the script
-on a CPU up to the point where it needs CUDA.
+Each phase prints one JSON line per work (``{"phase": "generation", ...}``). The generation
+phase of ``bench/gpu_all.sh`` runs them; ``--shape tiny --device cpu --tiny`` checks the
+script on a CPU up to the point where it needs CUDA.
 """
 
 from __future__ import annotations
@@ -89,14 +89,20 @@ def word_tokenizer(model_dir: str):
                                    unk_token="<unk>", eos_token="<eos>", pad_token="<unk>")
 
 
-def run_vllm(model: str, prompts, work, prefix_caching: bool) -> dict:
+def vllm_engine(model: str, prefix_caching: bool):
+    """One engine per process, for every work of the phase (its start-up is the slow part)."""
+    import vllm
+
+    # Token ids in, token ids out: the engine needs no tokenizer of its own.
+    return vllm.LLM(model=model, dtype="bfloat16", enable_prefix_caching=prefix_caching,
+                    gpu_memory_utilization=0.85, seed=0, skip_tokenizer_init=True)
+
+
+def run_vllm(llm, model: str, prompts, work) -> dict:
     import vllm
 
     tok = word_tokenizer(model)
-    # Token ids in, token ids out: the engine needs no tokenizer of its own.
     prompts = [{"prompt_token_ids": tok(p)["input_ids"]} for p in prompts]
-    llm = vllm.LLM(model=model, dtype="bfloat16", enable_prefix_caching=prefix_caching,
-                   gpu_memory_utilization=0.85, seed=0, skip_tokenizer_init=True)
     params = [vllm.SamplingParams(n=work["n"], max_tokens=work["new_tokens"], temperature=1.0,
                                   top_p=1.0, seed=i, ignore_eos=True, detokenize=False)
               for i in range(len(prompts))]
@@ -108,7 +114,8 @@ def run_vllm(model: str, prompts, work, prefix_caching: bool) -> dict:
             "samples": sum(len(o.outputs) for o in outs), "seconds": seconds}
 
 
-def run_transformers(model_dir: str, prompts, work, device: str, batch: int) -> dict:
+def run_transformers(model_dir: str, prompts, work, device: str, batch: int,
+                     max_calls: int = 0) -> dict:
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -117,6 +124,8 @@ def run_transformers(model_dir: str, prompts, work, device: str, batch: int) -> 
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device).eval()
     per_call = max(1, batch // work["n"])  # as the transformers backend batches
+    if max_calls:  # tokens/s is per call: a few calls measure it in less time
+        prompts = prompts[:per_call * max_calls]
 
     def generate(chunk, seed):
         torch.manual_seed(seed)
@@ -142,45 +151,26 @@ def run_transformers(model_dir: str, prompts, work, device: str, batch: int) -> 
 def phase(args) -> None:
     import importlib.util
 
-    work = (TINY_WORK if args.tiny else WORK)[args.work]
-    prompts = prompts_for(work, shared_prefix=args.work == "rollouts")
-    result = {"engine": args.engine, "work": args.work, "prefix_caching": args.prefix_caching,
-              **work}
-    if args.engine == "vllm":
-        if importlib.util.find_spec("vllm") is None:
-            result["missing"] = "vLLM is not installed here (pip install -r requirements-vllm.txt)"
+    llm = None
+    for name in args.work:
+        work = (TINY_WORK if args.tiny else WORK)[name]
+        prompts = prompts_for(work, shared_prefix=name == "rollouts")
+        result = {"phase": "generation", "engine": args.engine, "work": name,
+                  "prefix_caching": args.prefix_caching, **work}
+        if args.engine == "vllm":
+            if importlib.util.find_spec("vllm") is None:
+                result["skipped"] = "vLLM is not installed here (locks/requirements-vllm.txt)"
+            else:
+                llm = llm or vllm_engine(args.model, args.prefix_caching == "on")
+                result.update(run_vllm(llm, args.model, prompts, work))
         else:
-            result.update(run_vllm(args.model, prompts, work, args.prefix_caching == "on"))
-    else:
-        result.update(run_transformers(args.model, prompts, work, args.device, args.batch))
-    if "seconds" in result:
-        result["tokens_per_s"] = result["tokens"] / result["seconds"]
-        result["samples_per_s"] = result["samples"] / result["seconds"]
-    Path(args.json).write_text(json.dumps(result))
-    print(json.dumps(result))
-
-
-def report(paths: list[str]) -> None:
-    rows = [json.loads(Path(p).read_text()) for p in paths if Path(p).exists()]
-    by = {(r["engine"], r["work"], r.get("prefix_caching")): r for r in rows}
-    print(f"{'engine':13s} {'work':10s} {'prefix cache':12s} {'tokens/s':>10s} {'samples/s':>10s}")
-    for r in rows:
-        if "missing" in r:
-            print(f"{r['engine']:13s} {r['work']:10s} {r.get('prefix_caching') or '':12s} {r['missing']}")
-        else:
-            print(f"{r['engine']:13s} {r['work']:10s} {r.get('prefix_caching') or '':12s} "
-                  f"{r['tokens_per_s']:10.0f} {r['samples_per_s']:10.1f}")
-
-    def ratio(a, b, what):
-        if a in by and b in by and "tokens_per_s" in by[a] and "tokens_per_s" in by[b]:
-            print(f"{what}: {by[a]['tokens_per_s'] / by[b]['tokens_per_s']:.1f}x")
-
-    ratio(("vllm", "solutions", "on"), ("transformers", "solutions", "off"),
-          "vLLM / transformers on solutions (target >= 10x)")
-    ratio(("vllm", "rollouts", "on"), ("vllm", "rollouts", "off"),
-          "vLLM prefix caching on / off on rollouts (target >= 2x)")
-    ratio(("vllm", "rollouts", "on"), ("transformers", "rollouts", "off"),
-          "vLLM / transformers on rollouts")
+            result.update(run_transformers(args.model, prompts, work, args.device, args.batch,
+                                           args.max_calls))
+        if "seconds" in result:
+            result["tokens_per_s"] = result["tokens"] / result["seconds"]
+            result["samples_per_s"] = result["samples"] / result["seconds"]
+        print(json.dumps(result), flush=True)
+    del llm
 
 
 def main() -> None:
@@ -191,22 +181,18 @@ def main() -> None:
     b.add_argument("--out", required=True)
     p = sub.add_parser("phase")
     p.add_argument("--engine", choices=("vllm", "transformers"), required=True)
-    p.add_argument("--work", choices=WORK, required=True)
+    p.add_argument("--work", choices=WORK, nargs="+", required=True)
     p.add_argument("--model", required=True)
     p.add_argument("--prefix-caching", choices=("on", "off"), default="off")
     p.add_argument("--device", default="cuda")
     p.add_argument("--batch", type=int, default=64, help="sequences per generate call")
+    p.add_argument("--max-calls", type=int, default=0, help="transformers: at most K calls")
     p.add_argument("--tiny", action="store_true", help="a few prompts and tokens (a CPU check)")
-    p.add_argument("--json", required=True)
-    r = sub.add_parser("report")
-    r.add_argument("paths", nargs="+")
     args = parser.parse_args()
     if args.command == "build":
         build(args.shape, Path(args.out))
-    elif args.command == "phase":
-        phase(args)
     else:
-        report(args.paths)
+        phase(args)
 
 
 if __name__ == "__main__":

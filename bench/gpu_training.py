@@ -1,7 +1,7 @@
 """One GPU training measurement: Stepwise's trainer or TRL 1.13's PRMTrainer, both at TRL's
 defaults (bf16 mixed precision, activation checkpointing), on a random-weight Qwen2-shaped
-base; prints one JSON line with tokens/s and peak GPU memory. ``bench/gpu_training.sh``
-runs each case in a process of its own so each peak is its own.
+base; prints one JSON line with tokens/s and peak GPU memory. The training phase of
+``bench/gpu_all.sh`` runs each case in a process of its own so each peak is its own.
 
     python bench/gpu_training.py --shape 0.5b --trainer stepwise
     python bench/gpu_training.py --shape 7b --trainer stepwise --lora 16
@@ -167,7 +167,7 @@ def main() -> None:
     seconds = (clock.end - clock.start) if clock.start and clock.end else None
     tokens_per_s = (clock.steps * args.batch * tokens_per_example / seconds) if seconds else None
     peak = torch.cuda.max_memory_allocated() / 2 ** 30 if torch.cuda.is_available() else None
-    print(json.dumps({"trainer": args.trainer, "shape": args.shape, "lora": args.lora,
+    print(json.dumps({"phase": "training", "trainer": args.trainer, "shape": args.shape, "lora": args.lora,
                       "batch": args.batch, "seq": args.seq, "steps_timed": clock.steps,
                       "tokens_per_s": None if tokens_per_s is None else round(tokens_per_s, 1),
                       "peak_gib": None if peak is None else round(peak, 2),

@@ -3,7 +3,7 @@
 # can a token-classification PRM reach the demo domain's 0.95 step AUROC with enough labels
 # and optimizer steps? Builds the demo bases (1,000 and 4,000 LM steps), then fine-tunes 8
 # configurations side by side on one GPU, each stopped after MINUTES of training.
-#   bash bench/gpu_prm_sweep.sh OUT_DIR [MINUTES] [SET]
+#   bash bench/prm_sweep.sh OUT_DIR [MINUTES] [SET]
 # SET "first" (default): batch 32, 8 runs; "wide": batch 128 and more epochs, 4 runs.
 # SWEEP_SMOKE=1 shrinks every run to a few seconds (a check of the script on a CPU).
 set -uo pipefail
