@@ -60,7 +60,7 @@ class APIToken(models.Model):
 class RewardUrl(models.Model):
     """A URL whose path carries a secret that lets its holder score with one PRM.
 
-    For trainers that send no Authorization header (OpenRLHF's ``--remote_rm_url``).
+    For trainers that send no Authorization header (OpenRLHF's ``--reward.remote_url``).
     The secret looks like an API key (``sw_…``), so the log filter masks it too; only
     its SHA-256 is stored.
     """

@@ -80,7 +80,7 @@ class RewardUrlRow(serializers.Serializer):
 
 
 class RewardUrlCreated(RewardUrlRow):
-    url = serializers.URLField(help_text="Shown once: pass it as OpenRLHF's --remote_rm_url.")
+    url = serializers.URLField(help_text="Shown once: pass it as OpenRLHF's --reward.remote_url.")
 
 
 class RewardUrlList(serializers.Serializer):

@@ -105,7 +105,7 @@ class PrmClient:
                  reward_url: str | None = None) -> dict:
         """The OpenRLHF remote reward call, for checking a deployment by hand: the whole
         answer (``rewards``, ``scores``, ``step_scores``, ``extra_logs``, ``warnings``).
-        With ``reward_url`` it goes where OpenRLHF's ``--remote_rm_url`` would."""
+        With ``reward_url`` it goes where OpenRLHF's ``--reward.remote_url`` would."""
         body = {"query": queries, "aggregate": self.aggregate}
         if self.delimiter is not None:
             body["delimiter"] = self.delimiter

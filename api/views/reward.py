@@ -235,7 +235,7 @@ class OpenRlhfView(_PrmView):
 
 
 class RewardUrlScoreView(_PrmView):
-    """``--remote_rm_url`` for OpenRLHF: the secret in the path is the credential."""
+    """``--reward.remote_url`` for OpenRLHF: the secret in the path is the credential."""
 
     authentication_classes = [RewardUrlAuthentication]
     permission_classes = [IsAuthenticated]
