@@ -8,11 +8,14 @@ FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 STEPWISE_DATA_DIR=/data
 WORKDIR /app
 COPY requirements*.txt ./
+COPY locks ./locks
+# Exact versions from the lock of the chosen requirements file (scripts/lock.sh).
 # GPU images: pass --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu128 (or similar);
-# the GPU worker with vLLM's engine in it also --build-arg REQUIREMENTS=requirements-vllm.txt.
+# the GPU worker with vLLM's engine in it --build-arg REQUIREMENTS=requirements-vllm.txt, whose
+# lock pins vLLM's own CUDA torch from PyPI (TORCH_INDEX=https://pypi.org/simple there).
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 ARG REQUIREMENTS=requirements.txt
-RUN pip install --extra-index-url "$TORCH_INDEX" -r "$REQUIREMENTS"
+RUN pip install --extra-index-url "$TORCH_INDEX" -r "locks/$REQUIREMENTS"
 COPY . .
 COPY --from=static /build/node_modules ./node_modules
 RUN SECRET_KEY=build-only python manage.py collectstatic --noinput
