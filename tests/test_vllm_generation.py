@@ -14,11 +14,12 @@ from generation.backends import backend_for
 from generation.config import GeneratorSettings
 from generation.services import request_candidates, request_solutions
 from tests.conftest import stop_process, wait_for_run
-from tests.vllm_server import requests_logged, start_counting_proxy
+from tests.inference_server import ServerStartError
+from tests.vllm_server import requests_logged, start_counting_proxy, start_vllm_server
 from workers.models import Run
 
 # The first test waits for the server's start (a compile warm-up: minutes under load).
-pytestmark = [pytest.mark.vllm, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.timeout(1200)]
 
 
 @pytest.fixture
@@ -41,6 +42,7 @@ def texts(rows):
     return [[s.text for s in row] for row in rows]
 
 
+@pytest.mark.vllm
 def test_n_samples_come_from_one_request_per_prompt(vllm_server, counted):
     url, log = counted
     client = backend(vllm_server[0], url)
@@ -60,6 +62,7 @@ def test_n_samples_come_from_one_request_per_prompt(vllm_server, counted):
     assert requests_logged(log)[-1]["n"] == 1 and len(requests_logged(log)) == 3
 
 
+@pytest.mark.vllm
 def test_the_same_seed_samples_the_same_texts(vllm_server):
     # Concurrent requests: vLLM seeds each request, so overlapping ones repeat too.
     client = backend(vllm_server[0], vllm_server[1], concurrency=4)
@@ -70,6 +73,7 @@ def test_the_same_seed_samples_the_same_texts(vllm_server):
     assert texts(client.complete(prompts, seed=8, **params)) != first
 
 
+@pytest.mark.vllm
 def test_generation_stops_at_the_step_delimiter(vllm_server, counted):
     url, log = counted
     client = backend(vllm_server[0], url)
@@ -92,6 +96,7 @@ def vllm_project(model_dir, base_url, slug, n_problems=2, **generator):
     return project
 
 
+@pytest.mark.vllm
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_solutions_candidates_and_rollouts_through_vllm(vllm_server, counted, celery_worker):
@@ -136,3 +141,20 @@ def test_solutions_candidates_and_rollouts_through_vllm(vllm_server, counted, ce
     assert rollouts_asked and all((r["status"], r["n"], r["choices"]) == (200, 2, 2)
                                   for r in rollouts_asked)
     assert len({r["prompt"] for r in rollouts_asked}) == len(rollouts_asked)
+
+
+@pytest.mark.portable
+def test_a_missing_environment_fails_naming_the_setup_script(monkeypatch, tmp_path):
+    monkeypatch.setattr("tests.vllm_server.VLLM_PYTHON", tmp_path / "no-venv" / "bin" / "python")
+    with pytest.raises(ServerStartError, match="scripts/setup_vllm_cpu.sh"):
+        start_vllm_server(tmp_path, tmp_path / "vllm.log", max_model_len=64)
+
+
+@pytest.mark.portable
+def test_a_server_that_exits_fails_with_its_log_tail(monkeypatch, tmp_path):
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\necho 'ValueError: no model here' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    monkeypatch.setattr("tests.vllm_server.VLLM_PYTHON", broken)
+    with pytest.raises(ServerStartError, match="(?s)exited early.*no model here"):
+        start_vllm_server(tmp_path, tmp_path / "vllm.log", max_model_len=64, timeout=60)
