@@ -143,6 +143,21 @@ def test_solutions_candidates_and_rollouts_through_vllm(vllm_server, counted, ce
     assert len({r["prompt"] for r in rollouts_asked}) == len(rollouts_asked)
 
 
+@pytest.mark.vllm
+def test_seeded_samples_beyond_one_steps_token_budget(vllm_server):
+    """Rollouts at a worker's concurrency: 16 prompts x 8 seeded samples in flight make more
+    prompt tokens (~5,800) than vLLM's CPU server schedules in one step (2,048). With chunked
+    prefill, a seeded sample whose prompt was split crashed the engine ("CPU Generator does
+    not use offset"); the server runs without it (tests/vllm_server.py). Kept last in this
+    module: before that, the crash took the run's shared server down."""
+    client = backend(vllm_server[0], vllm_server[1], concurrency=16)
+    prefix = ["9 - 8 = 1", "1 + 5 = 6", "6 * 2 = 12"]
+    prompts = [client.prompt(f"{a} + {b} * 2 - 5 + 1", prefix) for a in range(2, 6) for b in range(4)]
+    assert sum(len(client.tokenizer(p)["input_ids"]) for p in prompts) * 8 > 2 * 2048
+    rows = client.complete(prompts, n=8, max_new_tokens=24, temperature=1.0, top_p=1.0, seed=21)
+    assert [len(row) for row in rows] == [8] * 16
+
+
 @pytest.mark.portable
 def test_a_missing_environment_fails_naming_the_setup_script(monkeypatch, tmp_path):
     monkeypatch.setattr("tests.vllm_server.VLLM_PYTHON", tmp_path / "no-venv" / "bin" / "python")

@@ -66,7 +66,10 @@ def start_vllm_server(model_dir: Path, log: Path, *options: str, max_model_len: 
     cmd = [str(VLLM_PYTHON), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
            "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32",
            "--max-model-len", str(max_model_len), "--seed", "0",
-           "--enable-prefix-caching" if prefix_caching else "--no-enable-prefix-caching", *options]
+           "--enable-prefix-caching" if prefix_caching else "--no-enable-prefix-caching",
+           # vLLM 0.32's CPU runner crashes its engine ("CPU Generator does not use offset")
+           # when a seeded request's prompt is split over steps: every request here is seeded.
+           "--no-enable-chunked-prefill", *options]
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as out:
         out.write(" ".join(cmd) + "\n")
