@@ -10,7 +10,7 @@
    cache hit rate (its /metrics).
 
     python bench/bench_vllm_cpu.py [--problems 24] [--n 4] [--rounds 3] [--rollout-problems 8]
-        [--rollouts 8]      # needs .venv-vllm (scripts/setup_vllm_cpu.sh)
+        [--rollouts 8] [--block-size 32]   # needs .venv-vllm (scripts/setup_vllm_cpu.sh)
 """
 
 from __future__ import annotations
@@ -22,24 +22,10 @@ import statistics
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-
-
-def prefix_cache_counters(base_url: str) -> tuple[float, float]:
-    """(hits, queries) in tokens, from the server's Prometheus metrics."""
-    root = base_url.rsplit("/v1", 1)[0]
-    with urllib.request.urlopen(f"{root}/metrics", timeout=10) as answer:
-        text = answer.read().decode()
-    totals = {"hits": 0.0, "queries": 0.0}
-    for line in text.splitlines():
-        for key in totals:
-            if line.startswith(f"vllm:prefix_cache_{key}_total"):
-                totals[key] += float(line.rsplit(" ", 1)[1])
-    return totals["hits"], totals["queries"]
 
 
 def main() -> None:
@@ -52,6 +38,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rollout-problems", type=int, default=8)
     parser.add_argument("--rollouts", type=int, default=8)
+    parser.add_argument("--block-size", type=int, default=32, help="KV cache block (CPU default: 128)")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "stepwise.settings")
     os.environ.setdefault("SECRET_KEY", "bench-only")
@@ -70,7 +57,7 @@ def main() -> None:
     from generation.backends import backend_for
     from generation.config import GeneratorSettings
     from generation.sampling import split_steps
-    from tests.vllm_server import start_vllm_server, stop_server
+    from tests.vllm_server import prefix_cache_counters, start_vllm_server, stop_server
 
     model = Path(args.model) if args.model else build_test_model()
     settings.STEPWISE_MODEL_DIRS = [*settings.STEPWISE_MODEL_DIRS, str(model.parent)]
@@ -119,7 +106,8 @@ def main() -> None:
     rollout_results, starts = {}, {}
     for caching in (True, False):
         started = time.perf_counter()
-        proc, base_url = start_vllm_server(model, work / f"vllm-{caching}.log", prefix_caching=caching)
+        proc, base_url = start_vllm_server(model, work / f"vllm-{caching}.log", prefix_caching=caching,
+                                           block_size=args.block_size)
         starts[caching] = time.perf_counter() - started
         try:
             server = backend_for(GeneratorSettings.from_dict(
@@ -138,7 +126,7 @@ def main() -> None:
 
     print(f"model={model} torch={torch.__version__} cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f}")
     print(f"problems={args.problems} n={args.n} max_new_tokens={args.max_new_tokens} rounds={args.rounds} "
-          f"concurrency={args.concurrency}; server starts {starts[True]:.0f}s / {starts[False]:.0f}s")
+          f"concurrency={args.concurrency} block_size={args.block_size}; server starts {starts[True]:.0f}s / {starts[False]:.0f}s")
     medians = {}
     for name, rows in generation.items():
         medians[name] = statistics.median(t for t, _ in rows)

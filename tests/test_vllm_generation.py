@@ -15,7 +15,12 @@ from generation.config import GeneratorSettings
 from generation.services import request_candidates, request_solutions
 from tests.conftest import stop_process, wait_for_run
 from tests.inference_server import ServerStartError
-from tests.vllm_server import requests_logged, start_counting_proxy, start_vllm_server
+from tests.vllm_server import (
+    prefix_cache_counters,
+    requests_logged,
+    start_counting_proxy,
+    start_vllm_server,
+)
 from workers.models import Run
 
 # The first test waits for the server's start (a compile warm-up: minutes under load).
@@ -129,7 +134,7 @@ def test_solutions_candidates_and_rollouts_through_vllm(vllm_server, counted, ce
     assert 1 <= len(candidates_asked) <= 2
     assert all(r["stop"] == ["\n"] and r["choices"] == r["n"] for r in candidates_asked)
 
-    before = len(requests_logged(log))
+    before, (hits, _) = len(requests_logged(log)), prefix_cache_counters(vllm_server[1])
     run = wait_for_run(request_autolabel(project=project, solutions=[solution], methods=["mc"],
                                          rollouts=2), timeout=240)
     assert run.status == Run.Status.SUCCEEDED, run.error
@@ -141,6 +146,8 @@ def test_solutions_candidates_and_rollouts_through_vllm(vllm_server, counted, ce
     assert rollouts_asked and all((r["status"], r["n"], r["choices"]) == (200, 2, 2)
                                   for r in rollouts_asked)
     assert len({r["prompt"] for r in rollouts_asked}) == len(rollouts_asked)
+    # The step prefixes share the problem's prompt: the server's prefix cache serves it.
+    assert prefix_cache_counters(vllm_server[1])[0] > hits
 
 
 @pytest.mark.vllm

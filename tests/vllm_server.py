@@ -52,7 +52,7 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 
 def start_vllm_server(model_dir: Path, log: Path, *options: str, max_model_len: int | None = None,
-                      prefix_caching: bool = True,
+                      prefix_caching: bool = True, block_size: int = 32,
                       timeout: float = START_TIMEOUT) -> tuple[subprocess.Popen, str]:
     """vLLM's OpenAI server on ``model_dir`` (served under that path, the generator's ``model``)
     on a free loopback port; returns the process and its ``/v1`` base URL."""
@@ -66,6 +66,9 @@ def start_vllm_server(model_dir: Path, log: Path, *options: str, max_model_len: 
     cmd = [str(VLLM_PYTHON), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
            "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32",
            "--max-model-len", str(max_model_len), "--seed", "0",
+           # The prefix cache keeps whole blocks only: the CPU default (128 tokens) is longer
+           # than the demo generator's prompts, so nothing would be cached.
+           "--block-size", str(block_size),
            "--enable-prefix-caching" if prefix_caching else "--no-enable-prefix-caching",
            # vLLM 0.32's CPU runner crashes its engine ("CPU Generator does not use offset")
            # when a seeded request's prompt is split over steps: every request here is seeded.
@@ -93,6 +96,20 @@ def start_counting_proxy(upstream: str, log: Path) -> tuple[subprocess.Popen, st
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     wait_until_up(f"http://127.0.0.1:{port}/health", proc, log, timeout=20)
     return proc, f"http://127.0.0.1:{port}/v1"
+
+
+def prefix_cache_counters(base_url: str) -> tuple[float, float]:
+    """(hits, queries), in tokens, of the server's prefix cache (its Prometheus metrics)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{base_url.rsplit('/v1', 1)[0]}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    totals = {"hits": 0.0, "queries": 0.0}
+    for line in text.splitlines():
+        for key in totals:
+            if line.startswith(f"vllm:prefix_cache_{key}_total"):
+                totals[key] += float(line.rsplit(" ", 1)[1])
+    return totals["hits"], totals["queries"]
 
 
 def requests_logged(log: Path) -> list[dict]:
