@@ -14,7 +14,7 @@ if [ ! -x .venv-vllm/bin/python ]; then
 fi
 stamp=".venv-vllm/.installed-$(sha256sum "$REQS" | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
-  echo "==> installing vLLM's CPU build from $REQS (about 7 minutes cold, 3.5 GB)"
+  echo "==> installing vLLM's CPU build from $REQS (2-7 minutes cold, 3.5 GB)"
   start=$(date +%s)
   .venv-vllm/bin/python -m pip install -q --upgrade pip
   .venv-vllm/bin/python -m pip install -q -r "$REQS"
