@@ -100,6 +100,15 @@ def celery_worker(django_db_setup, django_db_blocker):
         stop_process(proc)
 
 
+@pytest.fixture(scope="session")
+def vllm_server(tmp_path_factory):
+    """(model directory, /v1 base URL) of vLLM's CPU server on the demo generator, started once
+    per run (tests/vllm_server.py)."""
+    from tests.vllm_server import vllm_server_session
+
+    yield from vllm_server_session(tmp_path_factory)
+
+
 class RedisServer:
     """A Redis server of the test's own on a free port, which the test may stop and restart."""
 
