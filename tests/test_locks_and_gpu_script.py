@@ -122,9 +122,11 @@ def test_setup_refuses_a_requirements_file_without_a_lock(tmp_path):
 def test_docs_name_the_reward_url_flag_openrlhf_defines():
     """OpenRLHF 0.11 renamed --remote_rm_url; its own parser (read, not imported: the CLI
     imports its GPU engines) defines --reward.remote_url."""
-    import importlib.util
+    from importlib.metadata import distribution
 
-    cli = Path(importlib.util.find_spec("openrlhf").origin).parent / "cli" / "train_ppo_ray.py"
+    # Found through the installed distribution: other tests may have put a stand-in package
+    # under the name in sys.modules (tests/client_modules.py), which has no spec.
+    cli = Path(distribution("openrlhf").locate_file("openrlhf/cli/train_ppo_ray.py"))
     parser = cli.read_text()
     assert '"--reward.remote_url"' in parser and '"--remote_rm_url"' not in parser
     for doc in (ROOT / "README.md", ROOT / "docs" / "training.md"):
