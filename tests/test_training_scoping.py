@@ -315,10 +315,16 @@ def test_cancelling_a_training_nobody_runs_settles_its_model(make_user, settings
     Run.objects.filter(pk=dead.run_id).update(status=Run.Status.RUNNING, worker="gone:1",
                                               started_at=long_ago, heartbeat_at=long_ago)
     PrmModel.objects.filter(pk=dead.pk).update(status=PrmModel.Status.TRAINING)
+    checkpoint = Path(dead.artifact_path) / "checkpoint-10" / "model.safetensors"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"half written")
     with django_capture_on_commit_callbacks(execute=True):
         r = api(admin).post(f"/api/runs/{dead.run_id}/cancel/")
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
     assert PrmModel.objects.get(pk=dead.pk).status == PrmModel.Status.FAILED
+    # What the dead training wrote is gone: nothing resumes it, and it would hold the disk.
+    assert not Path(dead.artifact_path).exists()
+    assert Path(dead.artifact_path).parent == Path(settings.MODELS_DIR) / "prm"
 
     # a cancel asked while its worker still beat, then the worker died: the sweep ends it
     swept = _queued_training(project, admin, "swept")
