@@ -235,6 +235,9 @@ def test_progress_confirmation_messages_and_flag_target(live_server, page, share
     screenshot(page, "submit-confirmation.png")
     page.keyboard.press("Escape")  # cancel: nothing submitted
     page.wait_for_selector("#confirm:not([open])", state="attached")
+    # A key that reaches the closed dialog's button (focus left behind) answers nothing.
+    page.evaluate("document.getElementById('confirm-yes').click()")
+    page.wait_for_load_state("networkidle")
     assert Assignment.objects.get(annotator__username="annotator").status == "active"
     page.keyboard.press("Enter")
     page.wait_for_selector("#confirm[open]")

@@ -207,6 +207,9 @@
     if (d && d.open && e.key !== keymap.instructions) return;
     var c = document.getElementById("confirm");
     if (c && c.open) return;  // the dialog's own buttons take Enter and Esc
+    // Focus can stay on a button of the dialog just closed (Esc) until the browser moves it:
+    // a key then belongs to the page, never to that hidden button.
+    if (c && t && c.contains(t)) { t.blur(); t = null; }
     var action = null;
     Object.keys(keymap).forEach(function (a) { if (keymap[a] === e.key) action = a; });
     if (!action && e.key === "w" && !document.getElementById("own-step").hidden) {
@@ -239,12 +242,14 @@
     document.addEventListener("click", onClick);
     var c = document.getElementById("confirm");
     document.getElementById("confirm-yes").addEventListener("click", function () {
+      if (!c.open) return;  // only a question on screen can be answered yes
       var action = c._action;
       c._action = null;
       c.close();
       if (action) action();
     });
     document.getElementById("confirm-no").addEventListener("click", function () { c.close(); });
+    c.addEventListener("close", function () { c._action = null; });  // Esc, no, or yes: answered
     document.body.addEventListener("htmx:afterSwap", function (e) {
       if (!e.detail.target || !(e.detail.target.id === "task" || panel())) return;
       // A saved action: the page now shows the new state, so an earlier message is stale.
