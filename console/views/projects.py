@@ -49,7 +49,7 @@ def create(request):
         if project is not None:
             messages.success(request, f"Project '{project.name}' created.")
             return redirect("manage:settings", slug=project.slug)
-    return render(request, "manage/project_form.html", {"form": form, "creating": True},
+    return render(request, "manage/project_new.html", {"form": form, "creating": True},
                   status=400 if form.errors else 200)
 
 
