@@ -66,6 +66,46 @@ class OpenRlhfResponse(serializers.Serializer):
     warnings = serializers.ListField(child=serializers.CharField())
 
 
+class ClassifyRequest(serializers.Serializer):
+    model = serializers.CharField(required=False, help_text="Ignored: the URL names the PRM.")
+    input = serializers.ListField(child=serializers.CharField(allow_blank=True),
+                                  help_text="Whole texts (a string is one); split into steps by "
+                                            "the delimiter.")
+    aggregate = serializers.ChoiceField(choices=AGGREGATES, required=False, default="last")
+    delimiter = serializers.CharField(required=False)
+
+
+class ClassifyData(serializers.Serializer):
+    index = serializers.IntegerField()
+    label = serializers.CharField()
+    probs = serializers.ListField(child=serializers.FloatField(),
+                                  help_text="[P(bad), P(good)]: probs[-1] is the reward.")
+    num_classes = serializers.IntegerField()
+
+
+class ClassifyUsage(serializers.Serializer):
+    prompt_tokens = serializers.IntegerField()
+    total_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+
+
+class ClassifyResponse(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.CharField()
+    created = serializers.IntegerField()
+    model = serializers.CharField()
+    data = ClassifyData(many=True)
+    usage = ClassifyUsage()
+
+
+class SlimeRequest(serializers.Serializer):
+    prompt = serializers.JSONField(help_text="The problem: a string or chat messages.")
+    response = serializers.CharField(allow_blank=True)
+    label = serializers.JSONField(required=False, help_text="Sent by slime; not used.")
+    aggregate = serializers.ChoiceField(choices=AGGREGATES, required=False, default="min")
+    delimiter = serializers.CharField(required=False)
+
+
 class RewardUrlCreate(serializers.Serializer):
     name = serializers.CharField(required=False, allow_blank=True, max_length=100)
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import reward
+from .views import reward, reward_trainers
 
 app_name = "prm_api"
 
@@ -11,5 +11,14 @@ urlpatterns = [
     path("<int:model_id>/reward-urls/", reward.RewardUrlListView.as_view(), name="reward-urls"),
     path("<int:model_id>/reward-urls/<int:url_id>/", reward.RewardUrlRevokeView.as_view(),
          name="reward-url"),
+    path("<int:model_id>/classify/", reward_trainers.ClassifyView.as_view(), name="classify"),
+    path("<int:model_id>/slime/", reward_trainers.SlimeView.as_view(), name="slime"),
     path("reward/<str:key>/", reward.RewardUrlScoreView.as_view(), name="reward"),
+    # verl appends "/classify" to the server address it is given: no trailing slash.
+    path("reward/<str:key>/classify", reward_trainers.RewardUrlClassifyView.as_view(),
+         name="reward-classify"),
+    path("reward/<str:key>/classify/", reward_trainers.RewardUrlClassifyView.as_view(),
+         name="reward-classify-slash"),
+    path("reward/<str:key>/slime/", reward_trainers.RewardUrlSlimeView.as_view(),
+         name="reward-slime"),
 ]

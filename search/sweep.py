@@ -17,7 +17,7 @@ from annotate.models import PreAnnotation, Problem, Solution, StepNode
 from annotate.services.tree import get_or_create_node, grade_solution
 from generation.backends import backend_for
 from generation.config import GeneratorSettings
-from training.scoring import cached_scorer
+from training.backends import scorer_for
 
 from .models import SearchedSolution, SearchResult
 from .strategies import Outcome, Path, SearchSettings, sweep
@@ -32,7 +32,7 @@ def search_problems(prm_model, problems: list[Problem], settings: GeneratorSetti
                     on_problem: Callable[[int, int], None] | None = None) -> dict:
     """Run the sweep on each problem and store it; returns counts for the Run's result."""
     backend = backend_for(settings)
-    scorer = cached_scorer(prm_model.artifact_path)
+    scorer = scorer_for(prm_model)
     search_settings = SearchSettings.from_generator(settings, aggregate)
     stats = {"problems": 0, "results": 0, "new_nodes": 0, "solutions": 0,
              "generated_tokens": 0, "prm_tokens": 0}

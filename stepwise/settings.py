@@ -273,6 +273,14 @@ STEPWISE_SERVER_SECRETS = os.environ.get("STEPWISE_SERVER_SECRETS", "")
 # comma-separated; the Generator tab's check never reads anything else.
 STEPWISE_MODEL_DIRS = [d.strip() for d in os.environ.get("STEPWISE_MODEL_DIRS", "").split(",") if d.strip()]
 
+# PRM scoring (training/backends, docs/training.md "Serving a PRM"): "transformers" loads
+# each PRM in the process that scores; "vllm" sends steps to the vLLM pooling servers listed
+# in STEPWISE_SCORING_URLS (comma-separated base URLs), so no web process loads weights.
+STEPWISE_SCORING_BACKEND = os.environ.get("STEPWISE_SCORING_BACKEND", "transformers").strip()
+STEPWISE_SCORING_URLS = [u.strip().rstrip("/") for u in os.environ.get("STEPWISE_SCORING_URLS", "").split(",")
+                         if u.strip()]
+STEPWISE_SCORING_TIMEOUT = float(os.environ.get("STEPWISE_SCORING_TIMEOUT", "60"))
+
 RUN_HEARTBEAT_SECONDS = float(os.environ.get("RUN_HEARTBEAT_SECONDS", "20"))
 RUN_STALE_SECONDS = float(os.environ.get("RUN_STALE_SECONDS", "120"))
 RUN_SWEEP_SECONDS = float(os.environ.get("RUN_SWEEP_SECONDS", "15"))
@@ -325,5 +333,7 @@ LOGGING = {
         "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
         # A routine 4xx logs one line, without a traceback.
         "django.request": {"filters": ["no_client_tracebacks"]},
+        # A line per request to a scoring or generation server is noise; failures are raised.
+        "httpx2": {"level": "WARNING"},
     },
 }

@@ -249,6 +249,13 @@ RULES: dict[str, Rule] = {
     "prm_api:reward-urls": R({"GET": "admin", "POST": "session-admin"}, MODEL, body={"name": "x"}),
     "prm_api:reward-url": R({"DELETE": "admin"}, {**MODEL, "url_id": "reward_url"}),
     "prm_api:reward": R({"POST": "secret"}, {"key": "=" + BOGUS_KEY}, body={"query": ["x"]}),
+    "prm_api:classify": R({"POST": "score"}, MODEL, body={"input": ["x"]}),
+    "prm_api:slime": R({"POST": "score"}, MODEL, body={"prompt": "x", "response": "y"}),
+    "prm_api:reward-classify": R({"POST": "secret"}, {"key": "=" + BOGUS_KEY}, body={"input": ["x"]}),
+    "prm_api:reward-classify-slash": R({"POST": "secret"}, {"key": "=" + BOGUS_KEY},
+                                       body={"input": ["x"]}),
+    "prm_api:reward-slime": R({"POST": "secret"}, {"key": "=" + BOGUS_KEY},
+                              body={"prompt": "x", "response": "y"}),
     # The API: lists are scoped to the user, so a victim id in the query must find nothing.
     "api:tokens": R({"GET": "login", "POST": "session"}, body={"name": "x", "scope": "write"}),
     "api:token": R({"GET": "owner", "DELETE": "owner"}, {"pk": "token"}),

@@ -118,3 +118,16 @@ def ready_model(project, path: Path, name: str = "tiny"):
 
     return PrmModel.objects.create(project=project, name=name, base_model="tiny",
                                    artifact_path=str(path), status=PrmModel.Status.READY)
+
+
+def trained_demo_prm(out: Path) -> Path:
+    """The demo PRM's base (the bundled MiniLM, a ``BertForTokenClassification`` with the
+    ``<|step|>`` token) trained briefly on the rule: what vLLM's pooling runner serves in
+    the tests (its heads are a size vLLM's CPU attention takes; the tiny base's are not)."""
+    from training.trainer import TrainConfig, default_base_model, train
+
+    if not (out / "config.json").exists():
+        train(rule_examples(30, seed=1), default_base_model(), out,
+              TrainConfig(epochs=1, learning_rate=3e-4, batch_size=16, max_length=64,
+                          early_stopping_patience=0, val_fraction=0.2))
+    return out

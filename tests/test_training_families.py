@@ -105,7 +105,8 @@ def test_a_registered_next_token_prm_serves_rewards_evaluation_and_active_learni
         lms, settings, make_user, tmp_path):
     from training.evaluate import evaluate_examples, step_metrics
     from training.models import PrmModel, SolutionScore
-    from training.scoring import score_project_solutions, scorer_for
+    from training.backends import scorer_for
+    from training.scoring import score_project_solutions
     from training.services import TrainingError, register_model
 
     settings.MODELS_DIR = lms["tag"].parent

@@ -17,3 +17,5 @@ class TrainingConfig(AppConfig):
         from .settle import settle_training
 
         on_settle("train_prm")(settle_training)
+
+        from . import checks  # noqa: F401 - registers the scoring backend's settings check

@@ -96,6 +96,9 @@ class StepTagScorer:
         ids = ids[: self.max_length]
         return ids, [p for p in positions if p < len(ids)]
 
+    def token_counts(self, items: list[tuple[str, list[str]]]) -> list[int]:
+        return [len(self.encode(prompt, steps)[0]) for prompt, steps in items]
+
     def score(self, items: list[tuple[str, list[str]]], batch_size: int = 16,
               max_tokens: int | None = None) -> list[list[float | None]]:
         import torch

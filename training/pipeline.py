@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from .config import resolve_processes
 from .data import examples_from_project, examples_from_snapshot
+from .serving import pooling_spec
 from .trainer import Hooks, TrainConfig, default_base_model, train, write_model_card
 
 
@@ -87,6 +88,8 @@ def train_and_evaluate(prm_model, hooks: Hooks | None = None, check_cancelled=No
         "created": timezone.now().isoformat(),
         "usage": "AutoModelForTokenClassification.from_pretrained(dir); score = softmax(logits)"
                  "[..., 1] at each step-separator token",
+        # How vLLM's pooling runner serves it (training/serving.py; GET /api/models/<id>/).
+        "serving": pooling_spec(prm_model.artifact_path),
     }
     write_model_card(prm_model.artifact_path, card)
     PrmModel.objects.filter(pk=prm_model.pk).update(

@@ -1,17 +1,16 @@
 """Score steps with a trained PRM, and store the scores of a project's solutions.
 
-``PrmScorer`` is the one inference path, used by evaluation, by the scoring run and
-by the reward service, so all three give the same numbers. A step's score is the
+``PrmScorer`` is the one in-process inference path (the ``transformers`` scoring backend,
+``training.backends``), used by evaluation, the scoring run, search and the reward service,
+so all give the same numbers; the ``vllm`` backend's pooling servers give them too. A step's score is the
 probability of "good" at the separator after it. PRMs of other families (a "+"/"-" next
 token at a step tag) score through ``families.StepTagScorer`` with the same ``score`` API.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import threading
-from functools import lru_cache
 from pathlib import Path
 
 from workers.runs import RunFailure
@@ -111,13 +110,6 @@ def load_scorer(path: str | Path, scoring: dict | None = None, max_length: int |
     return PrmScorer(path, max_length=max_length)
 
 
-@lru_cache(maxsize=4)
-def cached_scorer(path: str, scoring: str = ""):
-    """Keep a few loaded models per process (the reward service loads once); ``scoring``
-    is the model card's scoring spec as JSON (empty for token classifiers)."""
-    return load_scorer(path, json.loads(scoring) if scoring else None)
-
-
 class ModelFilesMissing(RunFailure):
     """A model marked ready whose folder is empty, gone or unreadable: nothing can score.
     A Run that meets it fails with this reason; the reward API answers 409."""
@@ -127,21 +119,6 @@ class ModelFilesMissing(RunFailure):
         super().__init__(f"The model's files are missing: '{prm_model.name}' is marked ready but "
                          f"its folder ({folder}) holds no loadable model. Train or register it again.",
                          reason="The model's files are missing")
-
-
-def scorer_for(prm_model):
-    """The cached scorer of a ``PrmModel``, in the family its card names."""
-    from generation.modeldirs import is_model_dir
-
-    path = prm_model.artifact_path
-    # An empty path would be the working directory; a folder without a config is no model.
-    if not path or not Path(path).is_dir() or not is_model_dir(Path(path)):
-        raise ModelFilesMissing(prm_model)
-    spec = (prm_model.model_card or {}).get("scoring")
-    try:
-        return cached_scorer(path, json.dumps(spec, sort_keys=True) if spec else "")
-    except OSError as exc:  # weights or tokenizer files gone while the config stayed
-        raise ModelFilesMissing(prm_model) from exc
 
 
 def score_project_solutions(prm_model, solution_ids: list[int] | None = None, *, run=None,
@@ -162,6 +139,8 @@ def score_project_solutions(prm_model, solution_ids: list[int] | None = None, *,
     if solution_ids is not None:
         qs = qs.filter(pk__in=solution_ids)
     solutions = list(qs.order_by("pk"))
+    from .backends import scorer_for
+
     scorer = scorer_for(prm_model)
     source = prm_model.name[:200]
     done = 0

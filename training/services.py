@@ -178,6 +178,10 @@ def register_model(*, project, name: str, path: str, scoring: dict | None = None
             "step_delimiter": project_step_delimiter(project)}
     if spec:
         card["scoring"] = spec
+    else:
+        from .serving import pooling_spec
+
+        card["serving"] = pooling_spec(folder)  # None unless vLLM's pooling runner serves it
     return _create(name, project=project, base_model=str(folder), artifact_path=str(folder),
                    status=PrmModel.Status.READY, model_card=card,
                    data_source={"kind": "registered", "file": folder.name},

@@ -3,12 +3,13 @@ machine scores (``training.selectors.models_for``: reviewers and admins; annotat
 where the project shows hints)."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import generics, serializers
 
 from training.display import file_name, no_validation, public_card, public_source
 from training.models import PrmModel
 from training.selectors import models_for
+from training.serving import serving_info
 
 from .common import PERMISSIONS, CreatedCursorPagination, P, int_param
 
@@ -54,9 +55,32 @@ class TrainedModelList(generics.ListAPIView):
         return qs
 
 
+class ServingSerializer(serializers.Serializer):
+    backend = serializers.CharField(help_text="The deployment's scoring backend: transformers or vllm.")
+    served_model_name = serializers.CharField(help_text="The name a vLLM scoring server serves it under.")
+    vllm_serve = serializers.CharField(allow_null=True, help_text=(
+        "The command that serves this PRM for the vllm scoring backend (its folder under "
+        "$STEPWISE_MODELS_DIR); null where vLLM's pooling runner cannot serve it."))
+    note = serializers.CharField(required=False)
+
+
+class TrainedModelDetailSerializer(TrainedModelSerializer):
+    class Meta(TrainedModelSerializer.Meta):
+        fields = [*TrainedModelSerializer.Meta.fields, "serving"]
+
+    serving = serializers.SerializerMethodField(
+        help_text="How to serve a ready model with vLLM (docs/training.md, \"Serving a PRM\").")
+
+    @extend_schema_field(ServingSerializer(allow_null=True))
+    def get_serving(self, model) -> dict | None:
+        if model.status != PrmModel.Status.READY:
+            return None
+        return serving_info(model)
+
+
 class TrainedModelDetail(generics.RetrieveAPIView):
     permission_classes = PERMISSIONS
-    serializer_class = TrainedModelSerializer
+    serializer_class = TrainedModelDetailSerializer
 
     def get_queryset(self):
         return models_for(self.request.user)

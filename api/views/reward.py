@@ -32,18 +32,19 @@ from api.models import APIToken, RewardUrl, hash_key
 from api.permissions import ADMIN_ROLES, require_role
 from api.views.common import PERMISSIONS
 from generation.sampling import split_steps as split_text
+from training.backends import ScoringUnavailable, scorer_for
 from training.models import PrmModel
 from training.scoring import (
     AGGREGATES,
     ModelFilesMissing,
     TokenBudgetExceeded,
     aggregate,
-    scorer_for,
 )
 
 MAX_ITEMS = 256
 MAX_STEPS = 200
 EMPTY_SCORE = 0.0  # the worst a PRM gives: an empty completion never outscores a real one
+SCORING_RETRY_AFTER = 30  # seconds, on a 503 from a scoring server that is down
 
 
 def max_tokens() -> int:
@@ -66,6 +67,11 @@ class _PrmView(APIView):
         if isinstance(exc, ModelFilesMissing):
             # The request is fine; the model's state is not: a 409, never a 500.
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        if isinstance(exc, ScoringUnavailable):
+            # The scoring server is down or lacks the model: retryable, and said so.
+            return Response({"detail": str(exc), "reason": exc.reason},
+                            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                            headers={"Retry-After": str(SCORING_RETRY_AFTER)})
         if isinstance(exc, RequestDataTooBig):
             # stepwise/wsgi.py answers this first; a server without it (runserver, ASGI)
             # would give Django's HTML 400 page to a JSON client.
@@ -87,9 +93,9 @@ class _PrmView(APIView):
         return check_ready(model)
 
     @staticmethod
-    def aggregate_name(request) -> str:
+    def aggregate_name(request, default: str = "min") -> str:
         how = (request.data.get("aggregate") if isinstance(request.data, dict) else None) \
-            or request.query_params.get("aggregate") or "min"
+            or request.query_params.get("aggregate") or default
         if how not in AGGREGATES:
             raise ValidationError({"aggregate": f"Use one of {', '.join(AGGREGATES)}."})
         return how
