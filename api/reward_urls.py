@@ -17,7 +17,7 @@ urlpatterns = [
     # verl appends "/classify" to the server address it is given: no trailing slash.
     path("reward/<str:key>/classify", reward_trainers.RewardUrlClassifyView.as_view(),
          name="reward-classify"),
-    path("reward/<str:key>/classify/", reward_trainers.RewardUrlClassifyView.as_view(),
+    path("reward/<str:key>/classify/", reward_trainers.RewardUrlClassifySlashView.as_view(),
          name="reward-classify-slash"),
     path("reward/<str:key>/slime/", reward_trainers.RewardUrlSlimeView.as_view(),
          name="reward-slime"),

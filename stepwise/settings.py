@@ -210,6 +210,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "OriginEnum": "api.schema.ORIGIN_CHOICES",
         "AssignmentSourceEnum": "api.schema.ASSIGNMENT_SOURCE_CHOICES",
+        "PrmModelStatusEnum": "training.models.PrmModel.Status",
     },
 }
 # API rate limits (DRF throttles on the default cache: Redis when REDIS_URL is set).

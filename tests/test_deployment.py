@@ -52,6 +52,41 @@ def test_compose_sends_generation_to_a_vllm_server_under_the_gpu_profile(compose
         assert "STEPWISE_OUTBOUND_HOSTS" in services[name]["environment"]
 
 
+def test_compose_serves_a_prm_with_the_flags_the_api_gives(compose, tmp_path, settings):
+    """The prm service's arguments are the model's `vllm serve` command with its PRM_* values."""
+    import shlex
+
+    from training.models import PrmModel
+    from training.serving import serving_info
+
+    settings.MODELS_DIR = tmp_path
+    folder = tmp_path / "prm" / "7" / "my-prm"
+    spec = {"engine": "vllm", "runner": "pooling", "convert": "classify", "step_separator": "<|step|>",
+            "task": "token_classify", "max_model_len": 512,
+            "pooler_config": {"pooling_type": "STEP", "step_tag_id": 30522}}
+    info = serving_info(PrmModel(pk=12, artifact_path=str(folder), model_card={"serving": spec}))
+    env = info["compose_env"]
+    assert env["PRM_MODEL"] == "prm/7/my-prm" and env["PRM_SERVED_NAME"] == "stepwise-prm-12"
+    prm = compose["services"]["prm"]
+    assert prm["image"] == compose["services"]["vllm"]["image"] and prm["profiles"] == ["gpu"]
+    served = shlex.split(info["vllm_serve"])[3:]  # after `vllm serve <folder>`
+    command = prm["command"]
+    for flag in ("--served-model-name", "--runner", "--convert", "--pooler-config", "--max-model-len"):
+        assert flag in command, flag
+        variable = command[command.index(flag) + 1]
+        wanted = served[served.index(flag) + 1]
+        name = variable[2:].split(":-")[0].rstrip("}") if variable.startswith("${") else None
+        assert (env[name] if name else variable) == wanted, flag
+    assert command[command.index("--model") + 1].startswith("/data/models/${PRM_MODEL")
+    assert "/data" in " ".join(prm["volumes"])
+    for name in ("web", "worker-gpu"):
+        assert services_env(compose, name)["STEPWISE_SCORING_URLS"].endswith("http://prm:8000}")
+
+
+def services_env(compose, name):
+    return compose["services"][name]["environment"]
+
+
 def test_compose_services_have_healthchecks_and_wait_for_them(compose):
     services = compose["services"]
     assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])

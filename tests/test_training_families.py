@@ -103,9 +103,9 @@ def test_a_bad_spec_is_refused_with_its_reason(lms):
 @pytest.mark.django_db
 def test_a_registered_next_token_prm_serves_rewards_evaluation_and_active_learning(
         lms, settings, make_user, tmp_path):
+    from training.backends import scorer_for
     from training.evaluate import evaluate_examples, step_metrics
     from training.models import PrmModel, SolutionScore
-    from training.backends import scorer_for
     from training.scoring import score_project_solutions
     from training.services import TrainingError, register_model
 

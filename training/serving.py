@@ -65,16 +65,22 @@ def spec_of(prm_model) -> dict | None:
     return pooling_spec(path)
 
 
+def models_dir_relative(path: str) -> str | None:
+    """The folder relative to ``MODELS_DIR``, or None when it is elsewhere."""
+    try:
+        return Path(path).resolve().relative_to(Path(settings.MODELS_DIR).resolve()).as_posix()
+    except ValueError:
+        return None
+
+
 def shown_path(path: str) -> str:
     """The model folder as the command shows it: under ``$STEPWISE_MODELS_DIR`` when it is
     there (the scoring server mounts the same volume); otherwise its name under a folder
     the operator fills in. Never the server's absolute path."""
-    folder = Path(path)
-    try:
-        relative = folder.resolve().relative_to(Path(settings.MODELS_DIR).resolve())
-        return '"$STEPWISE_MODELS_DIR"/' + shlex.quote(relative.as_posix())
-    except ValueError:
-        return '"$MODEL_FOLDERS"/' + shlex.quote(folder.name)
+    relative = models_dir_relative(path)
+    if relative is not None:
+        return '"$STEPWISE_MODELS_DIR"/' + shlex.quote(relative)
+    return '"$MODEL_FOLDERS"/' + shlex.quote(Path(path).name)
 
 
 def vllm_serve_command(prm_model, spec: dict | None = None) -> str | None:
@@ -95,7 +101,15 @@ def serving_info(prm_model) -> dict:
 
     spec = spec_of(prm_model)
     info = {"backend": backend_name(), "served_model_name": served_model_name(prm_model),
-            "vllm_serve": vllm_serve_command(prm_model, spec) if spec else None}
+            "vllm_serve": vllm_serve_command(prm_model, spec) if spec else None,
+            "compose_env": None}
+    relative = models_dir_relative(prm_model.artifact_path) if prm_model.artifact_path else None
+    if spec and relative is not None:  # docker-compose's prm service reads these
+        info["compose_env"] = {
+            "PRM_MODEL": relative, "PRM_SERVED_NAME": served_model_name(prm_model),
+            "PRM_POOLER_CONFIG": json.dumps(spec["pooler_config"], separators=(",", ":"),
+                                            sort_keys=True),
+            "PRM_MAX_MODEL_LEN": str(spec["max_model_len"])}
     if spec is None:
         info["note"] = ("vLLM's pooling runner serves token-classification PRMs; this one "
                         "scores with the transformers backend.")

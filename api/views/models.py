@@ -61,6 +61,8 @@ class ServingSerializer(serializers.Serializer):
     vllm_serve = serializers.CharField(allow_null=True, help_text=(
         "The command that serves this PRM for the vllm scoring backend (its folder under "
         "$STEPWISE_MODELS_DIR); null where vLLM's pooling runner cannot serve it."))
+    compose_env = serializers.DictField(child=serializers.CharField(), allow_null=True, help_text=(
+        "The PRM_* values docker-compose's prm service serves it with (a model under MODELS_DIR)."))
     note = serializers.CharField(required=False)
 
 

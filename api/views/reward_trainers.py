@@ -16,7 +16,7 @@ import time
 import uuid
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -140,6 +140,11 @@ class RewardUrlClassifyView(_ByRewardUrl):
     def post(self, request, key: str):
         model = check_ready(request.auth.prm_model)
         return Response(classify_answer(model, request, self.aggregate_name(request, "last")))
+
+
+@extend_schema_view(post=extend_schema(exclude=True))  # the same operation, described once
+class RewardUrlClassifySlashView(RewardUrlClassifyView):
+    pass
 
 
 class RewardUrlSlimeView(_ByRewardUrl):
