@@ -116,7 +116,7 @@ def celery_worker(django_db_setup, django_db_blocker):
 def vllm_worker(django_db_setup, django_db_blocker, tmp_path_factory):
     """A Celery worker run from .venv-vllm with vLLM's engine in it (the ``vllm`` backend),
     consuming the ``gpu`` queue of a broker of its own, started once per run
-    (tests/vllm_server.py); yields ``VllmWorker`` (its broker URL and log)."""
+    (tests/vllm_server.py); yields ``VllmWorker`` (its broker URL, log and pid)."""
     from tests.vllm_server import vllm_worker_session
 
     yield from vllm_worker_session(tmp_path_factory)
