@@ -177,3 +177,36 @@ def test_each_caller_keeps_its_own_token_budget(prm_path):
 
 def test_the_reward_service_scorer_is_shared_per_model(setup):
     assert scorer_for(setup["model"]) is scorer_for(setup["model"])
+
+
+FIRST_LOAD = """
+import sys, threading, django
+django.setup()
+from training.backends import scorer_for
+from training.models import PrmModel
+model = PrmModel(pk=1, name="m", artifact_path=sys.argv[1], status="ready")
+errors, scores = [], []
+def one():
+    try:
+        scores.append(scorer_for(model).score([("problem 4 solve ?", ["add 2 so"])])[0])
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=one) for _ in range(8)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(errors or len(set(map(tuple, scores))))
+sys.exit(1 if errors else 0)
+"""
+
+
+def test_concurrent_first_requests_in_a_fresh_process_load_the_model_once(prm_path):
+    """Eight request threads of a new web process reach an unloaded model at once: none fails
+    (transformers' lazy imports are not thread-safe) and all get the same scores."""
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", FIRST_LOAD, str(prm_path)], capture_output=True,
+                            text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "1"

@@ -48,8 +48,11 @@ def _folder_spec(path: str, mtime: float) -> dict | None:
 def pooling_spec(path: str | Path) -> dict | None:
     """The serving spec of a token-classification PRM folder; None for other families
     (a next-token "+"/"-" PRM scores with the transformers backend)."""
+    from .backends.base import LOAD_LOCK
+
     config = Path(path) / "config.json"
-    return _folder_spec(str(path), config.stat().st_mtime)
+    with LOAD_LOCK:
+        return _folder_spec(str(path), config.stat().st_mtime)
 
 
 def spec_of(prm_model) -> dict | None:
