@@ -5,7 +5,7 @@
 * ``vllm``: steps go to vLLM pooling servers (``STEPWISE_SCORING_URLS``) that serve the PRM
   under its served model name (``training.serving``); no web process loads model weights.
 
-Every caller (the reward service, the scoring Run, search, evaluation of a served model)
+Every caller (the reward service, the scoring Run, search, active learning through stored scores)
 takes its scorer from ``scorer_for``, wrapped so concurrent calls in a process share
 forward passes or server requests (``batching``).
 """
