@@ -79,6 +79,7 @@ IMPORT_FORMATS = [
     ("solutions", "Solutions JSONL (steps as a list or split text)"),
     ("math_shepherd", "Math-Shepherd (steps tagged ки)"),
     ("prmbench", "PRMBench (gold items with a known first error)"),
+    ("agent_trajectory", "Agent trajectories (OpenAI chat or Anthropic messages; AgentProcessBench labels)"),
 ]
 
 
