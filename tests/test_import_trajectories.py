@@ -171,3 +171,32 @@ def test_malformed_trajectories_are_refused_with_their_reason(project, line, rea
     report = import_trajectories(project, [line], source_name="bad.jsonl")
     assert report.rejected == [(1, reason)]
     assert not Solution.objects.filter(project=project).exists()
+
+
+def test_field_map_reads_renamed_keys_and_the_export_gives_them_back(project):
+    record = {"uid": 7, "prompt": "What is the capital of Australia?",
+              "conversation": ANTHROPIC["messages"], "labels": {"1": -1}, "answer": "Canberra"}
+    report = import_trajectories(project, [json.dumps(record)], source_name="m.jsonl", field_map={
+        "messages": "conversation", "question": "prompt", "step_labels": "labels",
+        "ground_truth": "answer", "id": "uid"})
+    assert (report.created, report.rejected) == (1, [])
+    solution = Solution.objects.get(project=project)
+    assert (solution.external_id, solution.problem.ground_truth_answer) == ("7", "Canberra")
+    spec = normalize_spec({"format": "agentprocessbench", "projects": [project.pk]})
+    [(_s, row, _n)] = list(iter_rows(spec))
+    assert row == record and list(row) == list(record)
+
+
+def test_unknown_field_map_names_are_refused(project):
+    with pytest.raises(ValueError, match="Unknown field.s. steps; mappable fields are messages"):
+        import_trajectories(project, [], source_name="m.jsonl", field_map={"steps": "x"})
+
+
+def test_the_command_imports_a_file_of_trajectories(shared_data, capsys):
+    from django.core.management import call_command
+
+    path = shared_data / "agentprocessbench" / "hotpotqa.jsonl"
+    call_command("import_data", str(path), "--project", "cmd-agents", "--create-project",
+                 "--format", "agent_trajectory")
+    assert "250 rows created, 0 duplicates, 0 rejected" in capsys.readouterr().out
+    assert Solution.objects.filter(project__slug="cmd-agents").count() == 250

@@ -55,8 +55,10 @@ def trajectory_row(record: Record, trajectory: dict) -> tuple[dict | None, str]:
                       f"{len(record.steps)} steps; its trajectory has {len(steps)} assistant turns")
     labels = {str(index): step.rating for index, step in zip(steps, record.steps)
               if step.rating is not None}
-    values = {**trajectory["fields"], "messages": trajectory["messages"], "step_labels": labels}
+    names = trajectory.get("names") or {}  # the record's own keys where a field map renamed
+    values = {**trajectory["fields"], names.get("messages", "messages"): trajectory["messages"],
+              names.get("step_labels", "step_labels"): labels}
     if "final_label" in trajectory:
-        values["final_label"] = trajectory["final_label"]
+        values[names.get("final_label", "final_label")] = trajectory["final_label"]
     keys = trajectory["keys"] + [k for k in values if k not in trajectory["keys"]]
     return {k: values[k] for k in keys}, ""

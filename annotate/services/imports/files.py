@@ -24,7 +24,7 @@ OPTIONS = {
     "solutions": {"field_map", "delimiter", "regex"},
     "math_shepherd": set(),
     "prmbench": set(),
-    "agent_trajectory": set(),
+    "agent_trajectory": {"field_map"},
 }
 
 

@@ -33,23 +33,39 @@ from .rows import ImportReport, RowError, jsonl_rows, run_plans
 
 #: The human labels of a file come from one (inactive) labeler.
 LABELER = "agentprocessbench-human"
-#: Record keys the tree and the ratings hold; every other key is kept as it is.
-LABEL_KEYS = ("step_labels", "final_label")
+#: The fields read, each from the key of its name unless the field map names another.
+FIELDS = ("messages", "question", "ground_truth", "answer_text", "step_labels", "final_label",
+          "id")
 MAX_MESSAGES = 10_000
 RATINGS = (-1, 0, 1)
 
 
 def import_trajectories(project, lines: Iterable[str], *, source_name: str,
-                        progress=None) -> ImportReport:
-    return run_plans(jsonl_rows(lines), planner(source_name), project=project,
-                     source_name=source_name, fmt="agent_trajectory", progress=progress)
+                        field_map: dict | None = None, progress=None) -> ImportReport:
+    return run_plans(jsonl_rows(lines), planner(source_name, field_map=field_map),
+                     project=project, source_name=source_name, fmt="agent_trajectory",
+                     progress=progress)
 
 
-def planner(source_name: str):
-    return lambda record: plan_trajectory(record, source_name)
+def planner(source_name: str, *, field_map: dict | None = None):
+    names = dict(field_map or {})
+    unknown = set(names) - set(FIELDS)
+    if unknown:
+        raise ValueError(f"Unknown field(s) {', '.join(sorted(unknown))}; "
+                         f"mappable fields are {', '.join(FIELDS)}.")
+    names = {f: names.get(f, f) for f in FIELDS}
+    return lambda record: plan_trajectory(_renamed(record, names), source_name, names)
 
 
-def plan_trajectory(record: dict, source_name: str) -> RowPlan:
+def _renamed(record, names: dict):
+    """The record with its mapped keys under the field names (its key order kept)."""
+    if not isinstance(record, dict) or all(k == v for k, v in names.items()):
+        return record
+    back = {v: k for k, v in names.items()}
+    return {back.get(k, k): v for k, v in record.items()}
+
+
+def plan_trajectory(record: dict, source_name: str, names: dict | None = None) -> RowPlan:
     messages = need_list(get_path(record, "messages"), "messages", max_len=MAX_MESSAGES)
     try:
         shape = shape_of(messages)
@@ -75,10 +91,13 @@ def plan_trajectory(record: dict, source_name: str) -> RowPlan:
     plan = RowPlan()
     problem = plan.problem(statement=statement, ground_truth_answer=truth)
     chain = plan.path(problem, texts)
+    # The record less its labels, under its own keys (the export gives them back).
+    names = {f: k for f, k in (names or {}).items() if k != f}
     kept = {
-        "shape": shape, "keys": list(record), "steps": [t.index for t in steps],
-        "messages": messages, "source": source_name,
-        "fields": {k: v for k, v in record.items() if k != "messages" and k not in LABEL_KEYS},
+        "shape": shape, "keys": [names.get(k, k) for k in record], "steps": [t.index for t in steps],
+        "messages": messages, "source": source_name, "names": names,
+        "fields": {names.get(k, k): v for k, v in record.items()
+                   if k not in ("messages", "step_labels", "final_label")},
     }
     if "final_label" in record:
         kept["final_label"] = final_label
