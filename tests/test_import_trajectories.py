@@ -10,6 +10,8 @@ from annotate.models import Assignment, Problem, Project, Solution, StepRating
 from annotate.services.imports import import_trajectories
 from annotate.services.imports.common import solution_path
 from annotate.services.imports.trajectory import LABELER
+from exports.models import ExportSnapshot
+from exports.services import build_snapshot, snapshot_file
 from exports.spec import normalize_spec
 from exports.writers import iter_rows
 
@@ -63,14 +65,20 @@ def test_every_agentprocessbench_trajectory_imports(project, apb_lines):
     assert (again.created, again.duplicates, again.rejected) == (0, 250, [])
 
 
-def test_agentprocessbench_round_trip_is_field_for_field(project, apb_lines):
+def test_agentprocessbench_round_trip_is_field_for_field(project, apb_lines, tmp_path, settings):
+    """Import the file, build an export snapshot, read its JSONL: every record is its source
+    line, field for field."""
     import_trajectories(project, apb_lines, source_name="hotpotqa.jsonl")
+    settings.EXPORTS_DIR = tmp_path / "exports"
     spec = normalize_spec({"format": "agentprocessbench", "projects": [project.pk]})
-    refused = []
-    rows = [row for _split, row, _n in iter_rows(spec, refused)]
-    assert refused == []
+    snap = ExportSnapshot.objects.create(name="apb", version=1, format=spec["format"], filters=spec)
+    build_snapshot(snap.pk)
+    snap.refresh_from_db()
+    assert snap.status == "ready", snap.error
+    assert snap.row_count == 250
+    lines = snapshot_file(snap, None).read_text(encoding="utf-8").splitlines()
     source = sorted((json.loads(line) for line in apb_lines), key=lambda r: [r[k] for k in KEY])
-    exported = sorted(rows, key=lambda r: [r[k] for k in KEY])
+    exported = sorted((json.loads(line) for line in lines), key=lambda r: [r[k] for k in KEY])
     assert len(exported) == len(source) == 250
     for mine, theirs in zip(exported, source):
         assert list(mine) == list(theirs)  # the same keys in the same order
@@ -200,3 +208,14 @@ def test_the_command_imports_a_file_of_trajectories(shared_data, capsys):
                  "--format", "agent_trajectory")
     assert "250 rows created, 0 duplicates, 0 rejected" in capsys.readouterr().out
     assert Solution.objects.filter(project__slug="cmd-agents").count() == 250
+
+
+def test_a_solution_that_is_no_trajectory_is_refused_with_the_reason(make_user):
+    from tests.exports_data import build
+
+    lab = build(make_user)
+    spec = normalize_spec({"format": "agentprocessbench", "projects": [lab["project"].pk]})
+    refused = []
+    assert list(iter_rows(spec, refused)) == []
+    assert refused and all(reason.endswith("is no imported agent trajectory (it has no "
+                                           "messages to give back)") for _s, _id, reason in refused)
