@@ -219,3 +219,26 @@ def test_a_solution_that_is_no_trajectory_is_refused_with_the_reason(make_user):
     assert list(iter_rows(spec, refused)) == []
     assert refused and all(reason.endswith("is no imported agent trajectory (it has no "
                                            "messages to give back)") for _s, _id, reason in refused)
+
+
+def test_the_labeling_page_shows_an_anthropic_trajectorys_context(client, make_user):
+    from annotate.models import Membership
+    from annotate.services.queue import next_task
+
+    project = Project.objects.create(name="Claude", slug="claude", overlap=2)
+    import_trajectories(project, [json.dumps(ANTHROPIC)], source_name="a.jsonl")
+    user = make_user("ann")
+    Membership.objects.create(project=project, user=user, role="annotator")
+    task = next_task(project, user)
+    client.force_login(user)
+    page = client.get(f"/task/{task.pk}/").content.decode()
+    assert "the record's system field" in page and "You are a careful agent." in page
+    assert 'data-message="0"' in page and "What is the capital of Australia?" in page
+    assert '<summary>Tool call · <code>search</code></summary>' in page
+    assert '&quot;query&quot;: &quot;capital of Australia&quot;' in page  # indented, escaped
+    first = solution_path(task.solution)[0]
+    resp = client.post(f"/task/{task.pk}/rate/", {"node": first.pk, "rating": 1}, HTTP_HX_REQUEST="true")
+    panel = resp.content.decode()
+    assert resp.status_code == 200
+    assert 'data-before="1"' in panel and '<summary>Tool result · <code>search</code></summary>' in panel
+    assert "Canberra" in panel

@@ -25,7 +25,7 @@ class Shown:
 
 @dataclass
 class ShownTurn:
-    index: int
+    index: int | None  # the message's index; None for Anthropic's top-level system prompt
     role: str
     text: str
     tool_calls: list[Shown] = field(default_factory=list)
@@ -47,6 +47,20 @@ def _trajectory(solution: Solution) -> dict:
     return Solution.objects.filter(pk=solution.pk).values_list("trajectory", flat=True).first() or {}
 
 
+def _system_field(trajectory: dict) -> list[ShownTurn]:
+    """Anthropic's system prompt is the record's ``system`` field (a string or text blocks),
+    shown first; ``index`` None: it is no message."""
+    if trajectory["shape"] != "anthropic":
+        return []
+    system = trajectory["fields"].get("system")
+    if isinstance(system, list):
+        system = "\n\n".join(b["text"] for b in system
+                              if isinstance(b, dict) and isinstance(b.get("text"), str))
+    if not isinstance(system, str) or not system.strip():
+        return []
+    return [ShownTurn(index=None, role="system", text=system)]
+
+
 def attach_context(state) -> None:
     """Fill each shown position's ``context`` (the messages before its step), ``turn`` (the
     step's own message) and, on the last step, ``after``. First-error mode only: there a
@@ -64,6 +78,8 @@ def attach_context(state) -> None:
             break
         at = steps[pos.index]
         pos.context = [_shown(t) for t in turns[start:at]]
+        if pos.index == 0:
+            pos.context = _system_field(trajectory) + pos.context
         pos.turn = _shown(turns[at])
         start = at + 1
         if pos.index == len(steps) - 1:
