@@ -242,3 +242,13 @@ def test_the_labeling_page_shows_an_anthropic_trajectorys_context(client, make_u
     assert resp.status_code == 200
     assert 'data-before="1"' in panel and '<summary>Tool result · <code>search</code></summary>' in panel
     assert "Canberra" in panel
+
+
+def test_the_format_and_its_options_are_checked_before_a_run_is_queued():
+    from annotate.services.imports import FORMATS, check_options
+
+    assert "agent_trajectory" in FORMATS
+    assert check_options("agent_trajectory", {"field_map": {"messages": "conversation"}}) == {
+        "field_map": {"messages": "conversation"}}
+    with pytest.raises(ValueError, match="Format 'agent_trajectory' takes no option.s. delimiter"):
+        check_options("agent_trajectory", {"delimiter": "\n"})
