@@ -3,7 +3,8 @@ messages between the steps are shown (not rated), each step's tool calls and the
 results are collapsed <details> with the tool's name and indented JSON, and the steps
 are rated with the same keys as any other.
 
-Screenshot: DATA_DIR/screenshots/trajectory_after_rating.png (data/test/screenshots/ in tests).
+Screenshots: DATA_DIR/screenshots/trajectory_collapsed_after_key.png (after the key press) and
+trajectory_after_rating.png (a tool result and a call opened) (data/test/screenshots/ in tests).
 """
 
 import json
@@ -57,6 +58,7 @@ def test_trajectory_context_and_tool_calls_after_a_key_press(live_server, page, 
     assert result.count() == 1
     assert result.locator("summary").inner_text() == "Tool result · search"
     assert not result.locator("pre.json").is_visible()
+    screenshot(page, "trajectory_collapsed_after_key.png")
     result.locator("summary").click()
     assert result.locator("pre.json").is_visible()
     body = result.locator("pre.json").inner_text()
