@@ -28,15 +28,14 @@ def served_model_name(prm_model) -> str:
 
 @lru_cache(maxsize=64)
 def _folder_spec(path: str, mtime: float) -> dict | None:
-    from transformers import AutoTokenizer
-
+    from .backends.tokenizer import load_tokenizer
     from .data import DEFAULT_SEPARATOR, separator_id
 
     config = json.loads((Path(path) / "config.json").read_text())
     if not any(str(a).endswith("ForTokenClassification") for a in config.get("architectures") or []):
         return None
     separator = config.get("step_separator") or DEFAULT_SEPARATOR
-    tokenizer = AutoTokenizer.from_pretrained(path)  # the tokenizer only: no weights
+    tokenizer = load_tokenizer(path)  # the tokenizer only: no weights (and no torch)
     limit = int(config.get("max_position_embeddings") or config.get("n_positions") or 512)
     return {"engine": "vllm", "runner": "pooling", "convert": "classify",
             "task": "token_classify", "step_separator": separator,
