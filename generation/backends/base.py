@@ -46,6 +46,22 @@ class Backend(ABC):
         Greedy decoding (``temperature == 0``) gives one answer, repeated ``n`` times.
         """
 
+    def chat_prompt(self, messages: list[dict]) -> str:
+        """The text a model continues for a conversation: its chat template where it has one,
+        else ``Role: content`` lines (a plain model, like the demo's)."""
+        tokenizer = self.tokenizer
+        if getattr(tokenizer, "chat_template", None):
+            return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return "".join(f"{m['role'].capitalize()}: {m['content'].strip()}\n\n" for m in messages) \
+            + "Assistant:"
+
+    def chat(self, conversations: list[list[dict]], *, n: int, max_new_tokens: int,
+             temperature: float, top_p: float = 1.0, seed: int | None = None) -> list[list[Sampled]]:
+        """``n`` replies to each conversation (a judge's answers), in order."""
+        return self.complete([self.chat_prompt(c) for c in conversations], n=n,
+                             max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+                             seed=seed)
+
     def prompts_per_call(self, n: int) -> int:
         """How many prompts of ``n`` samples to hand ``complete`` at once: about
         ``batch_size`` sequences for an in-process ``generate``."""

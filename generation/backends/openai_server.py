@@ -1,6 +1,7 @@
 """The ``openai`` backend: any OpenAI-compatible completions server, by base URL.
 
-``vllm serve``, SGLang, TGI and ``transformers serve`` all answer ``/v1/completions``.
+``vllm serve``, SGLang, TGI and ``transformers serve`` all answer ``/v1/completions`` (and
+``/v1/chat/completions``, which judges use: ``chat``).
 One request per prompt carries ``n``, so a server with a prefix cache computes the
 prompt once for all its samples. Servers differ in what they honour: vLLM returns ``n``
 choices, ``transformers serve`` ignores ``n`` and returns one. The backend counts the
@@ -111,12 +112,13 @@ class OpenAIServerBackend(Backend):
     def _count(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def _create(self, body: dict):
+    def _create(self, body: dict, chat: bool = False):
         import openai
 
         where = f"The generation server at {self.settings.server}"
         try:
-            answer = self.client.completions.create(**body)
+            create = self.client.chat.completions.create if chat else self.client.completions.create
+            answer = create(**body)
         except openai.APIConnectionError as exc:  # includes timeouts and policy refusals
             refused = _refusal(exc)
             if refused is not None:
@@ -141,7 +143,11 @@ class OpenAIServerBackend(Backend):
                               "response.", reason="The generation server answered an error")
         return answer
 
-    def _one_prompt(self, prompt: str, n: int, seed: int | None, **params) -> list[str]:
+    def _one_prompt(self, prompt: str | list[dict], n: int, seed: int | None,
+                    **params) -> list[str]:
+        """``n`` samples of a prompt (``/v1/completions``) or of a conversation
+        (``/v1/chat/completions``, a judge's)."""
+        chat = not isinstance(prompt, str)
         samples: list[str] = []
         for round_no in range(n):  # each round returns at least one choice, or fails
             missing = n - len(samples)
@@ -149,13 +155,21 @@ class OpenAIServerBackend(Backend):
                 break
             body = completion_request(self.settings, prompt, n=missing,
                                       seed=request_seed(seed, round_no), **params)
-            choices = sorted(self._create(body).choices, key=lambda c: c.index)
+            if chat:
+                body["messages"] = body.pop("prompt")
+            choices = sorted(self._create(body, chat=chat).choices, key=lambda c: c.index)
             if not choices:
                 raise ServerError(
                     f"The generation server at {self.settings.server} returned no choices.",
                     reason="The generation server answered an error")
-            samples.extend(c.text or "" for c in choices[:missing])
+            samples.extend((c.message.content if chat else c.text) or "" for c in choices[:missing])
         return samples
+
+    def chat(self, conversations, *, n, max_new_tokens, temperature, top_p=1.0,
+             seed=None) -> list[list[Sampled]]:
+        """Chat completions: the server applies the model's chat template."""
+        return self.complete(conversations, n=n, max_new_tokens=max_new_tokens,
+                             temperature=temperature, top_p=top_p, seed=seed)
 
     def complete(self, prompts, *, n, max_new_tokens, temperature, top_p, stop=None,
                  seed=None) -> list[list[Sampled]]:
