@@ -4,7 +4,14 @@ from .problems import StepNode
 
 
 class PreAnnotation(models.Model):
-    """A machine estimate for a step: an auto-label or a PRM score. Never a human rating."""
+    """A machine label for a step: an auto-label, a PRM score, an LLM judge's or an imported
+    label. Never a human rating.
+
+    ``value`` is P(good) in [0, 1]; ``rating`` is the discrete label (-1/0/+1) where the source
+    gives one (judges, imported machine labels; NULL for scores, and for a judge's answer that
+    could not be parsed, which ``provenance["unparsed"]`` marks); ``reason`` is the critique.
+    Label sources and their names: docs/labels.md.
+    """
 
     class Kind(models.TextChoices):
         MC_SOFT = "mc_soft", "Monte Carlo soft estimate"
@@ -13,6 +20,7 @@ class PreAnnotation(models.Model):
         PRM_SCORE = "prm_score", "PRM score"
         IMPORTED = "imported", "Imported machine label"
         EXACT = "exact", "Exact checker"
+        JUDGE = "judge", "LLM judge"
 
     node = models.ForeignKey(StepNode, on_delete=models.CASCADE, related_name="pre_annotations")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -20,6 +28,11 @@ class PreAnnotation(models.Model):
         max_length=200, help_text="What produced it: a model path, run id or file name."
     )
     value = models.FloatField(help_text="Probability the step is good, in [0, 1].")
+    rating = models.SmallIntegerField(
+        null=True, blank=True, choices=[(-1, "Bad"), (0, "Okay"), (1, "Great")],
+        help_text="The discrete label where the source gives one; NULL for a score or an "
+                  "unparsed judge answer.")
+    reason = models.TextField(blank=True, default="", help_text="The source's critique.")
     provenance = models.JSONField(default=dict, blank=True)
     run = models.ForeignKey(
         "workers.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
