@@ -18,6 +18,7 @@ Definitions (docs/labels.md, "The report"):
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from itertools import combinations
 
@@ -195,4 +196,45 @@ def _consensus(chosen, labels, ref, ids) -> dict:
             "kept_agree": agree, "kept_accuracy": _ratio(agree, with_ref)}
 
 
-__all__ = ["UnknownSource", "build_report", "cohen_kappa"]
+def kappa_matrix(report: dict) -> list[dict]:
+    """Rows of the pairwise kappa matrix, in the order of ``report["sources"]``."""
+    specs = [r["source"] for r in report["sources"]]
+    kappa = {}
+    for p in report["pairs"]:
+        kappa[(p["a"], p["b"])] = kappa[(p["b"], p["a"])] = p
+    return [{"source": a, "cells": [None if a == b else kappa.get((a, b)) for b in specs]}
+            for a in specs]
+
+
+def in_order(report: dict, key: str) -> list[dict]:
+    """``report[key]`` rows (positions, first_error) with ``cells`` in the sources' order."""
+    specs = [r["source"] for r in report["sources"]]
+    return [{**row, "cells": [row["sources"][s] for s in specs]} for row in report[key]]
+
+
+TABLES = ("sources", "positions", "first_error", "pairs", "consensus")
+STATS = ("reference_steps", "compared", "agree", "accuracy", "agreement_on_reference", "kappa")
+
+
+def table_rows(report: dict, table: str) -> list[dict]:
+    """One of ``TABLES`` as flat rows (the CSV download)."""
+    ref = report["reference"]
+    if table == "sources":
+        return [{"reference": ref, **{k: v for k, v in r.items() if k != "version"},
+                 "version": json.dumps(r["version"], sort_keys=True)} for r in report["sources"]]
+    if table in ("positions", "first_error"):
+        key = "position" if table == "positions" else "first_error"
+        return [{"reference": ref, key: row[key], "source": spec,
+                 **{k: stats.get(k) for k in (*STATS, "first_error_match") if k in stats}}
+                for row in report[table] for spec, stats in row["sources"].items()]
+    if table == "pairs":
+        return [dict(p) for p in report["pairs"]]
+    if table == "consensus":
+        rule = report["consensus"]
+        return [] if rule is None else [{"reference": ref, **rule,
+                                         "sources": " ".join(rule["sources"])}]
+    raise KeyError(table)
+
+
+__all__ = ["TABLES", "UnknownSource", "build_report", "cohen_kappa", "in_order", "kappa_matrix",
+           "table_rows"]

@@ -171,7 +171,7 @@ def test_page_csv_and_api(client, make_user, project):
     assert page.status_code == 200 and b"judge-model" in page.content
     assert client.get(f"/manage/{project.slug}/label-sources/?reference=bogus").status_code == 400
     csv = client.get(f"/manage/{project.slug}/label-sources/sources.csv?reference=human:boss")
-    assert csv.status_code == 200 and csv.content.decode().splitlines()[0].startswith("source,")
+    assert csv.status_code == 200 and csv.content.decode().splitlines()[0].startswith("reference,source,")
     api = client.get(f"/api/projects/{project.pk}/label-sources/?reference=judge:j1")
     assert api.status_code == 200 and api.json()["reference"] == "judge:j1"
     assert client.get(f"/api/projects/{project.pk}/label-sources/?reference=x").status_code == 400
