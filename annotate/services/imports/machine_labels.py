@@ -181,7 +181,7 @@ def _plan(record: dict, solution, path: list[int], opts: dict, run) -> list[PreA
         if isinstance(rating, bool) or rating not in (*RATINGS, None):
             raise RowError(f"'step_labels[{key}]' is {rating!r}; expected -1, 0, 1 or null "
                            "(null: the judge's answer could not be parsed)")
-        reason = reasons.get(str(key), "")
+        reason = reasons.get(str(key)) or ""
         if not isinstance(reason, str):
             raise RowError(f"the reason for step {key} is {type(reason).__name__}; expected text")
         provenance = {"version": opts["version"], "step_key": str(key), "file_position": position}
