@@ -118,8 +118,11 @@ def _node_labels(source: Source, chunk, paths) -> dict[tuple[int, int], int | No
             assignment__status=Assignment.Status.SUBMITTED, rating__isnull=False,
         ).order_by("assignment_id").values_list("assignment__solution_id", "node_id", "rating")
         return {(sid, node): rating for sid, node, rating in rows}
-    node_solution = {node: sid for sid, path in paths.items() for node in path}
-    qs = PreAnnotation.objects.filter(node_id__in=list(node_solution))
+    node_solutions: dict[int, list[int]] = {}
+    for sid, path in paths.items():
+        for node in path:
+            node_solutions.setdefault(node, []).append(sid)
+    qs = PreAnnotation.objects.filter(node_id__in=list(node_solutions))
     if source.family in RATED_KINDS:
         qs = qs.filter(kind=RATED_KINDS[source.family], source=source.name)
     else:
@@ -127,10 +130,14 @@ def _node_labels(source: Source, chunk, paths) -> dict[tuple[int, int], int | No
         if source.name:
             qs = qs.filter(source=source.name)
     out = {}
-    # Oldest first: where several unnamed sources label a step, the newest is kept.
-    for node, value, rating, provenance in qs.order_by("created", "id").values_list(
-            "node_id", "value", "rating", "provenance"):
-        out[(node_solution[node], node)] = _discrete(source, value, rating, provenance)
+    # Unscoped rows first, then rows given in a solution's context, which win there; oldest
+    # first, so where several unnamed sources label a step the newest is kept.
+    for node, scope, value, rating, provenance in qs.order_by("scope", "created", "id").values_list(
+            "node_id", "scope", "value", "rating", "provenance"):
+        label = _discrete(source, value, rating, provenance)
+        for sid in node_solutions[node]:
+            if scope in (0, sid):
+                out[(sid, node)] = label
     return out
 
 

@@ -178,3 +178,20 @@ def test_page_csv_and_api(client, make_user, project):
     client.force_login(annotator)
     assert client.get(f"/api/projects/{project.pk}/label-sources/").status_code == 403
     assert client.get(f"/manage/{project.slug}/label-sources/").status_code in (403, 404)
+
+
+def test_a_shared_step_keeps_each_solutions_label(project):
+    """Two trajectories sharing their first step: a judge may label it differently in each."""
+    from annotate.models import Solution, StepNode
+
+    project, (s0, _s1, _s2) = project
+    first = path_of(s0)[0]
+    other = StepNode.objects.create(problem=first.problem, parent=first, depth=1, text="else")
+    twin = Solution.objects.create(project=project, problem=first.problem, last_step=other,
+                                   external_id="twin")
+    import_machine_labels(project, _lines({"solution": "sol-0", "step_labels": {"0": 1}},
+                                          {"solution": "twin", "step_labels": {"0": -1, "1": 0}}),
+                          source="j", kind="judge")
+    PreAnnotation.objects.create(node=first, kind="judge", source="j", value=0.5, rating=0)
+    assert labels_for("judge:j", [s0.pk, twin.pk, _s1.pk]) == {
+        s0.pk: {0: 1}, twin.pk: {0: -1, 1: 0}}

@@ -1,5 +1,6 @@
 """PreAnnotation.rating (a machine label's -1/0/+1, NULL for scores and unparsed judge
-answers), PreAnnotation.reason (the critique) and the ``judge`` kind."""
+answers), PreAnnotation.reason (the critique), PreAnnotation.scope (0, or the solution whose
+context a label was given in; part of the unique key) and the ``judge`` kind."""
 
 from django.db import migrations, models
 
@@ -8,6 +9,20 @@ class Migration(migrations.Migration):
     dependencies = [("annotate", "0004_username_case_insensitive")]
 
     operations = [
+        migrations.RemoveConstraint(model_name="preannotation", name="preannotation_unique_source"),
+        migrations.AddField(
+            model_name="preannotation",
+            name="scope",
+            field=models.PositiveBigIntegerField(
+                default=0, help_text="0: a label of the step wherever it appears; else the id of "
+                "the solution whose context it was given in (a judge that read the whole "
+                "trajectory)."),
+        ),
+        migrations.AddConstraint(
+            model_name="preannotation",
+            constraint=models.UniqueConstraint(fields=("node", "kind", "source", "scope"),
+                                               name="preannotation_unique_source_scope"),
+        ),
         migrations.AddField(
             model_name="preannotation",
             name="rating",

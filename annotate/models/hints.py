@@ -10,6 +10,8 @@ class PreAnnotation(models.Model):
     ``value`` is P(good) in [0, 1]; ``rating`` is the discrete label (-1/0/+1) where the source
     gives one (judges, imported machine labels; NULL for scores, and for a judge's answer that
     could not be parsed, which ``provenance["unparsed"]`` marks); ``reason`` is the critique.
+    ``scope`` is 0 for a label of the step in any solution, or the solution whose context the
+    label was given in: a step shared by two trajectories may be judged differently in each.
     Label sources and their names: docs/labels.md.
     """
 
@@ -33,6 +35,9 @@ class PreAnnotation(models.Model):
         help_text="The discrete label where the source gives one; NULL for a score or an "
                   "unparsed judge answer.")
     reason = models.TextField(blank=True, default="", help_text="The source's critique.")
+    scope = models.PositiveBigIntegerField(
+        default=0, help_text="0: a label of the step wherever it appears; else the id of the "
+        "solution whose context it was given in (a judge that read the whole trajectory).")
     provenance = models.JSONField(default=dict, blank=True)
     run = models.ForeignKey(
         "workers.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -42,6 +47,6 @@ class PreAnnotation(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["node", "kind", "source"], name="preannotation_unique_source"
+                fields=["node", "kind", "source", "scope"], name="preannotation_unique_source_scope"
             ),
         ]

@@ -10,7 +10,9 @@ make the external id ``data_source:query_index:sample_index``), ``step_labels`` 
 imported agent trajectory's assistant turns (``Solution.trajectory["steps"]``).
 
 Each row is all-or-nothing and writes one PreAnnotation per labeled step under
-``(kind, source)``; importing a source again replaces its labels of the same steps.
+``(kind, source)``, scoped to the row's solution (a step shared by two solutions may be
+labeled differently in each); importing a source again replaces its labels of the same
+steps in the same solutions.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def _write_chunk(project, batch, opts, report: ImportReport, run) -> None:
             outcome[line_no] = str(exc)
     solutions = _solutions(project, [key for _, _, key in keyed])
     paths = node_paths([s.last_step_id for s in solutions.values() if s is not None])
-    rows: dict[int, PreAnnotation] = {}  # by node: a later row of the same step wins
+    rows: dict[tuple, PreAnnotation] = {}  # a later row of the same step wins
     planned: dict[int, int] = {}
     for line_no, record, key in keyed:
         try:
@@ -98,11 +100,11 @@ def _write_chunk(project, batch, opts, report: ImportReport, run) -> None:
         except RowError as exc:
             outcome[line_no] = str(exc)
             continue
-        rows.update((label.node_id, label) for label in labels)
+        rows.update(((label.node_id, label.scope), label) for label in labels)
         planned[line_no] = len(labels)
     with transaction.atomic():
         PreAnnotation.objects.bulk_create(
-            list(rows.values()), update_conflicts=True, unique_fields=["node", "kind", "source"],
+            list(rows.values()), update_conflicts=True, unique_fields=["node", "kind", "source", "scope"],
             update_fields=["value", "rating", "reason", "provenance", "run"])
     for line_no in sorted(set(outcome) | set(planned)):
         if line_no in outcome:
@@ -188,7 +190,7 @@ def _plan(record: dict, solution, path: list[int], opts: dict, run) -> list[PreA
         if rating is None:
             provenance["unparsed"] = True
         out.append(PreAnnotation(
-            node_id=path[position], kind=opts["kind"], source=opts["source"],
+            node_id=path[position], kind=opts["kind"], source=opts["source"], scope=solution.pk,
             value=VALUE_OF[rating], rating=rating, reason=reason[:MAX_STEP_CHARS],
             provenance=provenance, run=run))
     return out
