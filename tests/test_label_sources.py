@@ -195,3 +195,34 @@ def test_a_shared_step_keeps_each_solutions_label(project):
     PreAnnotation.objects.create(node=first, kind="judge", source="j", value=0.5, rating=0)
     assert labels_for("judge:j", [s0.pk, twin.pk, _s1.pk]) == {
         s0.pk: {0: 1}, twin.pk: {0: -1, 1: 0}}
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_upload_through_the_import_page(celery_worker, client, make_user):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from workers.models import Run
+
+    from .conftest import wait_for_run
+
+    admin = make_user("label-admin")
+    project = make_project("upl", admin=admin)
+    s = make_solution(project, n_steps=2, tag="u")
+    s.external_id = "u-1"
+    s.save()
+    client.force_login(admin)
+    url = f"/manage/{project.slug}/import/"
+    data = "\n".join(_lines({"solution": "u-1", "step_labels": [1, -1]},
+                            {"solution": "u-2", "step_labels": [1]})).encode()
+    missing = client.post(url, {"file": SimpleUploadedFile("j.jsonl", data), "fmt": "machine_labels"})
+    assert missing.status_code == 400 and b"need a source name" in missing.content
+    response = client.post(url, {"file": SimpleUploadedFile("j.jsonl", data), "fmt": "machine_labels",
+                                 "label_source": "batch-7", "label_kind": "judge",
+                                 "label_version": '{"model": "m"}'})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    run = wait_for_run(Run.objects.get(project=project, kind="import"))
+    report = run.result
+    assert report["created"] == 1 and report["rejected"][0][1] == (
+        "no solution with external id 'u-2' in this project")
+    assert labels_for("judge:batch-7", [s.pk]) == {s.pk: {0: 1, 1: -1}}
