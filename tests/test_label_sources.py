@@ -226,3 +226,23 @@ def test_upload_through_the_import_page(celery_worker, client, make_user):
     assert report["created"] == 1 and report["rejected"][0][1] == (
         "no solution with external id 'u-2' in this project")
     assert labels_for("judge:batch-7", [s.pk]) == {s.pk: {0: 1, 1: -1}}
+
+
+def test_import_data_command(project, tmp_path, capsys):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    project, (s0, _s1, _s2) = project
+    path = tmp_path / "judge.jsonl"
+    path.write_text("\n".join(_lines({"solution": "sol-0", "step_labels": [1, 0, -1, None]})))
+    call_command("import_data", str(path), "--project", project.slug, "--format",
+                 "machine_labels", "--source", "cli-judge", "--kind", "judge",
+                 "--label-version", '{"model": "m", "sampling": {"temperature": 0}}')
+    assert "1 rows created" in capsys.readouterr().out
+    assert labels_for("judge:cli-judge", [s0.pk]) == {s0.pk: {0: 1, 1: 0, 2: -1, 3: None}}
+    with pytest.raises(CommandError, match="'source' name"):
+        call_command("import_data", str(path), "--project", project.slug, "--format",
+                     "machine_labels")
+    with pytest.raises(CommandError, match="apply to the machine_labels format"):
+        call_command("import_data", str(path), "--project", project.slug, "--format",
+                     "problems", "--source", "x")
