@@ -246,3 +246,26 @@ def test_import_data_command(project, tmp_path, capsys):
     with pytest.raises(CommandError, match="apply to the machine_labels format"):
         call_command("import_data", str(path), "--project", project.slug, "--format",
                      "problems", "--source", "x")
+
+
+def test_hints_leave_out_labels_given_in_another_solutions_context(project, make_user):
+    from annotate.models import Assignment, Solution, StepNode
+    from annotate.selectors.labeling import task_state
+
+    project, (s0, _s1, _s2) = project
+    project.show_hints = True
+    project.save()
+    first = path_of(s0)[0]
+    other = StepNode.objects.create(problem=first.problem, parent=first, depth=1, text="twin")
+    twin = Solution.objects.create(project=project, problem=first.problem, last_step=other)
+    import_machine_labels(project, _lines({"solution": "sol-0", "step_labels": {"0": -1}}),
+                          source="j", kind="judge")
+    PreAnnotation.objects.create(node=first, kind="mc_hard", source="mc", value=1.0)
+    hints = {}
+    for n, solution in enumerate((s0, twin)):
+        user = make_user(f"hinted-{n}")
+        add(project, user)
+        assignment = Assignment.objects.create(project=project, solution=solution, annotator=user)
+        state = task_state(assignment)
+        hints[solution.pk] = sorted(h.kind for h in state.positions[0].items[0].hints)
+    assert hints == {s0.pk: ["judge", "mc_hard"], twin.pk: ["mc_hard"]}
