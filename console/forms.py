@@ -79,6 +79,7 @@ IMPORT_FORMATS = [
     ("solutions", "Solutions JSONL (steps as a list or split text)"),
     ("math_shepherd", "Math-Shepherd (steps tagged ки)"),
     ("prmbench", "PRMBench (gold items with a known first error)"),
+    ("agent_trajectory", "Agent trajectories (OpenAI chat or Anthropic messages; AgentProcessBench labels)"),
     ("machine_labels", "Machine labels JSONL (a judge's or another tool's step labels)"),
 ]
 
@@ -88,9 +89,11 @@ class ImportForm(forms.Form):
     fmt = forms.ChoiceField(choices=IMPORT_FORMATS, label="Format")
     field_map = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Problems and solutions: one 'field = column' per line (problems: statement, "
+        help_text="Problems, solutions and agent trajectories: one 'field = column' per line (problems: statement, "
         "answer, solution, subject, level, external_id; solutions: statement, answer, steps, "
-        "text, final_answer, is_correct, external_id, problem_id). Empty uses the usual names.")
+        "text, final_answer, is_correct, external_id, problem_id; agent trajectories: "
+        "messages, question, ground_truth, answer_text, step_labels, final_label, id). Empty "
+        "uses the usual names.")
     delimiter = forms.CharField(
         required=False, strip=False,
         help_text="Solutions only: how to split a text solution into steps (default a blank line).")

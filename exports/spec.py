@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 from django.utils.dateparse import parse_datetime
 
-FORMATS = ("prm800k", "trl", "openrlhf", "rlhflow", "processbench", "parquet", "rl_prompts")
+FORMATS = ("prm800k", "trl", "openrlhf", "rlhflow", "processbench", "parquet", "rl_prompts",
+           "agentprocessbench")
 LABEL_MODES = ("per_annotator", "consensus", "gold")
 GOLD_MODES = ("include", "exclude", "only")
 # Whether gold answer keys become records beside human labels: of gold solutions no human

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh requirements-dev.txt
-scripts/setup_vllm_cpu.sh  # .venv-vllm: the vLLM CPU server the `vllm` tests start
+scripts/setup_vllm_cpu.sh  # .venv-vllm: the vLLM CPU servers and worker the `vllm` tests start
 
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -26,15 +27,16 @@ def shared_data() -> Path:
     return path
 
 
-def wait_for_run(run, timeout: float = 180.0):
-    """Poll a Run until it finishes; fail with its log and the worker log if it does not."""
+def wait_for_run(run, timeout: float = 180.0, worker_log: Path | None = None):
+    """Poll a Run until it finishes; fail with its log and the worker's log (default: the
+    suite's worker, ``celery_worker``) if it does not."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         run.refresh_from_db()
         if run.is_finished:
             return run
         time.sleep(0.2)
-    log = Path(settings.DATA_DIR) / "worker.log"
+    log = worker_log or Path(settings.DATA_DIR) / "worker.log"
     tail = log.read_text()[-4000:] if log.exists() else "(no worker log)"
     pytest.fail(f"Run {run.pk} ({run.kind}) still {run.status} after {timeout}s.\n{run.log}\n{tail}")
 
@@ -50,30 +52,40 @@ def redeliver(run, timeout: float = 180.0):
 
 
 def spawn_worker(log_path: Path, *, queues: str = "default,gpu", pool: str = "solo",
+                 python: Path | str = sys.executable, env: dict | None = None,
+                 include: str = "", own_group: bool = False, ready_timeout: float = 60,
                  **env_overrides) -> subprocess.Popen:
     """Start a real ``celery worker`` (solo unless ``pool``) on the test database and wait
-    until it is ready."""
-    env = dict(os.environ)
+    until it is ready.
+
+    ``python`` is its environment's interpreter and ``env`` its base environment (default:
+    this process's); ``include`` names more modules it imports (Run kinds of its own);
+    ``own_group`` gives it a process group of its own, for a worker that starts processes
+    (stop it with ``tests.vllm_server.stop_server``)."""
+    env = dict(os.environ if env is None else env)
     env.update(DJANGO_SETTINGS_MODULE="tests.settings", STEPWISE_TEST_WORKER="1",
                PYTHONUNBUFFERED="1", **env_overrides)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "stepwise.celery", "worker",
+        [str(python), "-m", "celery", "-A", "stepwise.celery", "worker",
          "-Q", queues, f"--pool={pool}", "--concurrency=1", "--loglevel=INFO",
-         "-n", f"{log_path.stem}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+         "-n", f"{log_path.stem}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat",
+         *(["-I", include] if include else [])],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=own_group,
     )
     log.close()
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + ready_timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"Celery worker exited early:\n{log_path.read_text()[-4000:]}")
         if "ready." in log_path.read_text():
             return proc
         time.sleep(0.3)
+    if own_group:
+        os.killpg(proc.pid, signal.SIGKILL)
     proc.kill()
-    pytest.fail(f"Celery worker did not start:\n{log_path.read_text()[-4000:]}")
+    pytest.fail(f"Celery worker did not start in {ready_timeout:.0f}s:\n{log_path.read_text()[-4000:]}")
 
 
 def stop_process(proc: subprocess.Popen) -> None:
@@ -98,6 +110,16 @@ def celery_worker(django_db_setup, django_db_blocker):
         yield proc
     finally:
         stop_process(proc)
+
+
+@pytest.fixture(scope="session")
+def vllm_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A Celery worker run from .venv-vllm with vLLM's engine in it (the ``vllm`` backend),
+    consuming the ``gpu`` queue of a broker of its own, started once per run
+    (tests/vllm_server.py); yields ``VllmWorker`` (its broker URL, log and pid)."""
+    from tests.vllm_server import vllm_worker_session
+
+    yield from vllm_worker_session(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

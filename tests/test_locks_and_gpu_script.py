@@ -66,6 +66,7 @@ def test_an_input_edited_after_its_lock_is_reported(tmp_path):
         "requirements-extra.txt is in no lock",
         "locks/requirements-dev.txt is stale (requirements-common.txt changed): rerun scripts/lock.sh",
         "locks/requirements-gpu.txt is stale (requirements-common.txt changed): rerun scripts/lock.sh",
+        "locks/requirements-vllm-cpu.txt is stale (requirements-common.txt changed): rerun scripts/lock.sh",
         "locks/requirements-vllm.txt is stale (requirements-common.txt changed): rerun scripts/lock.sh",
         "locks/requirements.txt is stale (requirements-common.txt changed): rerun scripts/lock.sh",
     ]

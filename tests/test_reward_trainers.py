@@ -177,3 +177,79 @@ def test_each_caller_keeps_its_own_token_budget(prm_path):
 
 def test_the_reward_service_scorer_is_shared_per_model(setup):
     assert scorer_for(setup["model"]) is scorer_for(setup["model"])
+
+
+FIRST_LOAD = """
+import sys, threading, django
+django.setup()
+from training.backends import scorer_for
+from training.models import PrmModel
+model = PrmModel(pk=1, name="m", artifact_path=sys.argv[1], status="ready")
+errors, scores = [], []
+def one():
+    try:
+        scores.append(scorer_for(model).score([("problem 4 solve ?", ["add 2 so"])])[0])
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=one) for _ in range(8)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(errors or len(set(map(tuple, scores))))
+sys.exit(1 if errors else 0)
+"""
+
+
+def test_concurrent_first_requests_in_a_fresh_process_load_the_model_once(prm_path):
+    """Eight request threads of a new web process reach an unloaded model at once: none fails
+    (transformers' lazy imports are not thread-safe) and all get the same scores."""
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", FIRST_LOAD, str(prm_path)], capture_output=True,
+                            text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "1"
+
+
+NO_TORCH = """
+import sys, django
+django.setup()
+import api.urls  # noqa: the web process's views
+from training.backends.vllm_pooling import VllmPoolingScorer
+from training.serving import pooling_spec
+spec = pooling_spec(sys.argv[1])
+scorer = VllmPoolingScorer(urls=["http://127.0.0.1:9"], served_model="stepwise-prm-1",
+                           model_path=sys.argv[1], spec=spec, timeout=1)
+print(scorer.token_counts([("problem 4 solve ?", ["add 2 so", "then we get 4"])]))
+print(sorted(m for m in ("torch", "transformers") if m in sys.modules))
+"""
+
+
+def test_the_vllm_backend_tokenizes_like_transformers_without_importing_torch(prm_path,
+                                                                              tmp_path):
+    """A web process on the vllm backend encodes exactly as PrmScorer does (a prompt long
+    enough to be cut included) and never imports torch or transformers."""
+    import os
+    import subprocess
+    import sys
+
+    from training.backends.tokenizer import FastTokenizer
+    from training.data import encode
+
+    scorer = PrmScorer(prm_path)
+    light = FastTokenizer(prm_path)
+    long_prompt = "problem " + " ".join(["add 2 so , then we get 4 ."] * 40) + " ?"
+    for prompt, steps in [(PROBLEM, STEPS), (long_prompt, STEPS * 6), ("", ["x y z"])]:
+        want = encode(scorer.tokenizer, prompt, steps, None, separator=scorer.separator,
+                      sep_id=scorer.sep_id, max_length=scorer.max_length)
+        got = encode(light, prompt, steps, None, separator=scorer.separator,
+                     sep_id=scorer.sep_id, max_length=scorer.max_length)
+        assert got == want
+    assert light.all_special_ids == sorted(scorer.tokenizer.all_special_ids)
+    result = subprocess.run([sys.executable, "-c", NO_TORCH, str(prm_path)], capture_output=True,
+                            text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts, modules = result.stdout.strip().splitlines()[-2:]
+    assert counts == str(scorer.token_counts([(PROBLEM, STEPS[:2])]))
+    assert modules == "[]"

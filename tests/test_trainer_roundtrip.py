@@ -142,7 +142,9 @@ def test_keyboard_labels_reach_every_trainer_format(live_server, page, make_user
     assert sorted(done.values_list("finish_reason", flat=True)) == ["found_error", "solution"]
 
     snapshots = {}
-    for fmt in FORMATS:
+    # agentprocessbench gives imported agent trajectories back (tests/test_import_trajectories.py);
+    # these solutions are none.
+    for fmt in (f for f in FORMATS if f != "agentprocessbench"):
         spec = {"projects": [fe.pk, branch.pk], "format": fmt}
         if fmt == "trl":
             spec["expand_alternatives"] = True

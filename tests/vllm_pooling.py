@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from tests.inference_server import free_port, wait_until_up
-from tests.vllm_server import START_TIMEOUT, VLLM_PYTHON, _env, stop_server
+from tests.vllm_server import START_TIMEOUT, VLLM_PYTHON, stop_server, vllm_env
 
 # `vllm serve MODEL ARGS...` -> the CPU build's server on MODEL with ARGS, on $PORT.
 SHELL_VLLM = ('vllm() { [ "$1" = serve ] || return 2; shift; '
@@ -27,7 +27,7 @@ def start_from_command(command: str, models_dir: Path, log: Path,
 
         raise ServerStartError(f"{VLLM_PYTHON} not found: run scripts/setup_vllm_cpu.sh.")
     port = free_port()
-    env = {**_env(), "STEPWISE_VLLM_PYTHON": str(VLLM_PYTHON), "PORT": str(port),
+    env = {**vllm_env(), "STEPWISE_VLLM_PYTHON": str(VLLM_PYTHON), "PORT": str(port),
            "STEPWISE_MODELS_DIR": str(models_dir)}
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as out:

@@ -1,10 +1,12 @@
-"""vLLM's CPU build as a real OpenAI-compatible server for the tests and ``bench/bench_vllm_cpu.py``.
+"""vLLM's CPU build as a real OpenAI-compatible server for the tests and ``bench/bench_vllm_cpu.py``,
+and as the engine of a real Celery worker (the ``vllm`` backend) for the tests.
 
-It runs from its own virtualenv, ``.venv-vllm`` (``scripts/setup_vllm_cpu.sh``: vLLM pins its
-own transformers), as ``python -m vllm.entrypoints.openai.api_server`` (the ``vllm`` console
-script of the CPU wheel fails). The suite starts it once per run (fixture ``vllm_server``):
-the first start compiles, minutes on a loaded machine. A missing environment or a server that
-does not come up fails the tests that need it, with the server's log tail; never a skip.
+Both run from their own virtualenv, ``.venv-vllm`` (``scripts/setup_vllm_cpu.sh``: vLLM pins its
+own transformers). The server runs as ``python -m vllm.entrypoints.openai.api_server`` (the
+``vllm`` console script of the CPU wheel fails). The suite starts each once per run (fixtures
+``vllm_server``, ``vllm_worker``): the first engine start compiles, minutes on a loaded machine.
+A missing environment, or a server or worker that does not come up, fails the tests that need
+it, with its log tail; never a skip.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.inference_server import ServerStartError, free_port, wait_until_up
@@ -26,8 +29,9 @@ COUNTING_PROXY = Path(__file__).with_name("counting_proxy.py")
 START_TIMEOUT = float(os.environ.get("STEPWISE_VLLM_START_TIMEOUT", "900"))
 
 
-def _env() -> dict:
-    """The server's environment: .venv-vllm's, not the suite's (no VIRTUAL_ENV, no PYTHONPATH)."""
+def vllm_env() -> dict:
+    """The environment of a process of .venv-vllm (the server, the worker): not the suite's
+    (no VIRTUAL_ENV, no PYTHONPATH)."""
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
     env["PATH"] = f"{VLLM_PYTHON.parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB: plenty for the demo models
@@ -77,7 +81,7 @@ def start_vllm_server(model_dir: Path, log: Path, *options: str, max_model_len: 
     with open(log, "w") as out:
         out.write(" ".join(cmd) + "\n")
         out.flush()
-        proc = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(cmd, cwd=REPO, env=vllm_env(), stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     try:
         wait_until_up(f"http://127.0.0.1:{port}/health", proc, log, timeout=timeout)
@@ -132,3 +136,47 @@ def vllm_server_session(tmp_path_factory):
         yield str(model_dir), base_url
     finally:
         stop_server(proc)
+
+
+@dataclass
+class VllmWorker:
+    broker: str  # the URL of its broker: publish there (tests.test_run_faults.this_process_publishes_to)
+    log: Path
+    pid: int
+
+
+# The worker itself starts in seconds; its engine starts at its first Run (START_TIMEOUT).
+WORKER_READY_TIMEOUT = 180
+
+
+def vllm_worker_session(tmp_path_factory):
+    """The body of the session fixture ``vllm_worker``: a Celery worker run from .venv-vllm on
+    the test database, consuming the ``gpu`` queue (where generation Runs go, whatever their
+    backend) of a Redis of its own, so the Runs a test publishes there reach it and not the
+    suite's worker; yields a ``VllmWorker``."""
+    import pytest
+
+    from tests.conftest import RedisServer, spawn_worker
+
+    if not VLLM_PYTHON.exists():
+        pytest.fail(f"{VLLM_PYTHON} not found: run scripts/setup_vllm_cpu.sh (scripts/test.sh "
+                    "does) to build the vLLM CPU environment.", pytrace=False)
+    work = tmp_path_factory.mktemp("vllm-worker")
+    broker = RedisServer(free_port(), work)
+    broker.start()
+    log = work / "vllm-worker.log"
+    try:
+        proc = spawn_worker(
+            log, queues="gpu", python=VLLM_PYTHON, env=vllm_env(), include="tests.vllm_kinds",
+            own_group=True, ready_timeout=WORKER_READY_TIMEOUT, CELERY_BROKER_URL=broker.url(),
+            # Its dispatcher stays idle: the suite's worker sweeps the test database, and this
+            # one's would send other tests' Runs to its own broker.
+            RUN_SWEEP_SECONDS="86400")
+    except BaseException:
+        broker.stop()
+        raise
+    try:
+        yield VllmWorker(broker.url(), log, proc.pid)
+    finally:
+        stop_server(proc)
+        broker.stop()

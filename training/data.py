@@ -221,7 +221,7 @@ def examples_from_project(project, *, neutral: str = "good", after_first_error: 
     """
     from annotate.models import Assignment, Solution, StepNode
 
-    qs = Solution.objects.filter(project=project).select_related("problem")
+    qs = Solution.objects.filter(project=project).select_related("problem").defer("trajectory")
     if solution_ids is not None:
         qs = qs.filter(pk__in=solution_ids)
     else:

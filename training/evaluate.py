@@ -137,7 +137,7 @@ def project_best_of_n(scorer, project, problem_groups: set[str] | None = None) -
 
     from .data import solution_paths
 
-    solutions = list(Solution.objects.filter(project=project, is_correct__isnull=False)
+    solutions = list(Solution.objects.filter(project=project, is_correct__isnull=False).defer("trajectory")
                      .select_related("problem"))
     if problem_groups is not None:
         solutions = [s for s in solutions if f"problem:{s.problem_id}" in problem_groups]

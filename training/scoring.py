@@ -135,7 +135,8 @@ def score_project_solutions(prm_model, solution_ids: list[int] | None = None, *,
     from .data import solution_paths
     from .models import SolutionScore
 
-    qs = Solution.objects.filter(project=prm_model.project).select_related("problem")
+    qs = Solution.objects.filter(project=prm_model.project).select_related("problem").defer(
+        "trajectory")  # an agent run's messages: not needed to score its steps
     if solution_ids is not None:
         qs = qs.filter(pk__in=solution_ids)
     solutions = list(qs.order_by("pk"))

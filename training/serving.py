@@ -28,15 +28,14 @@ def served_model_name(prm_model) -> str:
 
 @lru_cache(maxsize=64)
 def _folder_spec(path: str, mtime: float) -> dict | None:
-    from transformers import AutoTokenizer
-
+    from .backends.tokenizer import load_tokenizer
     from .data import DEFAULT_SEPARATOR, separator_id
 
     config = json.loads((Path(path) / "config.json").read_text())
     if not any(str(a).endswith("ForTokenClassification") for a in config.get("architectures") or []):
         return None
     separator = config.get("step_separator") or DEFAULT_SEPARATOR
-    tokenizer = AutoTokenizer.from_pretrained(path)  # the tokenizer only: no weights
+    tokenizer = load_tokenizer(path)  # the tokenizer only: no weights (and no torch)
     limit = int(config.get("max_position_embeddings") or config.get("n_positions") or 512)
     return {"engine": "vllm", "runner": "pooling", "convert": "classify",
             "task": "token_classify", "step_separator": separator,
@@ -48,8 +47,11 @@ def _folder_spec(path: str, mtime: float) -> dict | None:
 def pooling_spec(path: str | Path) -> dict | None:
     """The serving spec of a token-classification PRM folder; None for other families
     (a next-token "+"/"-" PRM scores with the transformers backend)."""
+    from .backends.base import LOAD_LOCK
+
     config = Path(path) / "config.json"
-    return _folder_spec(str(path), config.stat().st_mtime)
+    with LOAD_LOCK:
+        return _folder_spec(str(path), config.stat().st_mtime)
 
 
 def spec_of(prm_model) -> dict | None:

@@ -122,6 +122,10 @@ class Solution(models.Model):
         default=False, help_text="A quality-control item with known step labels."
     )
     metadata = models.JSONField(default=dict, blank=True)
+    trajectory = models.JSONField(
+        default=dict, blank=True,
+        help_text="An agent trajectory's record as imported, less its labels (which are "
+                  "StepRatings): messages, the assistant turn each step is, the other fields.")
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -80,6 +80,11 @@ class Position:
     run: object = None  # the generation Run asked for, while waiting
     run_requested: bool = False  # a request was made (run None then: no generator)
     run_error: str = ""  # why candidates could not be requested (bad generator settings)
+    # An agent trajectory's messages around the step (selectors.trajectories): the turns
+    # before it, the step's own turn (its text and tool calls), and the turns after the last
+    context: list = field(default_factory=list)
+    turn: object = None
+    after: list = field(default_factory=list)
 
     @property
     def rateable(self) -> list[Item]:
@@ -147,6 +152,8 @@ def _action_sql(lock: bool, vendor: str) -> str:
     # Whether the annotator is still a member: a removed member's writes stop at once.
     cols.append(f"EXISTS (SELECT 1 FROM {Membership._meta.db_table} m WHERE m.project_id ="
                 " a.project_id AND m.user_id = a.annotator_id) AS _is_member")
+    # Whether the solution is an agent trajectory (its messages load only then).
+    cols.append(f"s.{Solution._meta.get_field('trajectory').column} <> '{{}}' AS _has_trajectory")
     sql = (f"SELECT {', '.join(cols)} FROM {Assignment._meta.db_table} a"
            f" JOIN {Project._meta.db_table} p ON p.id = a.project_id"
            f" JOIN {Solution._meta.db_table} s ON s.id = a.solution_id WHERE a.id = %s")
@@ -170,6 +177,7 @@ def assignment_for_action(assignment_id: int, *, lock: bool = False) -> Assignme
         setattr(assignment, attr, obj)
     assignment.project.show_hints = bool(assignment.project.show_hints)  # SQLite gives 0/1
     assignment.is_member = bool(assignment._is_member)
+    assignment.solution.has_trajectory = bool(assignment._has_trajectory)
     return assignment
 
 

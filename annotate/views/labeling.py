@@ -19,6 +19,7 @@ from annotate.models import Assignment, Project
 from annotate.selectors.labeling import task_state
 from annotate.selectors.progress import held_task, tasks_done
 from annotate.selectors.projects import active_project_and_role
+from annotate.selectors.trajectories import attach_context
 from annotate.services import labeling
 from annotate.services.labeling import LabelingError
 from annotate.services.queue import QueueError, next_task, skip_task
@@ -55,6 +56,7 @@ def _panel_urls(pk: int) -> dict[str, str]:
 
 
 def _panel(request, state, status: int = 200):
+    attach_context(state)
     ctx = {"state": state, "assignment": state.assignment, "project": state.project,
            "urls": _panel_urls(state.assignment.pk)}
     return render(request, "annotate/_task.html", ctx, status=status)
@@ -103,6 +105,7 @@ def task(request, pk: int):
     state = task_state(assignment)
     if request.htmx:  # the panel alone (polling for candidates): no problem, no keymap
         return _panel(request, state)
+    attach_context(state)
     ctx = {"state": state, "assignment": assignment, "project": assignment.project,
            "urls": _panel_urls(assignment.pk), "problem": assignment.solution.problem,
            "keymap": assignment.project.effective_keymap,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from . import chat, openrlhf, prm800k, processbench, rl_prompts, trl
+from . import agentprocessbench, chat, openrlhf, prm800k, processbench, rl_prompts, trl
 
 Rows = Iterator[tuple[str, dict, int]]
 
@@ -23,6 +23,7 @@ FORMATS: dict[str, tuple[Callable[..., Rows], str]] = {
     "processbench": (processbench.iter_rows, "jsonl"),
     "parquet": (trl.iter_rows, "parquet"),
     "rl_prompts": (rl_prompts.iter_rows, "jsonl"),
+    "agentprocessbench": (agentprocessbench.iter_rows, "jsonl"),
 }
 
 

@@ -4,8 +4,9 @@ The engine loads once per worker process (keyed by what shapes it: model, dtype,
 tensor parallel size, memory share, prefix caching), tensor parallel over the GPUs the
 worker owns. vLLM pins its own torch and transformers, so it is an optional install in
 a separate environment (``requirements-vllm.txt``); a worker without it fails the Run
-with that instruction. The request building below needs no vLLM, so it is tested on
-any machine.
+with that instruction. A worker that sees no GPU runs vLLM's CPU build (``.venv-vllm``,
+development and tests), with the few arguments that build needs. The request building
+below needs no vLLM, so it is tested on any machine.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .base import Backend, request_seed
 
 _ENGINES: dict[tuple, object] = {}
 _LOCK = threading.Lock()
+CPU_KV_CACHE_MAX = 4 << 30
 
 
 class VllmMissing(RunFailure):
@@ -29,14 +31,30 @@ class VllmMissing(RunFailure):
 
 
 def engine_kwargs(settings, visible_gpus: int) -> dict:
-    """Arguments of ``vllm.LLM`` for these settings on a worker that sees ``visible_gpus``."""
+    """Arguments of ``vllm.LLM`` for these settings on a worker that sees ``visible_gpus``
+    (none: vLLM's CPU build, whose KV cache is sized when the engine starts,
+    ``cpu_kv_cache_bytes``)."""
     tp = settings.tensor_parallel_size or max(1, visible_gpus)
     if visible_gpus and tp > visible_gpus:
         raise RunFailure(f"tensor_parallel_size {tp} needs more GPUs than this worker sees "
                          f"({visible_gpus}).", reason="The generator needs more GPUs")
-    return {"model": settings.model, "dtype": settings.dtype, "tensor_parallel_size": tp,
-            "gpu_memory_utilization": settings.gpu_memory_utilization,
-            "enable_prefix_caching": settings.prefix_caching, "seed": settings.seed or 0}
+    kwargs = {"model": settings.model, "dtype": settings.dtype, "tensor_parallel_size": tp,
+              "gpu_memory_utilization": settings.gpu_memory_utilization,
+              "enable_prefix_caching": settings.prefix_caching, "seed": settings.seed or 0}
+    if not visible_gpus:
+        # The CPU build reads gpu_memory_utilization as a share of all the machine's memory
+        # and refuses to start when that much is not free; an explicit KV cache size replaces it.
+        del kwargs["gpu_memory_utilization"]
+        # Every request is seeded, and the CPU runner crashes its engine ("CPU Generator does
+        # not use offset") when chunked prefill splits a seeded prompt over steps.
+        kwargs["enable_chunked_prefill"] = False
+    return kwargs
+
+
+def cpu_kv_cache_bytes(free_memory: int) -> int:
+    """The CPU build's KV cache: a quarter of the memory free when the engine starts, at most
+    4 GiB (vLLM's own ``VLLM_CPU_KVCACHE_SPACE``, in GiB, overrides it where it is set)."""
+    return min(free_memory // 4, CPU_KV_CACHE_MAX)
 
 
 def sampling_kwargs(*, n: int, max_new_tokens: int, temperature: float, top_p: float,
@@ -65,10 +83,16 @@ def engine(settings):
     import torch
     import vllm
 
-    kwargs = engine_kwargs(settings, torch.cuda.device_count())
+    gpus = torch.cuda.device_count()
+    kwargs = engine_kwargs(settings, gpus)
     key = tuple(sorted(kwargs.items()))
     with _LOCK:
         if key not in _ENGINES:
+            if not gpus:  # sized from what is free now; not part of the key
+                import psutil
+
+                kwargs["kv_cache_memory_bytes"] = cpu_kv_cache_bytes(
+                    psutil.virtual_memory().available)
             _ENGINES[key] = vllm.LLM(**kwargs)
         return _ENGINES[key]
 

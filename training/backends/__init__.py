@@ -5,7 +5,7 @@
 * ``vllm``: steps go to vLLM pooling servers (``STEPWISE_SCORING_URLS``) that serve the PRM
   under its served model name (``training.serving``); no web process loads model weights.
 
-Every caller (the reward service, the scoring Run, search, evaluation of a served model)
+Every caller (the reward service, the scoring Run, search, active learning through stored scores)
 takes its scorer from ``scorer_for``, wrapped so concurrent calls in a process share
 forward passes or server requests (``batching``).
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from .base import Scorer, ScoringUnavailable
+from .base import LOAD_LOCK, Scorer, ScoringUnavailable
 from .batching import BatchingScorer
 
 BACKENDS = ("transformers", "vllm")
@@ -66,15 +66,19 @@ def _kept(key: tuple, make, prm_model) -> BatchingScorer:
         if key in _SCORERS:
             _SCORERS.move_to_end(key)
             return _SCORERS[key]
-    try:
-        inner = make()
-    except OSError as exc:  # weights or tokenizer files gone while the config stayed
-        raise ModelFilesMissing(prm_model) from exc
-    with _LOCK:
-        wrapped = _SCORERS.setdefault(key, BatchingScorer(inner))
-        _SCORERS.move_to_end(key)
-        while len(_SCORERS) > KEEP:
-            _SCORERS.popitem(last=False)
+    with LOAD_LOCK:  # concurrent first requests load the model once, one after the other
+        with _LOCK:
+            if key in _SCORERS:
+                return _SCORERS[key]
+        try:
+            inner = make()
+        except OSError as exc:  # weights or tokenizer files gone while the config stayed
+            raise ModelFilesMissing(prm_model) from exc
+        with _LOCK:
+            wrapped = _SCORERS.setdefault(key, BatchingScorer(inner))
+            _SCORERS.move_to_end(key)
+            while len(_SCORERS) > KEEP:
+                _SCORERS.popitem(last=False)
     return wrapped
 
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Protocol
 
 from workers.runs import RunFailure
+
+#: Models and tokenizers load one at a time in a process: transformers' lazy imports are not
+#: thread-safe, and two request threads importing it at once fail with an ImportError.
+LOAD_LOCK = threading.RLock()
 
 
 class Scorer(Protocol):

@@ -25,14 +25,14 @@ ROUTE_SECONDS = 30.0  # how long a server's model list is trusted
 class VllmPoolingScorer:
     def __init__(self, *, urls: list[str], served_model: str, model_path: str, spec: dict,
                  timeout: float):
-        from transformers import AutoTokenizer
+        from .tokenizer import load_tokenizer
 
         self.urls = [u.rstrip("/").removesuffix("/v1") for u in urls]
         self.served_model = served_model
         self.separator = spec["step_separator"]
         self.sep_id = int(spec["pooler_config"]["step_tag_id"])
         self.max_length = int(spec["max_model_len"])
-        self.tokenizer = AutoTokenizer.from_pretrained(model_path)
+        self.tokenizer = load_tokenizer(model_path)  # no torch in this process
         self.http = httpx2.Client(follow_redirects=False, trust_env=False,
                                   timeout=httpx2.Timeout(timeout, connect=min(timeout, 5.0)))
         self._route: tuple[str, float] | None = None

@@ -45,8 +45,9 @@ class Command(BaseCommand):
             self.stdout.write(f"Created project {project}.")
         opts = {}
         if field:
-            if fmt not in ("problems", "solutions"):
-                raise CommandError("--field applies to the problems and solutions formats.")
+            if fmt not in ("problems", "solutions", "agent_trajectory"):
+                raise CommandError("--field applies to the problems, solutions and "
+                                   "agent_trajectory formats.")
             opts["field_map"] = dict(self._pair(item) for item in field)
         if delimiter is not None or regex:
             if fmt != "solutions":

@@ -1,4 +1,5 @@
-"""Importers: PRM800K, problems (JSONL/CSV), solutions, Math-Shepherd and PRMBench files.
+"""Importers: PRM800K, problems (JSONL/CSV), solutions, Math-Shepherd, PRMBench and agent
+trajectory files.
 
 Each ``import_<format>(project, lines, *, source_name, ...)`` takes an iterable of
 lines and returns an :class:`ImportReport`; every row is all-or-nothing.
@@ -12,10 +13,11 @@ from .prmbench import import_prmbench
 from .problems import import_problems, import_problems_csv
 from .rows import ImportReport, RowError
 from .solutions import import_solutions
+from .trajectory import import_trajectories
 
 __all__ = [
     "FORMATS", "ImportReport", "RowError", "check_options", "import_file", "import_machine_labels",
     "import_math_shepherd",
     "import_prm800k", "import_prmbench", "import_problems", "import_problems_csv",
-    "import_solutions", "start_import_run",
+    "import_solutions", "import_trajectories", "start_import_run",
 ]

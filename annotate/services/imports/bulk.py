@@ -299,7 +299,8 @@ class BatchWriter:
                 pid = self.problem_ids[r][spec.problem]
                 new[last] = {"project_id": self.project.pk, "problem_id": pid, "last_step_id": last,
                              "final_answer": "", "is_correct": None, "source": spec.source,
-                             "external_id": spec.external_id, "is_gold": False, "metadata": {}}
+                             "external_id": spec.external_id, "is_gold": False, "metadata": {},
+                             "trajectory": {}}
                 for r, j in users:
                     self._fill_solution(new[last], self.plans[r].solutions[j], pid)
         ids = {key[0]: pk for key, pk in insert_keyed(
@@ -334,7 +335,8 @@ class BatchWriter:
         found = {}
         for part in chunks(lasts):
             for row in Solution.objects.filter(last_step_id__in=part).values(
-                    "id", "last_step_id", "is_gold", "final_answer", "is_correct", "metadata"):
+                    "id", "last_step_id", "is_gold", "final_answer", "is_correct", "metadata",
+                    "trajectory"):
                 found[row.pop("last_step_id")] = row
         return found
 
@@ -353,6 +355,8 @@ class BatchWriter:
             have["metadata"] = dict(spec.metadata)
         elif spec.merge_metadata and any(k not in have["metadata"] for k in spec.metadata):
             have["metadata"] = {**spec.metadata, **have["metadata"]}
+        if spec.trajectory and not have["trajectory"]:
+            have["trajectory"] = spec.trajectory
 
     # --- machine labels and gold labels -----------------------------------------
 

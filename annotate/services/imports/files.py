@@ -10,13 +10,14 @@ from pathlib import Path
 
 from django.conf import settings
 
-from . import machine_labels, math_shepherd, prm800k, prmbench, problems, solutions
+from . import machine_labels, math_shepherd, prm800k, prmbench, problems, solutions, trajectory
 from .limits import Budget
 from .problems import csv_file_rows
 from .rows import ImportReport, run_plans
 from .sources import count_rows, read_records, source_kind
 
-FORMATS = ("prm800k", "problems", "solutions", "math_shepherd", "prmbench", "machine_labels")
+FORMATS = ("prm800k", "problems", "solutions", "math_shepherd", "prmbench", "agent_trajectory",
+           "machine_labels")
 #: Options each format accepts (anything else is refused, so typos do not pass silently).
 OPTIONS = {
     "prm800k": {"grade_answers"},
@@ -24,6 +25,7 @@ OPTIONS = {
     "solutions": {"field_map", "delimiter", "regex"},
     "math_shepherd": set(),
     "prmbench": set(),
+    "agent_trajectory": {"field_map"},
     "machine_labels": {"source", "kind", "step_key", "version"},
 }
 
@@ -42,7 +44,7 @@ def check_options(fmt: str, options: dict | None) -> dict:
 
 PLANNERS = {"prm800k": prm800k.planner, "problems": problems.planner,
             "solutions": solutions.planner, "math_shepherd": math_shepherd.planner,
-            "prmbench": prmbench.planner}
+            "prmbench": prmbench.planner, "agent_trajectory": trajectory.planner}
 
 
 def count_lines(path: Path, check=None) -> int:

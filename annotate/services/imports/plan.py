@@ -54,6 +54,7 @@ class SolutionSpec:
     is_gold: bool = False
     metadata: dict = field(default_factory=dict)
     merge_metadata: bool = False  # on an existing solution, add the metadata keys it lacks
+    trajectory: dict = field(default_factory=dict)  # an agent trajectory's record (Solution.trajectory)
 
 
 @dataclass

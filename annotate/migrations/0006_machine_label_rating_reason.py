@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("annotate", "0004_username_case_insensitive")]
+    dependencies = [("annotate", "0005_trajectory_context")]
 
     operations = [
         migrations.RemoveConstraint(model_name="preannotation", name="preannotation_unique_source"),

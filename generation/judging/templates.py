@@ -1,0 +1,69 @@
+"""Judge prompt templates: versioned objects, so a label says exactly which prompt made it.
+
+A template's ``key`` (``name@version``) goes into every label it produces; changing a
+prompt's text means a new version, never an edit in place (a certificate or a report row
+names the version it was measured on). Two defaults:
+
+* ``step_verdicts``: a verdict (correct / neutral / incorrect) and a one-sentence reason for
+  every step, one line per step: ``Step 3: incorrect - 5 + 3 = 8, not 9.``
+* ``earliest_error``: ProcessBench's question, the index of the earliest wrong step (or -1
+  when every step is right), in ``\\boxed{}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class JudgeTemplate:
+    name: str
+    version: int
+    style: str  # "step_verdicts" | "earliest_error": how the answer is parsed
+    system: str
+    user: str  # str.format fields: {problem}, {steps} (numbered), {n}
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def digest(self) -> str:
+        """A short hash of the text: two templates with one key must not differ."""
+        return hashlib.sha256((self.system + "\x00" + self.user).encode()).hexdigest()[:12]
+
+    def messages(self, problem: str, steps: list[str]) -> list[dict]:
+        numbered = "\n\n".join(f"Step {i}: {step.strip()}" for i, step in enumerate(steps, 1))
+        user = self.user.format(problem=problem.strip(), steps=numbered, n=len(steps))
+        return ([{"role": "system", "content": self.system}] if self.system else []) + [
+            {"role": "user", "content": user}]
+
+
+STEP_VERDICTS = JudgeTemplate(
+    name="step_verdicts", version=1, style="step_verdicts",
+    system="You check solutions step by step. Be strict: a step is incorrect if it contains "
+           "an error in calculation or logic, or builds on an earlier error.",
+    user="Problem:\n{problem}\n\nSolution, {n} steps:\n\n{steps}\n\nFor every step, write one "
+         "line: 'Step k: correct', 'Step k: neutral' (right but adds nothing) or 'Step k: "
+         "incorrect', then ' - ' and a one-sentence reason. Write all {n} lines, nothing else.")
+
+EARLIEST_ERROR = JudgeTemplate(
+    name="earliest_error", version=1, style="earliest_error",
+    system="",
+    user="The following is a math problem and a solution, split into numbered steps.\n\n"
+         "Problem:\n{problem}\n\n{steps}\n\nReview each step. Once you identify an error in a "
+         "step, return the index of the earliest step that contains the error (1 to {n}). If "
+         "every step is correct, return -1. Put your final answer in \\boxed{{}}.")
+
+DEFAULTS = {t.key: t for t in (STEP_VERDICTS, EARLIEST_ERROR)}
+
+
+def template(key: str) -> JudgeTemplate:
+    """A default template by ``name@version`` (or its name: the newest version)."""
+    if key in DEFAULTS:
+        return DEFAULTS[key]
+    versions = [t for t in DEFAULTS.values() if t.name == key]
+    if not versions:
+        raise ValueError(f"No judge template {key!r}; there are {', '.join(sorted(DEFAULTS))}.")
+    return max(versions, key=lambda t: t.version)
