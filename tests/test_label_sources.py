@@ -74,11 +74,21 @@ def test_options_are_checked():
         check_options("machine_labels", {"source": "x", "kind": "prm_score"})
 
 
-def test_message_index_needs_a_trajectory(project):
-    project, _ = project
+def test_message_indexes_map_through_the_trajectory(project):
+    project, solutions = project
     report = import_machine_labels(project, _lines({"solution": "sol-0", "step_labels": {"2": 1}}),
                                    source="j", step_key="message_index")
     assert "was not imported as an agent trajectory" in report.rejected[0][1]
+    s0 = solutions[0]
+    s0.trajectory = {"steps": [2, 4, 6, 8]}
+    s0.save()
+    report = import_machine_labels(project, _lines(
+        {"solution": "sol-0", "step_labels": {"4": -1, "8": 1}, "step_reasons": {"4": "no"}},
+        {"solution": "sol-0", "step_labels": {"3": 1}}), source="j", step_key="message_index")
+    assert report.created == 1 and report.rejected == [(2, (
+        "step key '3' is no assistant turn of the trajectory (its steps are messages "
+        "2, 4, 6, 8)"))]
+    assert labels_for("imported:j", [s0.pk]) == {s0.pk: {1: -1, 3: 1}}
 
 
 def test_labels_for_every_source(project, make_user):

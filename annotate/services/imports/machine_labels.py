@@ -87,7 +87,8 @@ def _write_chunk(project, batch, opts, report: ImportReport, run) -> None:
             keyed.append((line_no, record, _solution_key(record)))
         except RowError as exc:
             outcome[line_no] = str(exc)
-    solutions = _solutions(project, [key for _, _, key in keyed])
+    solutions = _solutions(project, [key for _, _, key in keyed],
+                           with_trajectory=opts["step_key"] == "message_index")
     paths = node_paths([s.last_step_id for s in solutions.values() if s is not None])
     rows: dict[tuple, PreAnnotation] = {}  # a later row of the same step wins
     planned: dict[int, int] = {}
@@ -136,12 +137,14 @@ def _describe(key) -> str:
     return f"id {key[1]}" if key[0] == "pk" else f"external id {key[1]!r}"
 
 
-def _solutions(project, keys) -> dict:
-    """key -> Solution, or None where no solution (or more than one) has it."""
+def _solutions(project, keys, *, with_trajectory: bool) -> dict:
+    """key -> Solution, or None where no solution (or more than one) has it. An agent run's
+    messages are read only to map message indexes."""
     pks = {v for kind, v in keys if kind == "pk"}
     exts = {v for kind, v in keys if kind == "ext"}
     found: dict = {}
-    qs = Solution.objects.filter(project=project)
+    fields = ("id", "external_id", "last_step_id") + (("trajectory",) if with_trajectory else ())
+    qs = Solution.objects.filter(project=project).only(*fields)
     for s in qs.filter(id__in=pks):
         found[("pk", s.pk)] = s
     ambiguous = set()
@@ -224,6 +227,6 @@ def _positions(solution, steps: int, step_key: str):
 
 def message_steps(solution) -> list[int] | None:
     """The message index of each step of an imported agent trajectory, or None."""
-    trajectory = getattr(solution, "trajectory", None) or {}
+    trajectory = solution.trajectory or {}
     steps = trajectory.get("steps") if isinstance(trajectory, dict) else None
     return steps if isinstance(steps, list) else None
