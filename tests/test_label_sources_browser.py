@@ -52,3 +52,28 @@ def test_reviewer_compares_sources(live_server, page, make_user):
     assert page.input_value("#reference") == "judge:judge-b"
     assert page.locator("#kappa-matrix tbody tr").count() == 4
     screenshot(page, "manage-label-sources.png")
+
+
+def test_agentprocessbench_judges_against_the_humans(live_server, page, make_user, shared_data):
+    """The AgentProcessBench hotpotqa files as imported: the figures on the page."""
+    from annotate.services.imports import import_file
+
+    base = shared_data / "agentprocessbench"
+    reviewer = make_user("apb-rev")
+    project = make_project("apb", name="AgentProcessBench hotpotqa")
+    add(project, reviewer, Membership.Role.REVIEWER)
+    import_file(project, base / "hotpotqa.jsonl", "agent_trajectory")
+    for name in ("gpt-5.2", "qwen3-8b-thinking"):
+        import_file(project, base / f"judge_{name}_hotpotqa.jsonl", "machine_labels", {
+            "source": name, "kind": "judge", "step_key": "message_index",
+            "version": {"model": name, "prompt_version": "agentprocessbench"}})
+    sign_in(page, live_server, "apb-rev")
+    page.goto(f"{live_server.url}/manage/apb/label-sources/")
+    page.wait_for_selector("#sources")
+    gpt = page.locator("#sources tr[data-source='judge:gpt-5.2']")
+    qwen = page.locator("#sources tr[data-source='judge:qwen3-8b-thinking']")
+    assert gpt.locator(".on-reference").inner_text() == "72.1%"
+    assert qwen.locator(".on-reference").inner_text() == "59.7%"
+    assert page.inner_text("#kept-fraction") == "67.7%"
+    assert page.inner_text("#kept-accuracy") == "77.3%"
+    screenshot(page, "manage-label-sources-agentprocessbench.png")
