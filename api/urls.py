@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from . import pages
-from .views import exports, ingest, models, ratings, resources, runs, search, tokens
+from .views import exports, ingest, labels, models, ratings, resources, runs, search, tokens
 
 app_name = "api"
 
@@ -14,6 +14,7 @@ urlpatterns = [
     path("tokens/manage/", pages.tokens_page, name="tokens-page"),
     path("projects/", resources.ProjectList.as_view(), name="projects"),
     path("projects/<int:pk>/", resources.ProjectDetail.as_view(), name="project"),
+    path("projects/<int:pk>/label-sources/", labels.LabelSources.as_view(), name="project-label-sources"),
     path("problems/", resources.ProblemList.as_view(), name="problems"),
     path("problems/bulk/", ingest.ProblemBulkCreate.as_view(), name="problems-bulk"),
     path("problems/<int:pk>/", resources.ProblemDetail.as_view(), name="problem"),

@@ -80,6 +80,7 @@ IMPORT_FORMATS = [
     ("math_shepherd", "Math-Shepherd (steps tagged ки)"),
     ("prmbench", "PRMBench (gold items with a known first error)"),
     ("agent_trajectory", "Agent trajectories (OpenAI chat or Anthropic messages; AgentProcessBench labels)"),
+    ("machine_labels", "Machine labels JSONL (a judge's or another tool's step labels)"),
 ]
 
 
@@ -97,6 +98,19 @@ class ImportForm(forms.Form):
         required=False, strip=False,
         help_text="Solutions only: how to split a text solution into steps (default a blank line).")
     delimiter_is_regex = forms.BooleanField(required=False, label="Delimiter is a regex")
+    label_source = forms.CharField(
+        required=False, max_length=200, label="Label source",
+        help_text="Machine labels only: the name the labels are listed under (docs/labels.md).")
+    label_kind = forms.ChoiceField(
+        required=False, label="Label kind",
+        choices=[("imported", "Imported machine label"), ("judge", "LLM judge")])
+    step_key = forms.ChoiceField(
+        required=False, label="Step keys",
+        choices=[("position", "Positions (0 is the first step)"),
+                 ("message_index", "Message indexes of agent-trajectory turns")])
+    label_version = forms.CharField(
+        required=False, label="Label version",
+        help_text='Machine labels only: JSON, e.g. {"model": "gpt-5.2", "prompt_version": "v2"}.')
 
     def clean_field_map(self) -> dict:
         mapping = {}
@@ -116,8 +130,22 @@ class ImportForm(forms.Form):
         # Typed escapes (\n, \t) mean what they say.
         return raw.replace("\\n", "\n").replace("\\t", "\t")
 
+    def clean_label_version(self) -> dict:
+        raw = (self.cleaned_data.get("label_version") or "").strip()
+        if not raw:
+            return {}
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise ValidationError(f"Not JSON: {exc}.") from None
+        if not isinstance(value, dict):
+            raise ValidationError("Give a JSON object.")
+        return value
+
     def clean(self):
         data = super().clean()
+        if data.get("fmt") == "machine_labels" and not data.get("label_source"):
+            self.add_error("label_source", "Machine labels need a source name.")
         if data.get("delimiter_is_regex") and data.get("delimiter"):
             import re
             try:
@@ -134,6 +162,10 @@ class ImportForm(forms.Form):
         if data.get("delimiter"):
             options["delimiter"] = data["delimiter"]
             options["regex"] = bool(data.get("delimiter_is_regex"))
+        if data.get("fmt") == "machine_labels":
+            options.update(source=data["label_source"], kind=data.get("label_kind") or "imported",
+                           step_key=data.get("step_key") or "position",
+                           version=data.get("label_version") or {})
         return options
 
 

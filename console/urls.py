@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import dashboard, generator, imports, members, projects, quality, review
+from .views import dashboard, generator, imports, labels, members, projects, quality, review
 
 app_name = "manage"
 
@@ -24,6 +24,9 @@ urlpatterns = [
     path("<slug:slug>/screening/", quality.screening, name="screening"),
     path("<slug:slug>/agreement/", quality.agreement_page, name="agreement"),
     path("<slug:slug>/audit/", quality.audit, name="audit"),
+    path("<slug:slug>/label-sources/", labels.label_sources, name="label_sources"),
+    path("<slug:slug>/label-sources/<slug:table>.csv", labels.label_sources_csv,
+         name="label_sources_csv"),
     path("<slug:slug>/review/", review.queue, name="review"),
     path("<slug:slug>/review/<int:assignment_id>/", review.detail, name="review_detail"),
     path("<slug:slug>/dashboard/", dashboard.dashboard, name="dashboard"),

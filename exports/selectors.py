@@ -96,8 +96,9 @@ def _problems(ids) -> dict[int, tuple]:
 def _machine_labels(node_ids) -> dict[int, tuple[float, str]]:
     best: dict[int, tuple[int, float, str]] = {}
     rank = {kind: i for i, kind in enumerate(MACHINE_KIND_ORDER)}
-    for node_id, kind, value in PreAnnotation.objects.filter(node_id__in=set(node_ids)).values_list(
-            "node_id", "kind", "value"):
+    # Node-level labels only: a label given in one solution's context (scope) is not the node's.
+    for node_id, kind, value in PreAnnotation.objects.filter(
+            node_id__in=set(node_ids), scope=0).values_list("node_id", "kind", "value"):
         r = rank.get(kind, len(rank))
         if node_id not in best or r < best[node_id][0]:
             best[node_id] = (r, value, kind)

@@ -121,7 +121,7 @@ class _ProblemStore:
             [PreAnnotation(node_id=nid, kind=PreAnnotation.Kind.PRM_SCORE, source=source,
                            value=value, run=self.run, provenance=provenance)
              for nid, value in self.scores.items()],
-            update_conflicts=True, unique_fields=["node", "kind", "source"],
+            update_conflicts=True, unique_fields=["node", "kind", "source", "scope"],
             update_fields=["value", "run", "provenance"],
         )
 

@@ -236,6 +236,9 @@ RULES: dict[str, Rule] = {
     "manage:screening": R("admin", SLUG_ARG, body={"enabled": "on"}),
     "manage:agreement": R("reviewer", SLUG_ARG),
     "manage:audit": R("reviewer", SLUG_ARG),
+    # Machine labels and every annotator's agreement: reviewers and admins.
+    "manage:label_sources": R("reviewer", SLUG_ARG),
+    "manage:label_sources_csv": R("reviewer", {**SLUG_ARG, "table": "=sources"}),
     "manage:review": R("reviewer", SLUG_ARG),
     "manage:review_detail": R("reviewer", {**SLUG_ARG, "assignment_id": "assignment"},
                               body={"action": "reject", "note": "x"}),
@@ -262,6 +265,7 @@ RULES: dict[str, Rule] = {
     "api:tokens-page": R("login"),
     "api:projects": R({"GET": "login"}, query={"project": P}),
     "api:project": R({"GET": "member"}, {"pk": "project"}, body={"name": "hijacked"}),
+    "api:project-label-sources": R({"GET": "reviewer"}, {"pk": "project"}),
     "api:problems": R({"GET": "login"}, query={"project": P, "external_id": "SECRET-PROBLEM-7c1e"}),
     "api:problems-bulk": R({"POST": "admin"}, body={
         "project": P, "items": [{"statement": "x", "ground_truth_answer": "1"}]}),

@@ -171,7 +171,7 @@ def score_project_solutions(prm_model, solution_ids: list[int] | None = None, *,
                                value=value, run=run,
                                provenance={"prm_model": prm_model.pk, "path": prm_model.artifact_path})
                  for nid, value in node_values.items()],
-                update_conflicts=True, unique_fields=["node", "kind", "source"],
+                update_conflicts=True, unique_fields=["node", "kind", "source", "scope"],
                 update_fields=["value", "run", "provenance"],
             )
         done += len(part)

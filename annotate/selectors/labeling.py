@@ -350,7 +350,10 @@ def _attach_hints(state: TaskState) -> None:
     """Machine pre-annotations for the shown steps; display only, never ratings."""
     by_node: dict[int, list] = {}
     ids = [item.node.pk for p in state.positions for item in p.items]
-    for hint in PreAnnotation.objects.filter(node_id__in=ids).order_by("kind", "source"):
+    # A label given in another solution's context (a judge's, PreAnnotation.scope) is not shown.
+    scopes = (0, state.assignment.solution_id)
+    for hint in PreAnnotation.objects.filter(node_id__in=ids, scope__in=scopes).order_by(
+            "kind", "source"):
         by_node.setdefault(hint.node_id, []).append(hint)
     for p in state.positions:
         for item in p.items:

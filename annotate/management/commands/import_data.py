@@ -26,9 +26,17 @@ class Command(BaseCommand):
                             help="Create the project if it does not exist.")
         parser.add_argument("--no-grade", action="store_true",
                             help="PRM800K: do not grade final answers against the ground truth.")
+        parser.add_argument("--source", help="machine_labels: the label source's name.")
+        parser.add_argument("--kind", choices=("imported", "judge"),
+                            help="machine_labels: an imported machine label (default) or a judge.")
+        parser.add_argument("--step-key", choices=("position", "message_index"),
+                            help="machine_labels: step keys are positions (default) or an agent "
+                                 "trajectory's message indexes.")
+        parser.add_argument("--label-version", dest="label_version", metavar="JSON",
+                            help='machine_labels: e.g. {"model": "gpt-5.2", "prompt_version": "v1"}.')
 
     def handle(self, *args, file, project, fmt, field, delimiter, regex, create_project, no_grade,
-               **options):
+               source=None, kind=None, step_key=None, label_version=None, **options):
         proj = Project.objects.filter(slug=project).first()
         if proj is None:
             if not create_project:
@@ -51,6 +59,18 @@ class Command(BaseCommand):
             if fmt != "prm800k":
                 raise CommandError("--no-grade applies to the prm800k format.")
             opts["grade_answers"] = False
+        labels = {"source": source, "kind": kind, "step_key": step_key, "version": label_version}
+        if any(v is not None for v in labels.values()):
+            if fmt != "machine_labels":
+                raise CommandError("--source, --kind, --step-key and --label-version apply to the "
+                                   "machine_labels format.")
+            if label_version is not None:
+                import json
+                try:
+                    labels["version"] = json.loads(label_version)
+                except ValueError as exc:
+                    raise CommandError(f"--label-version is no JSON: {exc}") from exc
+            opts.update({k: v for k, v in labels.items() if v is not None})
         report = ImportReport(source_name=Path(file).name, fmt=fmt)
         try:
             import_file(proj, file, fmt, opts, report=report)

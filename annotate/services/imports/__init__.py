@@ -6,6 +6,7 @@ lines and returns an :class:`ImportReport`; every row is all-or-nothing.
 """
 
 from .files import FORMATS, check_options, import_file, start_import_run
+from .machine_labels import import_machine_labels
 from .math_shepherd import import_math_shepherd
 from .prm800k import import_prm800k
 from .prmbench import import_prmbench
@@ -15,7 +16,8 @@ from .solutions import import_solutions
 from .trajectory import import_trajectories
 
 __all__ = [
-    "FORMATS", "ImportReport", "RowError", "check_options", "import_file", "import_math_shepherd",
+    "FORMATS", "ImportReport", "RowError", "check_options", "import_file", "import_machine_labels",
+    "import_math_shepherd",
     "import_prm800k", "import_prmbench", "import_problems", "import_problems_csv",
     "import_solutions", "import_trajectories", "start_import_run",
 ]

@@ -10,13 +10,14 @@ from pathlib import Path
 
 from django.conf import settings
 
-from . import math_shepherd, prm800k, prmbench, problems, solutions, trajectory
+from . import machine_labels, math_shepherd, prm800k, prmbench, problems, solutions, trajectory
 from .limits import Budget
 from .problems import csv_file_rows
 from .rows import ImportReport, run_plans
 from .sources import count_rows, read_records, source_kind
 
-FORMATS = ("prm800k", "problems", "solutions", "math_shepherd", "prmbench", "agent_trajectory")
+FORMATS = ("prm800k", "problems", "solutions", "math_shepherd", "prmbench", "agent_trajectory",
+           "machine_labels")
 #: Options each format accepts (anything else is refused, so typos do not pass silently).
 OPTIONS = {
     "prm800k": {"grade_answers"},
@@ -25,6 +26,7 @@ OPTIONS = {
     "math_shepherd": set(),
     "prmbench": set(),
     "agent_trajectory": {"field_map"},
+    "machine_labels": {"source", "kind", "step_key", "version"},
 }
 
 
@@ -35,6 +37,8 @@ def check_options(fmt: str, options: dict | None) -> dict:
     unknown = set(options) - OPTIONS[fmt]
     if unknown:
         raise ValueError(f"Format '{fmt}' takes no option(s) {', '.join(sorted(unknown))}.")
+    if fmt == "machine_labels":
+        options = machine_labels.check_label_options(options)
     return options
 
 
@@ -64,6 +68,10 @@ def import_file(project, path, fmt: str, options: dict | None = None, *, source_
     csv = fmt == "problems" and path.suffix.lower() == ".csv"
     if report is None:
         report = ImportReport(source_name=source_name, fmt="problems_csv" if csv else fmt)
+    if fmt == "machine_labels":
+        return machine_labels.import_label_records(
+            project, read_records(path, budget), source_name=source_name, progress=progress,
+            report=report, **options)
     plan = PLANNERS[fmt](source_name, **options)
     if csv:
         with open(path, "rb") as fh:

@@ -1,0 +1,117 @@
+"""The label-sources report of a project (docs/labels.md): reviewers and admins only, since it
+shows machine labels and every annotator's agreement."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotate.selectors.projects import visible_projects
+from quality.label_report import build_report
+from quality.labels import UnknownSource
+
+from ..permissions import EXPORT_ROLES, require_role
+from .common import PERMISSIONS, P
+
+Ratio = lambda: serializers.FloatField(allow_null=True)  # noqa: E731
+
+
+class StatsSerializer(serializers.Serializer):
+    reference_steps = serializers.IntegerField()
+    compared = serializers.IntegerField()
+    agree = serializers.IntegerField()
+    accuracy = Ratio()
+    agreement_on_reference = Ratio()
+    kappa = Ratio()
+    first_error_match = serializers.FloatField(allow_null=True, required=False)
+
+
+class SourceRowSerializer(StatsSerializer):
+    source = serializers.CharField()
+    title = serializers.CharField()
+    family = serializers.CharField()
+    version = serializers.DictField()
+    labeled = serializers.IntegerField()
+    coverage = Ratio()
+    unparsed = serializers.IntegerField()
+    bad = serializers.IntegerField()
+    okay = serializers.IntegerField()
+    good = serializers.IntegerField()
+
+
+class AvailableSerializer(serializers.Serializer):
+    spec = serializers.CharField()
+    family = serializers.CharField()
+    title = serializers.CharField()
+    version = serializers.DictField()
+
+
+class PositionSerializer(serializers.Serializer):
+    position = serializers.IntegerField(help_text="0 is the first step.")
+    reference_steps = serializers.IntegerField()
+    sources = serializers.DictField(child=StatsSerializer())
+
+
+class FirstErrorSerializer(serializers.Serializer):
+    first_error = serializers.IntegerField(allow_null=True, help_text="null: no -1 in the reference.")
+    solutions = serializers.IntegerField()
+    sources = serializers.DictField(child=StatsSerializer())
+
+
+class PairSerializer(serializers.Serializer):
+    a = serializers.CharField()
+    b = serializers.CharField()
+    compared = serializers.IntegerField()
+    agree = serializers.IntegerField()
+    observed = Ratio()
+    kappa = Ratio()
+
+
+class ConsensusSerializer(serializers.Serializer):
+    rule = serializers.CharField()
+    sources = serializers.ListField(child=serializers.CharField())
+    candidates = serializers.IntegerField()
+    kept = serializers.IntegerField()
+    kept_fraction = Ratio()
+    kept_with_reference = serializers.IntegerField()
+    kept_agree = serializers.IntegerField()
+    kept_accuracy = Ratio()
+
+
+class LabelSourcesSerializer(serializers.Serializer):
+    reference = serializers.CharField(allow_null=True)
+    solutions = serializers.IntegerField()
+    steps = serializers.IntegerField()
+    available = AvailableSerializer(many=True)
+    sources = SourceRowSerializer(many=True)
+    positions = PositionSerializer(many=True)
+    first_error = FirstErrorSerializer(many=True)
+    pairs = PairSerializer(many=True)
+    consensus = ConsensusSerializer(allow_null=True)
+
+
+class LabelSources(APIView):
+    """Per label source: coverage, distribution, accuracy and kappa against a reference; per
+    step position and first-error index; pairwise kappa; the consensus rule "agree"."""
+
+    permission_classes = PERMISSIONS
+
+    @extend_schema(parameters=[
+        P("reference", OpenApiTypes.STR, "A source spec (docs/labels.md); default gold, else "
+          "human:consensus."),
+        OpenApiParameter("consensus", OpenApiTypes.STR, OpenApiParameter.QUERY, many=True,
+                         description="Sources of the agree rule (repeat the parameter)."),
+    ], responses=LabelSourcesSerializer)
+    def get(self, request, pk: int):
+        project = visible_projects(request.user).filter(pk=pk).first()
+        if project is None:
+            raise NotFound("No such project.")
+        require_role(project, request.user, EXPORT_ROLES, "read its label sources")
+        try:
+            report = build_report(project, reference=request.query_params.get("reference") or None,
+                                  consensus=request.query_params.getlist("consensus") or None)
+        except UnknownSource as exc:
+            raise ValidationError({"source": [str(exc)]}) from None
+        return Response(LabelSourcesSerializer(report).data)

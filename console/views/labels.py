@@ -1,0 +1,48 @@
+"""The label-sources report: each label source against a reference, as a page and CSV."""
+
+import csv
+
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import render
+
+from quality import label_report
+from quality.labels import UnknownSource
+
+from .permissions import STAFF, project_role_required
+
+
+def _report(request, project) -> dict:
+    consensus = request.GET.getlist("consensus") or None
+    return label_report.build_report(project, reference=request.GET.get("reference") or None,
+                                     consensus=consensus)
+
+
+@project_role_required(*STAFF)
+def label_sources(request, project):
+    try:
+        report = _report(request, project)
+    except UnknownSource as exc:
+        return HttpResponseBadRequest(str(exc))
+    return render(request, "manage/label_sources.html", {
+        "project": project, "tab": "labels", "report": report,
+        "positions": label_report.in_order(report, "positions"),
+        "first_error": label_report.in_order(report, "first_error"),
+        "matrix": label_report.kappa_matrix(report), "tables": label_report.TABLES,
+        "query": request.GET.urlencode()})
+
+
+@project_role_required(*STAFF)
+def label_sources_csv(request, project, table: str):
+    if table not in label_report.TABLES:
+        raise Http404(f"No table '{table}'.")
+    try:
+        rows = label_report.table_rows(_report(request, project), table)
+    except UnknownSource as exc:
+        return HttpResponseBadRequest(str(exc))
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{project.slug}-labels-{table}.csv"'
+    writer = csv.writer(response)
+    if rows:
+        writer.writerow(rows[0].keys())
+        writer.writerows([row.values() for row in rows])
+    return response

@@ -1,0 +1,185 @@
+"""Label sources: where a step's label came from, and one selector for any source's labels.
+
+A source is named by a spec string (docs/labels.md):
+
+  human:<username>      one annotator's submitted ratings
+  human:consensus       the project's consensus (majority, reviewer corrections win)
+  gold                  the gold key (GoldLabel)
+  mc_hard[:<name>]      Monte Carlo hard estimates, P(good) >= 0.5 is +1, else -1
+  mc_soft[:<name>][@t]  Monte Carlo soft estimates, P(good) >= t (default 0.5) is +1, else -1
+  prm:<model>[@t]       a PRM's scores, P(good) >= t (default 0.5) is +1, else -1
+  judge:<name>          an LLM judge's labels (-1/0/+1; an unparsed answer is labeled None)
+  imported:<name>       an imported machine label (as judges)
+
+``labels_for(spec, solution_ids)`` gives ``{solution_id: {position: label}}`` over each
+solution's path (position 0 is the first step); ``label`` is -1, 0 or +1, or None where the
+source has a row for the step but no usable label (an unparsed judge answer). A step the
+source never labeled is absent. Nothing else reads labels its own way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.contrib.auth import get_user_model
+
+from annotate.models import Assignment, GoldLabel, PreAnnotation, StepRating
+from annotate.selectors.paths import solution_paths
+
+from .consensus import consensus_labels
+
+CHUNK = 2000
+Labels = dict[int, dict[int, int | None]]
+#: Source kinds whose PreAnnotations carry a discrete rating.
+RATED_KINDS = {"judge": PreAnnotation.Kind.JUDGE, "imported": PreAnnotation.Kind.IMPORTED}
+SCORED_KINDS = {"mc_hard": PreAnnotation.Kind.MC_HARD, "mc_soft": PreAnnotation.Kind.MC_SOFT,
+                "prm": PreAnnotation.Kind.PRM_SCORE}
+
+
+class UnknownSource(ValueError):
+    """A spec that names no source (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Source:
+    spec: str
+    family: str  # human | consensus | gold | judge | imported | mc_hard | mc_soft | prm
+    name: str = ""
+    threshold: float | None = None
+
+
+@dataclass
+class SourceInfo:
+    spec: str
+    family: str
+    title: str
+    version: dict = field(default_factory=dict)
+
+
+def parse_source(spec: str) -> Source:
+    spec = (spec or "").strip()
+    head, _, rest = spec.partition(":")
+    if spec == "gold":
+        return Source(spec, "gold")
+    if spec == "human:consensus":
+        return Source(spec, "consensus")
+    if head == "human" and rest:
+        return Source(spec, "human", rest)
+    if head in RATED_KINDS and rest:
+        return Source(spec, head, rest)
+    body, at, threshold = spec.rpartition("@") if "@" in spec else (spec, "", "")
+    family, _, name = body.partition(":")
+    if family in SCORED_KINDS:
+        try:
+            value = float(threshold) if at else 0.5
+        except ValueError:
+            raise UnknownSource(f"'{spec}': the threshold after '@' must be a number") from None
+        if not 0 <= value <= 1:
+            raise UnknownSource(f"'{spec}': the threshold must be in [0, 1]")
+        if family == "prm" and not name:
+            raise UnknownSource(f"'{spec}': name the PRM, prm:<model>@<threshold>")
+        return Source(spec, family, name, value)
+    raise UnknownSource(
+        f"'{spec}' names no label source; expected human:<username>, human:consensus, gold, "
+        "mc_hard, mc_soft, prm:<model>@<threshold>, judge:<name> or imported:<name>")
+
+
+def labels_for(source: str | Source, solution_ids: Iterable[int]) -> Labels:
+    """{solution_id: {position: -1/0/+1 or None}} for every step the source labels."""
+    source = parse_source(source) if isinstance(source, str) else source
+    ids = list(dict.fromkeys(solution_ids))
+    result: Labels = {}
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start:start + CHUNK]
+        paths = solution_paths(chunk)
+        by_node = _node_labels(source, chunk, paths)
+        for sid, path in paths.items():
+            row = {pos: by_node[(sid, node)] for pos, node in enumerate(path)
+                   if (sid, node) in by_node}
+            if row:
+                result[sid] = row
+    return result
+
+
+def _node_labels(source: Source, chunk, paths) -> dict[tuple[int, int], int | None]:
+    if source.family == "consensus":
+        return {(sid, node): label.rating for sid, nodes in consensus_labels(chunk).items()
+                for node, label in nodes.items()}
+    if source.family == "gold":
+        return {(sid, node): rating for sid, node, rating in GoldLabel.objects.filter(
+            solution_id__in=chunk).values_list("solution_id", "node_id", "rating")}
+    if source.family == "human":
+        user = get_user_model().objects.filter(username__iexact=source.name).first()
+        if user is None:
+            raise UnknownSource(f"No user '{source.name}'.")
+        rows = StepRating.objects.filter(
+            assignment__solution_id__in=chunk, assignment__annotator=user,
+            assignment__status=Assignment.Status.SUBMITTED, rating__isnull=False,
+        ).order_by("assignment_id").values_list("assignment__solution_id", "node_id", "rating")
+        return {(sid, node): rating for sid, node, rating in rows}
+    node_solutions: dict[int, list[int]] = {}
+    for sid, path in paths.items():
+        for node in path:
+            node_solutions.setdefault(node, []).append(sid)
+    qs = PreAnnotation.objects.filter(node_id__in=list(node_solutions))
+    if source.family in RATED_KINDS:
+        qs = qs.filter(kind=RATED_KINDS[source.family], source=source.name)
+    else:
+        qs = qs.filter(kind=SCORED_KINDS[source.family])
+        if source.name:
+            qs = qs.filter(source=source.name)
+    out = {}
+    # Unscoped rows first, then rows given in a solution's context, which win there; oldest
+    # first, so where several unnamed sources label a step the newest is kept.
+    for node, scope, value, rating, provenance in qs.order_by("scope", "created", "id").values_list(
+            "node_id", "scope", "value", "rating", "provenance"):
+        label = _discrete(source, value, rating, provenance)
+        for sid in node_solutions[node]:
+            if scope in (0, sid):
+                out[(sid, node)] = label
+    return out
+
+
+def _discrete(source: Source, value: float, rating, provenance) -> int | None:
+    if source.family in RATED_KINDS:
+        if rating is not None or (provenance or {}).get("unparsed"):
+            return rating
+        return 1 if value >= 0.5 else -1  # an older imported label: a probability only
+    return 1 if value >= (source.threshold if source.threshold is not None else 0.5) else -1
+
+
+def available_sources(project) -> list[SourceInfo]:
+    """Every source with labels in the project, with its version (judges: model, prompt
+    version, sampling; PRMs and Monte Carlo: what their provenance records)."""
+    out: list[SourceInfo] = []
+    if GoldLabel.objects.filter(solution__project=project).exists():
+        out.append(SourceInfo("gold", "gold", "Gold key"))
+    submitted = Assignment.objects.filter(project=project, status=Assignment.Status.SUBMITTED,
+                                          ratings__rating__isnull=False)
+    if submitted.exists():
+        out.append(SourceInfo("human:consensus", "consensus", "Human consensus"))
+    for username, how in (submitted.order_by("annotator__username")
+                          .values_list("annotator__username", "source").distinct()):
+        title = f"Human: {username}" + (" (imported)" if how == Assignment.Source.IMPORT else "")
+        out.append(SourceInfo(f"human:{username}", "human", title))
+    machine = (PreAnnotation.objects.filter(node__problem__project=project)
+               .values_list("kind", "source").distinct().order_by("kind", "source"))
+    names = {kind: fam for fam, kind in {**RATED_KINDS, **SCORED_KINDS}.items()}
+    for kind, name in machine:
+        family = names.get(kind)
+        if family is None:
+            continue
+        last = (PreAnnotation.objects.filter(node__problem__project=project, kind=kind,
+                                             source=name).order_by("-id")
+                .values_list("provenance", flat=True).first()) or {}
+        version = last.get("version") if isinstance(last.get("version"), dict) else {
+            k: v for k, v in last.items() if k in ("model", "rollouts", "generator", "run")}
+        if family in RATED_KINDS:
+            spec, title = f"{family}:{name}", f"{family.title()}: {name}"
+        elif family == "prm":
+            spec, title = f"prm:{name}@0.5", f"PRM {name} (P(good) >= 0.5)"
+        else:
+            spec, title = f"{family}:{name}", f"Monte Carlo {family[3:]}: {name}"
+        out.append(SourceInfo(spec, family, title, version or {}))
+    return out
