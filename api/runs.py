@@ -8,8 +8,8 @@ from typing import Any
 
 from rest_framework.exceptions import ValidationError
 
-STARTABLE_KINDS = ("generate_solutions", "generate_candidates", "autolabel", "train_prm",
-                   "score_solutions", "search", "export")
+STARTABLE_KINDS = ("generate_solutions", "generate_candidates", "autolabel", "judge",
+                   "train_prm", "score_solutions", "search", "export")
 
 #: kind -> {param: (type, required)}; types: "int", "ids", "str", "bool", "dict", "strs"
 PARAMS: dict[str, dict[str, tuple[str, bool]]] = {
@@ -18,6 +18,7 @@ PARAMS: dict[str, dict[str, tuple[str, bool]]] = {
                             "k": ("int", False)},
     "autolabel": {"solution_ids": ("ids", False), "methods": ("strs", False),
                   "rollouts": ("int", False)},
+    "judge": {"judge": ("dict", True), "solution_ids": ("ids", False)},
     "train_prm": {"name": ("str", True), "base_model": ("str", False),
                   "hyperparameters": ("dict", False), "snapshot_id": ("int", False),
                   "snapshot_split": ("str", False), "score_after": ("bool", False)},
@@ -89,6 +90,11 @@ def start_api_run(kind: str, project, params: dict, user):
             run = request_autolabel(project=project, solutions=params.get("solution_ids"),
                                     methods=params.get("methods") or METHODS,
                                     rollouts=params.get("rollouts", 8), requested_by=user)
+        elif kind == "judge":
+            from generation.judging.services import start_judge
+
+            run = start_judge(project=project, judge=params["judge"],
+                              solution_ids=params.get("solution_ids"), user=user)
         elif kind == "train_prm":
             run = _train(project, params, user)
         elif kind == "search":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from workers.runs import RunContext, run_task
 
 from .autolabel import tasks as _autolabel_tasks  # noqa: F401  (registers "autolabel")
+from .judging import tasks as _judging_tasks  # noqa: F401  (registers "judge")
 
 
 def _settings(ctx: RunContext):

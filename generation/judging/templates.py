@@ -59,6 +59,39 @@ EARLIEST_ERROR = JudgeTemplate(
 DEFAULTS = {t.key: t for t in (STEP_VERDICTS, EARLIEST_ERROR)}
 
 
+STYLES = ("step_verdicts", "earliest_error")
+
+
+def custom_template(data: dict) -> JudgeTemplate:
+    """A project's own template, ``{"name", "version", "style", "system"?, "user"}``: the
+    name and version are the admin's to bump when the text changes (the digest recorded
+    with every label tells two texts under one version apart)."""
+    name, version = str(data.get("name") or "").strip(), data.get("version")
+    if not name or len(name) > 60 or "@" in name or "\x00" in name:
+        raise ValueError("A judge template needs a name (up to 60 characters, no '@').")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError("A judge template needs a version: a whole number from 1.")
+    if data.get("style") not in STYLES:
+        raise ValueError(f"A judge template's style is one of {', '.join(STYLES)}.")
+    system, user = data.get("system") or "", data.get("user")
+    if not isinstance(system, str) or not isinstance(user, str) or "{steps}" not in user:
+        raise ValueError("A judge template's 'user' text must contain {steps}.")
+    if len(system) + len(user) > 20_000:
+        raise ValueError("A judge template is at most 20,000 characters.")
+    chosen = JudgeTemplate(name, version, data["style"], system, user)
+    try:
+        chosen.messages("problem", ["step"])
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(f"A judge template may use {{problem}}, {{steps}} and {{n}} only "
+                         f"(double other braces): {exc!r}") from None
+    return chosen
+
+
+def resolve(value) -> JudgeTemplate:
+    """A default's key or name, or a project's own template object."""
+    return custom_template(value) if isinstance(value, dict) else template(str(value))
+
+
 def template(key: str) -> JudgeTemplate:
     """A default template by ``name@version`` (or its name: the newest version)."""
     if key in DEFAULTS:
