@@ -192,3 +192,33 @@ def test_bad_rules_through_the_api(case, client, make_user):
                                                   "labels": RULES[1]}},
                        content_type="application/json")
     assert resp.status_code == 400 and "cannot carry them" in str(resp.json()["labels"])
+
+
+def test_agentprocessbench_agree_export(shared_data, settings, tmp_path):
+    """The two AgentProcessBench judges through the real imports: an agree export keeps the
+    report's 493 of 728 candidate steps (67.7%)."""
+    import datasets
+
+    from annotate.services.imports import import_file
+
+    base = shared_data / "agentprocessbench"
+    project = make_project("apb-rules")
+    assert import_file(project, base / "hotpotqa.jsonl", "agent_trajectory").created == 250
+    for name in ("gpt-5.2", "qwen3-8b-thinking"):
+        report = import_file(project, base / f"judge_{name}_hotpotqa.jsonl", "machine_labels", {
+            "source": name, "kind": "judge", "step_key": "message_index",
+            "version": {"model": name}})
+        assert not report.rejected
+    rule = {"rule": "agree", "sources": ["judge:gpt-5.2", "judge:qwen3-8b-thinking"]}
+    snap = _snapshot(project, settings, tmp_path, "trl", rule)
+    meta = snap.options["labels"]
+    report = build_report(project, reference="human:consensus", consensus=rule["sources"])
+    assert (meta["candidates"], meta["kept"]) == (728, 493)
+    assert meta["kept_fraction"] == report["consensus"]["kept_fraction"]
+    assert round(meta["kept_fraction"], 3) == 0.677
+    assert meta["versions"] == {"judge:gpt-5.2": {"model": "gpt-5.2"},
+                                "judge:qwen3-8b-thinking": {"model": "qwen3-8b-thinking"}}
+    ds = datasets.load_dataset("json", data_files=str(snapshot_file(snap, None)), split="train",
+                               cache_dir=str(tmp_path / "hf"))
+    assert len(ds) == snap.row_count > 0
+    assert set(ds["label_source"]) == {"agree:judge:gpt-5.2+judge:qwen3-8b-thinking"}
