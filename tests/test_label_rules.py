@@ -139,6 +139,9 @@ def test_exports_with_each_rule_load_with_datasets(case, settings, tmp_path, rul
     assert {k: meta[k] for k in ("candidates", "kept", "kept_fraction")} == {
         "candidates": tally.candidates, "kept": tally.kept, "kept_fraction": tally.fraction}
     assert meta["rule"] == rule["rule"] and meta["versions"][A] == {"model": "model-a"}
+    from api.serializers import ExportSerializer
+
+    assert ExportSerializer(snap).data["metadata"]["labels"] == meta
     ds = datasets.load_dataset("json", data_files=str(snapshot_file(snap, None)), split="train",
                                cache_dir=str(tmp_path / "hf"))
     assert len(ds) == snap.row_count > 0
