@@ -91,3 +91,25 @@ def test_bad_rules_are_refused(judged, client, make_user):
                                        "params": {"name": "x", "labels": labels}},
                         content_type="application/json")
         assert r.status_code == 400 and message in json.dumps(r.json()), r.content
+
+
+def test_the_training_form_takes_a_rule(judged, client, make_user):
+    from django.urls import reverse
+
+    from training.models import PrmModel
+
+    project, _truth = judged
+    admin = make_user("form-admin")
+    Membership.objects.create(project=project, user=admin, role=Membership.Role.ADMIN)
+    client.force_login(admin)
+    assert 'name="labels"' in client.get(reverse("training:list")).content.decode()
+    for raw, message in (("{agree", "the label rule is JSON"),
+                         ('["agree"]', "a label rule is a JSON object"),
+                         ('{"rule": "agree", "sources": ["judge:j1"]}', "at least 2 sources")):
+        r = client.post(reverse("training:create"), {"project": project.pk, "name": "f",
+                                                     "labels": raw})
+        assert r.status_code == 400 and message in r.content.decode(), raw
+    r = client.post(reverse("training:create"), {"project": project.pk, "name": "f",
+                                                 "labels": json.dumps(RULE)})
+    assert r.status_code == 302
+    assert PrmModel.objects.get(project=project, name="f").data_source["labels"] == RULE
