@@ -97,6 +97,8 @@ def parse_rule(raw) -> LabelRule:
             raise RuleError(f"A rule takes at most {MAX_SOURCES} sources; it has {len(specs)}.")
     names = []
     for spec in specs:
+        if any(c == "\x00" or "\ud800" <= c <= "\udfff" for c in spec):
+            raise RuleError("A source spec contains a NUL byte or a lone surrogate.")
         try:
             names.append(parse_source(spec).spec)
         except UnknownSource as exc:

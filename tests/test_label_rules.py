@@ -87,6 +87,7 @@ def test_each_rule_by_hand(case):
     ({"rule": "source"}, "names its source"),
     ({"rule": "agree", "sources": A}, "lists its sources"),
     ({"rule": "agree", "sources": [A, A]}, "each source once"),
+    ({"rule": "source", "source": "judge:\x00"}, "NUL byte"),
     ({"rule": "vote", "sources": [A, B], "min_votes": 3}, "min_votes"),
     ({"rule": "agree", "sources": [A, B], "min_votes": 1}, "Unknown field of a 'agree' rule"),
 ])
