@@ -21,7 +21,8 @@ PARAMS: dict[str, dict[str, tuple[str, bool]]] = {
     "judge": {"judge": ("dict", True), "solution_ids": ("ids", False)},
     "train_prm": {"name": ("str", True), "base_model": ("str", False),
                   "hyperparameters": ("dict", False), "snapshot_id": ("int", False),
-                  "snapshot_split": ("str", False), "score_after": ("bool", False)},
+                  "snapshot_split": ("str", False), "labels": ("dict", False),
+                  "score_after": ("bool", False)},
     "score_solutions": {"prm_model_id": ("int", True), "solution_ids": ("ids", False)},
     "search": {"prm_model_id": ("int", True), "problem_ids": ("ids", False),
                "max_budget": ("int", False), "aggregate": ("str", False), "limit": ("int", False)},
@@ -136,6 +137,7 @@ def _train(project, params, user):
                            hyperparameters=params.get("hyperparameters"),
                            snapshot_id=params.get("snapshot_id"),
                            snapshot_split=params.get("snapshot_split"),
+                           labels=params.get("labels"),
                            score_after=params.get("score_after", False), user=user)
     run = model.run
     run.warnings = [model.warning] if model.warning else []

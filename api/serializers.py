@@ -215,12 +215,16 @@ class RunCreateSerializer(serializers.Serializer):
 class ExportSerializer(serializers.ModelSerializer):
     projects = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
     run = RunSerializer(read_only=True)
+    metadata = serializers.JSONField(
+        source="options", read_only=True,
+        help_text="What the build recorded: with a label rule, `labels` (the rule, each "
+                  "source's version, candidates, kept, kept_fraction); see docs/api.md.")
 
     class Meta:
         model = ExportSnapshot
         fields = ["id", "name", "version", "format", "filters", "projects", "status", "files",
-                  "row_count", "step_count", "content_hash", "error", "created_by", "created",
-                  "finished_at", "run"]
+                  "row_count", "step_count", "content_hash", "metadata", "error", "created_by",
+                  "created", "finished_at", "run"]
 
 
 class ExportCreateSerializer(serializers.Serializer):

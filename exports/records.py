@@ -17,7 +17,9 @@ class Step:
     node_id: int
     text: str
     rating: int | None  # -1/0/+1; None = not labeled
-    source: str = "human"  # human | consensus | review | machine | gold | written (own step)
+    # human | consensus | review | machine | gold | written (own step); with a label rule the
+    # source spec the label came from, or agree:<a>+<b> / vote for combined ones
+    source: str = "human"
     score: float | None = None  # machine probability, or agreement-free soft label
     agreement: float | None = None
     flagged: bool | None = None
@@ -37,7 +39,7 @@ class Record:
     final_answer: str
     is_correct: bool | None
     is_gold: bool
-    label_source: str  # per_annotator | consensus | machine | gold
+    label_source: str  # per_annotator | consensus | machine | gold, or a label rule's name
     split: str = "all"
     assignment_id: int | None = None
     annotator_id: int | None = None
@@ -53,6 +55,12 @@ def split_of(statement_hash: str, test_fraction: float | None, seed: str = "") -
         return "all"
     digest = hashlib.sha256(f"{seed}:{statement_hash}".encode()).digest()
     return "test" if int.from_bytes(digest[:8], "big") / 2**64 < test_fraction else "train"
+
+
+def step_sources(spec: dict) -> bool:
+    """Whether rows say where each step's label came from (``label_sources``): with machine
+    labels, and with a label rule."""
+    return spec["machine_labels"] or isinstance(spec["labels"], dict)
 
 
 def step_is_good(step: Step, neutral: str = "positive") -> bool | None:

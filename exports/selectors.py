@@ -403,7 +403,47 @@ def iter_machine_only(spec: dict) -> Iterator[Record]:
             yield _record(spec, "machine", f"m{sol[-1]}", sol, problems[sol[1]], nodes, steps)
 
 
-def iter_records(spec: dict) -> Iterator[Record]:
+def iter_rule(spec: dict, tally=None) -> Iterator[Record]:
+    """One record per solution (its path) with a label rule's labels (docs/labels.md,
+    "Rules"): each kept step is marked with the source it came from (``agree:a+b``, ``vote``
+    for combined ones), a dropped step is unlabeled. The rule reads labels through
+    ``quality.labels.labels_for`` a chunk of solutions at a time; ``tally`` (a
+    ``quality.label_rules.Tally``) adds up its candidates and kept steps."""
+    from quality.label_rules import apply_rule, parse_rule
+
+    rule = parse_rule(spec["labels"])
+    qs = Solution.objects.filter(project_id__in=spec["projects"])
+    if spec["gold"] == "exclude":
+        qs = qs.filter(is_gold=False)
+    elif spec["gold"] == "only":
+        qs = qs.filter(is_gold=True)
+    if spec["created_after"]:
+        qs = qs.filter(created__gte=spec["created_after"])
+    if spec["created_before"]:
+        qs = qs.filter(created__lt=spec["created_before"])
+    for rows in _chunks(qs, SOLUTION_FIELDS):
+        rows = [r[1:] + (r[0],) for r in rows]  # id last, as _record expects
+        labels, counts = apply_rule(rule, [r[-1] for r in rows])
+        if tally is not None:
+            tally.add(counts)
+        nodes = _Nodes()
+        nodes.load(r[2] for r in rows)
+        problems = _problems(r[1] for r in rows)
+        for sol in rows:
+            mine = labels.get(sol[-1])
+            if not mine:
+                continue
+            steps = []
+            for pos, node_id in enumerate(nodes.path(sol[2])):
+                label, source = mine.get(pos, (None, ""))
+                steps.append(Step(node_id, nodes.nodes[node_id][1], label,
+                                  source=source if label is not None else ""))
+            yield _record(spec, rule.name, f"s{sol[-1]}", sol, problems[sol[1]], nodes, steps)
+
+
+def iter_records(spec: dict, tally=None) -> Iterator[Record]:
+    if isinstance(spec["labels"], dict):
+        return iter_rule(spec, tally)
     if spec["labels"] == "gold":
         return iter_gold(spec)
     if spec["labels"] == "consensus":

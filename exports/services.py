@@ -21,7 +21,7 @@ from workers.failures import DISK_FULL_REASON, is_disk_full, public_reason
 from workers.runs import RunFailure
 
 from .models import ExportSnapshot
-from .spec import SpecError, normalize_spec
+from .spec import SpecError, is_rule, normalize_spec
 from .writers import file_kind, iter_rows
 
 EXPORT_ROLES = ("admin", "reviewer")
@@ -58,6 +58,13 @@ def create_snapshot(*, user, raw_spec: dict, name: str = "") -> ExportSnapshot:
 
     spec = normalize_spec(raw_spec)
     projects = check_export_access(user, spec["projects"])
+    if is_rule(spec["labels"]):
+        from quality.label_rules import RuleError, check_sources, parse_rule
+
+        try:
+            check_sources(parse_rule(spec["labels"]))
+        except RuleError as exc:
+            raise SpecError({"labels": str(exc)}) from None
     name = (name or "").strip()[:200] or default_name(spec, projects)
     for attempt in range(5):
         try:
@@ -98,12 +105,13 @@ def build_snapshot(snapshot_id: int, progress=None) -> dict:
     sinks: dict = {}
     refused: list[tuple[str, str, str]] = []
     rows = 0
+    tally = rule_tally(spec)
     try:
         from .sinks import make_sink
 
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(parents=True)
-        for split, row, steps in iter_rows(spec, refused):
+        for split, row, steps in iter_rows(spec, refused, tally):
             sink = sinks.get(split)
             if sink is None:
                 sink = sinks[split] = make_sink(kind, directory, split)
@@ -142,11 +150,32 @@ def build_snapshot(snapshot_id: int, progress=None) -> dict:
     content = hashlib.sha256(
         "".join(f"{split}:{files[split]['sha256']}\n" for split in sorted(files)).encode()
     ).hexdigest()
+    options = dict(snapshot.options or {})
+    if tally is not None:
+        options["labels"] = rule_summary(snapshot, spec, tally)
     ExportSnapshot.objects.filter(pk=snapshot_id).update(
-        status=ExportSnapshot.Status.READY, files=files, content_hash=content,
+        status=ExportSnapshot.Status.READY, files=files, content_hash=content, options=options,
         row_count=sum(f["rows"] for f in files.values()),
         step_count=sum(f["steps"] for f in files.values()), finished_at=timezone.now())
     return {"files": files, "content_hash": content}
+
+
+def rule_tally(spec: dict):
+    """A tally for the spec's label rule, or None without one."""
+    if not is_rule(spec["labels"]):
+        return None
+    from quality.label_rules import Tally
+
+    return Tally()
+
+
+def rule_summary(snapshot: ExportSnapshot, spec: dict, tally) -> dict:
+    """The snapshot's record of its label rule: the rule, each source's version and the
+    fraction of candidate steps kept (docs/labels.md, "Rules")."""
+    from quality.label_rules import parse_rule, rule_metadata, source_versions
+
+    projects = Project.objects.filter(pk__in=spec["projects"]).order_by("pk")
+    return rule_metadata(parse_rule(spec["labels"]), tally, source_versions(projects))
 
 
 class EmptyExport(RunFailure):

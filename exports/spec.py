@@ -80,8 +80,10 @@ def normalize_spec(raw: dict) -> dict:
         reasons = []
     spec["finish_reasons"] = sorted(set(reasons))
     labels = raw.get("labels", "per_annotator")
-    if labels not in LABEL_MODES:
-        errors["labels"] = f"One of: {', '.join(LABEL_MODES)}."
+    if isinstance(labels, dict):
+        labels = _rule(labels, raw, fmt, errors)
+    elif labels not in LABEL_MODES:
+        errors["labels"] = f"One of: {', '.join(LABEL_MODES)}, or a label rule (an object)."
     spec["labels"] = labels
     spec["annotators"] = (_ids(raw["annotators"], "annotators", errors)
                           if raw.get("annotators") not in (None, []) else [])
@@ -92,7 +94,7 @@ def normalize_spec(raw: dict) -> dict:
         errors["gold"] = f"One of: {', '.join(GOLD_MODES)}."
     spec["gold"] = gold
     assignment_only = fmt in ("prm800k", "rl_prompts")
-    gold_keys = raw.get("gold_keys", "none" if assignment_only else "unlabeled")
+    gold_keys = raw.get("gold_keys", "none" if assignment_only or is_rule(labels) else "unlabeled")
     if gold_keys not in GOLD_KEY_MODES:
         errors["gold_keys"] = f"One of: {', '.join(GOLD_KEY_MODES)}."
     elif assignment_only and gold_keys != "none":
@@ -152,3 +154,35 @@ def normalize_spec(raw: dict) -> dict:
     if errors:
         raise SpecError(errors)
     return spec
+
+
+def is_rule(labels) -> bool:
+    """Whether the spec's ``labels`` is a label rule (docs/labels.md, "Rules")."""
+    return isinstance(labels, dict)
+
+
+#: Formats whose rows carry a rule's labels step by step; prm800k records are one annotator's
+#: work, rl_prompts have no labels, agentprocessbench gives imported records back as they were.
+RULE_FORMATS = ("trl", "parquet", "openrlhf", "rlhflow", "processbench")
+#: Fields that select human work or human labels, which a rule's labels are not.
+NOT_WITH_RULE = ("finish_reasons", "annotators", "min_agreement", "machine_labels",
+                 "expand_alternatives", "gold_keys")
+
+
+def _rule(raw_rule: dict, raw: dict, fmt, errors: dict) -> dict:
+    """The normalized rule, or the rule's own message under ``labels``."""
+    from quality.label_rules import RuleError, parse_rule
+
+    try:
+        rule = parse_rule(raw_rule).as_dict()
+    except RuleError as exc:
+        errors["labels"] = str(exc)
+        return raw_rule
+    if fmt in FORMATS and fmt not in RULE_FORMATS:
+        errors["labels"] = (f"A label rule's labels go into the {', '.join(RULE_FORMATS)} "
+                            f"formats; {fmt} rows cannot carry them.")
+    for name in NOT_WITH_RULE:
+        if raw.get(name) not in (None, False, [], "none"):
+            errors[name] = ("Not with a label rule: the rule names its label sources "
+                            "(gold keys are the source 'gold', machine labels their own specs).")
+    return rule

@@ -263,3 +263,46 @@ def examples_from_project(project, *, neutral: str = "good", after_first_error: 
                 labels=[None] * len(prefix) + [label], meta={"alternative_of": s.pk},
             ))
     return examples
+
+
+RULE_CHUNK = 2000
+
+
+def examples_from_rule(project, rule, *, neutral: str = "good", after_first_error: str = "mask",
+                       solution_ids: list[int] | None = None):
+    """Examples from a label rule over label sources (``quality.label_rules``, docs/labels.md
+    "Rules"): every solution of the project (or ``solution_ids``) with a kept step gives its
+    path, labeled where the rule keeps a label and unlabeled where it drops the step.
+    Returns ``(examples, tally)``: the tally's candidates, kept steps and kept fraction."""
+    from annotate.models import Solution
+    from quality.label_rules import Tally, apply_rule, parse_rule
+
+    rule = parse_rule(rule)
+    qs = Solution.objects.filter(project=project).select_related("problem").defer(
+        "trajectory").order_by("pk")
+    if solution_ids is not None:
+        qs = qs.filter(pk__in=solution_ids)
+    solutions = list(qs)
+    tally = Tally()
+    examples: list[StepExample] = []
+    for start in range(0, len(solutions), RULE_CHUNK):
+        chunk = solutions[start:start + RULE_CHUNK]
+        labels, counts = apply_rule(rule, [s.pk for s in chunk])
+        tally.add(counts)
+        paths = solution_paths([s for s in chunk if s.pk in labels])
+        for s in chunk:
+            kept = labels.get(s.pk)
+            if not kept:
+                continue
+            path = paths[s.pk]
+            raw = [kept[pos][0] if pos in kept else None for pos in range(len(path))]
+            steps_labels = rating_labels(raw, neutral=neutral, after_first_error=after_first_error)
+            if any(v is not None for v in steps_labels):
+                examples.append(StepExample(
+                    group=f"problem:{s.problem_id}", prompt=s.problem.statement,
+                    steps=[t for _, t in path][: len(steps_labels)], labels=steps_labels,
+                    solution_id=s.pk, is_correct=s.is_correct, final_answer=s.final_answer,
+                    meta={"label_sources": [kept[p][1] if p in kept else None
+                                            for p in range(len(steps_labels))]},
+                ))
+    return examples, tally

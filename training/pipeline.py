@@ -9,17 +9,25 @@ import os
 from django.utils import timezone
 
 from .config import resolve_processes
-from .data import examples_from_project, examples_from_snapshot
+from .data import examples_from_project, examples_from_rule, examples_from_snapshot
 from .serving import pooling_spec
 from .trainer import Hooks, TrainConfig, default_base_model, train, write_model_card
 
 
 def build_examples(prm_model, cfg: TrainConfig):
+    """The examples, and what the model card records of a label rule (None without one)."""
     source = prm_model.data_source or {"kind": "project"}
     if source.get("kind") == "snapshot":
-        return examples_from_snapshot(source["path"], after_first_error=cfg.after_first_error)
+        return examples_from_snapshot(source["path"], after_first_error=cfg.after_first_error), None
+    if source.get("labels"):
+        from quality.label_rules import parse_rule, rule_metadata, source_versions
+
+        rule = parse_rule(source["labels"])
+        examples, tally = examples_from_rule(prm_model.project, rule, neutral=cfg.neutral,
+                                             after_first_error=cfg.after_first_error)
+        return examples, rule_metadata(rule, tally, source_versions([prm_model.project]))
     return examples_from_project(prm_model.project, neutral=cfg.neutral,
-                                 after_first_error=cfg.after_first_error)
+                                 after_first_error=cfg.after_first_error), None
 
 
 def project_step_delimiter(project) -> str:
@@ -46,8 +54,11 @@ def train_and_evaluate(prm_model, hooks: Hooks | None = None, check_cancelled=No
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     cfg = resolve_processes(TrainConfig.from_dict(prm_model.hyperparameters or {}))
     base = prm_model.base_model or default_base_model()
-    examples = build_examples(prm_model, cfg)
+    examples, rule = build_examples(prm_model, cfg)
     if not examples:
+        if rule is not None:
+            raise ValueError(f"The label rule {rule['name']} keeps no step of this project's "
+                             f"solutions ({rule['candidates']} candidates).")
         raise ValueError("No labeled solutions to train on: label some, or pick a snapshot.")
     if cfg.processes > 1:  # torchrun over the worker's devices, rank 0 relayed into the Run
         from .launch import train_launched
@@ -80,6 +91,8 @@ def train_and_evaluate(prm_model, hooks: Hooks | None = None, check_cancelled=No
             "examples": len(examples), "fingerprint": data_fingerprint(examples),
             "train_problems": len(summary["train_groups"]), "val_problems": len(val_groups),
             "labeled_steps": sum(v is not None for ex in examples for v in ex.labels),
+            # The label rule, each source's version and the fraction of steps it kept.
+            **({"labels": rule} if rule is not None else {}),
         },
         "hyperparameters": summary["config"],
         "memory_plan": summary["memory_plan"],

@@ -86,6 +86,9 @@ def validation_warning(project, source: dict, cfg: TrainConfig) -> str:
         return "No validation split (val_fraction is 0): the held-out metrics will be empty."
     if source.get("kind") == "snapshot":
         groups = problem_groups(source["path"])
+    elif source.get("labels"):
+        groups = Problem.objects.filter(project=project, solutions__isnull=False).distinct(
+        ).values("pk")[:2].count()
     else:
         groups = Problem.objects.filter(
             project=project, solutions__assignments__status=Assignment.Status.SUBMITTED,
@@ -112,14 +115,28 @@ def check_hyperparameters(hyperparameters: dict | None) -> tuple[dict, TrainConf
     return hp, cfg
 
 
+def check_label_rule(labels) -> dict:
+    """The normalized label rule, or TrainingError with the rule's own message."""
+    from quality.label_rules import RuleError, check_sources, parse_rule
+
+    try:
+        rule = parse_rule(labels)
+        check_sources(rule)
+    except RuleError as exc:
+        raise TrainingError(f"labels: {exc}") from None
+    return rule.as_dict()
+
+
 def start_training(*, project, name: str, base_model: str = "", hyperparameters: dict | None = None,
                    snapshot_id: int | None = None, snapshot_split: str | None = None,
-                   score_after: bool = False, user=None) -> PrmModel:
+                   labels: dict | None = None, score_after: bool = False,
+                   user=None) -> PrmModel:
     """Validate, create the PrmModel and queue a ``train_prm`` run on the gpu queue.
 
     ``base_model``: "" (the bundled MiniLM), or a model the project may name
     (``training.locations``). The data: the project's consensus labels, or ``snapshot_id``
-    (and ``snapshot_split``) of one of its export snapshots. The returned model's
+    (and ``snapshot_split``) of one of its export snapshots, or ``labels``: a label rule
+    over label sources (``quality.label_rules``, docs/labels.md "Rules"). The returned model's
     ``warning`` says when there will be no validation split."""
     from workers.runs import start_run
 
@@ -134,6 +151,11 @@ def start_training(*, project, name: str, base_model: str = "", hyperparameters:
         raise TrainingError("snapshot_split names a split of the snapshot given by snapshot_id.")
     source = snapshot_source(project, snapshot_id, snapshot_split) if snapshot_id is not None \
         else {"kind": "project"}
+    if labels is not None:
+        if snapshot_id is not None:
+            raise TrainingError("A snapshot's rows carry their own labels: give snapshot_id or "
+                                "a label rule (labels), not both.")
+        source["labels"] = check_label_rule(labels)
     warning = validation_warning(project, source, cfg)
     if warning:
         source["warning"] = warning

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
@@ -48,6 +50,21 @@ def _snapshot(post) -> tuple[int | None, str | None]:
     return int(raw), split or None
 
 
+def _labels(post) -> dict | None:
+    """The form's label rule (JSON), or None when left empty."""
+    raw = post.get("labels", "").strip()
+    if not raw:
+        return None
+    try:
+        rule = json.loads(raw)
+    except ValueError:
+        raise TrainingError('labels: the label rule is JSON, e.g. {"rule": "agree", "sources": '
+                            '["judge:a", "judge:b"]}.') from None
+    if not isinstance(rule, dict):
+        raise TrainingError("labels: a label rule is a JSON object.")
+    return rule
+
+
 def _form_hyperparameters(post) -> dict:
     hp = {}
     for key, cast in FORM_NUMBERS.items():
@@ -77,7 +94,7 @@ def model_create(request):
             project=project, name=request.POST.get("name", ""),
             base_model=request.POST.get("base_model", ""),
             hyperparameters=_form_hyperparameters(request.POST),
-            snapshot_id=snapshot_id, snapshot_split=split,
+            snapshot_id=snapshot_id, snapshot_split=split, labels=_labels(request.POST),
             score_after=bool(request.POST.get("score_after")), user=request.user,
         )
     except TrainingError as exc:

@@ -2,7 +2,8 @@
 
 Each format module has ``iter_rows(spec, refused=None) -> Iterator[(split, row: dict,
 steps: int)]``; a row a format cannot carry unaltered is left out and, when ``refused`` is
-a list, appended to it as ``(split, record id, reason)``;
+a list, appended to it as ``(split, record id, reason)``; ``tally`` adds up a label
+rule's candidates and kept steps;
 ``sinks`` writes rows as JSONL or Parquet. ``FORMATS`` maps a format name to
 ``(iter_rows, file kind)``.
 """
@@ -27,8 +28,9 @@ FORMATS: dict[str, tuple[Callable[..., Rows], str]] = {
 }
 
 
-def iter_rows(spec: dict, refused: list | None = None) -> Rows:
-    return FORMATS[spec["format"]][0](spec, refused)
+def iter_rows(spec: dict, refused: list | None = None, tally=None) -> Rows:
+    """``tally`` (a ``quality.label_rules.Tally``) adds up a label rule's kept steps."""
+    return FORMATS[spec["format"]][0](spec, refused, tally)
 
 
 def file_kind(fmt: str) -> str:

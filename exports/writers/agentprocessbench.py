@@ -19,9 +19,9 @@ from ..selectors import iter_records
 CHUNK = 200
 
 
-def iter_rows(spec: dict, refused: list | None = None):
+def iter_rows(spec: dict, refused: list | None = None, tally=None):
     batch: list[Record] = []
-    for record in iter_records(spec):
+    for record in iter_records(spec, tally):
         batch.append(record)
         if len(batch) >= CHUNK:
             yield from _rows(batch, refused)

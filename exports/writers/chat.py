@@ -1,7 +1,7 @@
 """RLHFlow PRM chat data: the problem and first step as the first user turn, each step a
 user turn answered by an assistant turn ``+`` or ``-``."""
 
-from ..records import Record, labeled_prefix, step_is_good
+from ..records import Record, labeled_prefix, step_is_good, step_sources
 from ..selectors import iter_records
 
 
@@ -16,13 +16,13 @@ def record_row(record: Record, spec: dict) -> dict | None:
         turns.append({"role": "assistant",
                       "content": "+" if step_is_good(step, spec["neutral"]) else "-"})
     row = {"conversations": turns, "label_source": record.label_source}
-    if spec["machine_labels"]:
+    if step_sources(spec):
         row["label_sources"] = [s.source for s in prefix]
     return row
 
 
-def iter_rows(spec: dict, refused: list | None = None):
-    for record in iter_records(spec):
+def iter_rows(spec: dict, refused: list | None = None, tally=None):
+    for record in iter_records(spec, tally):
         row = record_row(record, spec)
         if row is not None:
             yield record.split, row, len(row["conversations"]) // 2

@@ -7,7 +7,7 @@ Texts are never altered: a row whose problem or steps contain the placeholder wo
 shift every label after it, so it is refused with a reason instead (``refused``).
 """
 
-from ..records import Record, labeled_prefix, soft_label, step_is_good
+from ..records import Record, labeled_prefix, soft_label, step_is_good, step_sources
 from ..selectors import iter_records
 from ..spec import PLACEHOLDER
 
@@ -39,13 +39,13 @@ def record_row(record: Record, spec: dict) -> dict | str | None:
     if text.count(placeholder) != len(labels):  # formed across a join
         return f"the texts form the placeholder {placeholder!r}; choose another placeholder"
     row = {"input": text, "label": labels, "id": record.id, "label_source": record.label_source}
-    if spec["machine_labels"]:
+    if step_sources(spec):
         row["label_sources"] = [s.source for s in prefix]
     return row
 
 
-def iter_rows(spec: dict, refused: list | None = None):
-    for record in iter_records(spec):
+def iter_rows(spec: dict, refused: list | None = None, tally=None):
+    for record in iter_records(spec, tally):
         row = record_row(record, spec)
         if isinstance(row, str):
             if refused is not None:

@@ -8,7 +8,7 @@ from ..records import split_of
 from ..selectors import iter_assignment_chunks
 
 
-def iter_rows(spec: dict, refused: list | None = None):
+def iter_rows(spec: dict, refused: list | None = None, tally=None):
     from annotate.services.exports.prm800k import prm800k_rows
 
     for ids in iter_assignment_chunks(spec):

@@ -5,7 +5,7 @@ A record is left out when its label is unknown: no bad step and some step unlabe
 or the final answer's correctness not known.
 """
 
-from ..records import Record
+from ..records import Record, step_sources
 from ..selectors import iter_records
 
 
@@ -22,11 +22,12 @@ def record_row(record: Record, spec: dict) -> dict | None:
     return {"id": record.id, "generator": record.label_source, "problem": record.problem,
             "steps": [s.text for s in record.steps],
             "final_answer_correct": bool(record.is_correct),
-            "label": label, "label_source": record.label_source}
+            "label": label, "label_source": record.label_source,
+            **({"label_sources": [s.source for s in record.steps]} if step_sources(spec) else {})}
 
 
-def iter_rows(spec: dict, refused: list | None = None):
-    for record in iter_records(spec):
+def iter_rows(spec: dict, refused: list | None = None, tally=None):
+    for record in iter_records(spec, tally):
         row = record_row(record, spec)
         if row is not None:
             yield record.split, row, len(row["steps"])

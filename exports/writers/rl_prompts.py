@@ -6,7 +6,7 @@ from ..records import split_of
 from ..selectors import iter_problem_chunks
 
 
-def iter_rows(spec: dict, refused: list | None = None):
+def iter_rows(spec: dict, refused: list | None = None, tally=None):
     for rows in iter_problem_chunks(spec):
         for pid, _project_id, slug, statement, truth, ext, statement_hash, subject, level in rows:
             split = split_of(statement_hash, spec["test_fraction"], spec["split_seed"])

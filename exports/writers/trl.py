@@ -7,7 +7,7 @@ With ``expand_alternatives`` each rated alternative candidate at a position adds
 the labeled prefix before it, then the alternative.
 """
 
-from ..records import Record, labeled_prefix, step_is_good
+from ..records import Record, labeled_prefix, step_is_good, step_sources
 from ..selectors import iter_records
 
 
@@ -20,7 +20,7 @@ def record_rows(record: Record, spec: dict) -> list[dict]:
         rows.append({"prompt": record.problem, "completions": [s.text for s in prefix],
                      "labels": [good[s.rating] for s in prefix],
                      "label_source": record.label_source})
-        if spec["machine_labels"]:
+        if step_sources(spec):
             # Trainers drop unknown columns; this marks which labels a machine made.
             rows[0]["label_sources"] = [s.source for s in prefix]
     if spec["expand_alternatives"]:
@@ -36,12 +36,12 @@ def record_rows(record: Record, spec: dict) -> list[dict]:
                     + [step_is_good(alt, neutral)],
                     "label_source": record.label_source,
                 })
-                if spec["machine_labels"]:
+                if step_sources(spec):
                     rows[-1]["label_sources"] = [s.source for s in head] + [alt.source]
     return rows
 
 
-def iter_rows(spec: dict, refused: list | None = None):
-    for record in iter_records(spec):
+def iter_rows(spec: dict, refused: list | None = None, tally=None):
+    for record in iter_records(spec, tally):
         for row in record_rows(record, spec):
             yield record.split, row, len(row["labels"])
