@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from . import pages
-from .views import exports, ingest, labels, models, ratings, resources, runs, search, tokens
+from .views import certifications, exports, ingest, labels, models, ratings, resources, runs, search, tokens
 
 app_name = "api"
 
@@ -15,6 +15,8 @@ urlpatterns = [
     path("projects/", resources.ProjectList.as_view(), name="projects"),
     path("projects/<int:pk>/", resources.ProjectDetail.as_view(), name="project"),
     path("projects/<int:pk>/label-sources/", labels.LabelSources.as_view(), name="project-label-sources"),
+    path("projects/<int:pk>/certifications/", certifications.Certifications.as_view(),
+         name="project-certifications"),
     path("problems/", resources.ProblemList.as_view(), name="problems"),
     path("problems/bulk/", ingest.ProblemBulkCreate.as_view(), name="problems-bulk"),
     path("problems/<int:pk>/", resources.ProblemDetail.as_view(), name="problem"),

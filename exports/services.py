@@ -170,12 +170,23 @@ def rule_tally(spec: dict):
 
 
 def rule_summary(snapshot: ExportSnapshot, spec: dict, tally) -> dict:
-    """The snapshot's record of its label rule: the rule, each source's version and the
-    fraction of candidate steps kept (docs/labels.md, "Rules")."""
+    """The snapshot's record of its label rule: the rule, each source's version, the
+    fraction of candidate steps kept (docs/labels.md, "Rules") and the sources' current
+    certificates."""
+    from quality.certification import current_certificates
     from quality.label_rules import parse_rule, rule_metadata, source_versions
 
     projects = Project.objects.filter(pk__in=spec["projects"]).order_by("pk")
-    return rule_metadata(parse_rule(spec["labels"]), tally, source_versions(projects))
+    rule = parse_rule(spec["labels"])
+    meta = rule_metadata(rule, tally, source_versions(projects))
+    # Every source of the rule with a certificate that holds now (docs/labels.md,
+    # "Certification"): {spec: [certificate, ...]}, one per project that certified it.
+    certificates: dict[str, list[dict]] = {}
+    for project in projects:
+        for source, certs in current_certificates(project, rule.sources).items():
+            certificates.setdefault(source, []).extend(certs)
+    meta["certificates"] = certificates
+    return meta
 
 
 class EmptyExport(RunFailure):

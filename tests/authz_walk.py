@@ -266,6 +266,9 @@ RULES: dict[str, Rule] = {
     "api:projects": R({"GET": "login"}, query={"project": P}),
     "api:project": R({"GET": "member"}, {"pk": "project"}, body={"name": "hijacked"}),
     "api:project-label-sources": R({"GET": "reviewer"}, {"pk": "project"}),
+    "api:project-certifications": R({"GET": "reviewer", "POST": "admin"}, {"pk": "project"},
+                                    body={"source": "prm:SECRET-HINT-3f0d@0.5",
+                                          "max_error": 0.5, "confidence": 0.6}),
     "api:problems": R({"GET": "login"}, query={"project": P, "external_id": "SECRET-PROBLEM-7c1e"}),
     "api:problems-bulk": R({"POST": "admin"}, body={
         "project": P, "items": [{"statement": "x", "ground_truth_answer": "1"}]}),

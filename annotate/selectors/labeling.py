@@ -27,6 +27,7 @@ from annotate.models import (
     StepNode,
     StepRating,
 )
+from annotate.services import blind
 
 ANSWER_MARK = "# Answer"
 
@@ -352,8 +353,11 @@ def _attach_hints(state: TaskState) -> None:
     ids = [item.node.pk for p in state.positions for item in p.items]
     # A label given in another solution's context (a judge's, PreAnnotation.scope) is not shown.
     scopes = (0, state.assignment.solution_id)
-    for hint in PreAnnotation.objects.filter(node_id__in=ids, scope__in=scopes).order_by(
-            "kind", "source"):
+    hints = PreAnnotation.objects.filter(node_id__in=ids, scope__in=scopes)
+    hidden = blind.hidden_hints(state.assignment)  # a source under blind certification
+    if hidden is not None:
+        hints = hints.exclude(hidden)
+    for hint in hints.order_by("kind", "source"):
         by_node.setdefault(hint.node_id, []).append(hint)
     for p in state.positions:
         for item in p.items:

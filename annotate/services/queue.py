@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from annotate.models import Assignment, Project, Solution
 
-from . import queue_gates
+from . import blind, queue_gates
 from .queue_strategies import get_strategy
 
 #: Candidate rows read per attempt; small, so concurrent callers rarely collide.
@@ -234,6 +234,24 @@ def _resume(project: Project, user, lapsed: Assignment, pools: list[bool]) -> As
         return held_task(project, user)  # a concurrent request of the same user took one
 
 
+def _claim_first(project: Project, user) -> Assignment | None:
+    """A regular solution another app asks to be served first (``blind.FIRST``: the samples
+    of a certification), oldest first, with room and never had by the user."""
+    first = blind.first_solutions(project)
+    if first is None:
+        return None
+    now = timezone.now()
+    ordered = (_open_candidates(project, user, gold=False, now=now).filter(first)
+               .order_by("project_id", "id"))
+    if not ordered.exists():  # one read, no transaction, in the usual case: none to serve first
+        return None
+    try:
+        with transaction.atomic():
+            return _claim(project, user, ordered, skip_locked=True, now=now)
+    except IntegrityError:
+        return held_task(project, user)  # a concurrent request of the same user took one
+
+
 def next_task(project: Project, user) -> Assignment | None:
     """The task the user holds, or a new one; None when nothing is left for them."""
     held, lapsed = _held_or_expire(project, user)
@@ -246,6 +264,11 @@ def next_task(project: Project, user) -> Assignment | None:
         if resumed is not None:
             resumed.project = project
             return resumed
+    if False in pools:
+        first = _claim_first(project, user)
+        if first is not None:
+            first.project = project
+            return first
     strategy = get_strategy(project.queue_strategy)
     for gold in pools:
         mark = _low_water_mark(project, gold, timezone.now())

@@ -1,0 +1,59 @@
+"""Blind labeling: solutions the queue serves first, and machine hints their annotators do
+not see.
+
+Another app fills the two registries in its ``ready()`` (``quality`` does, for the samples
+of a source's certification, docs/labels.md "Certification"):
+
+* ``FIRST``: ``fn(project) -> QuerySet`` of solution ids (``values("solution_id")`` or
+  the like) the queue offers before the strategy's order, on the regular pool.
+* ``HIDDEN``: ``fn(solution_id) -> QuerySet`` that refers to the outer ``PreAnnotation``
+  row's ``kind`` and ``source`` (``OuterRef``); a hint for which it has a row is not shown
+  to an annotator (a member with the annotator role) labeling that solution. Reviewers and
+  admins still see it.
+
+Both are read inside queries the queue and the labeling page already run, as subqueries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import reduce
+from operator import or_
+
+from django.db.models import Exists, Q, QuerySet
+
+from annotate.models import Membership
+
+FIRST: list[Callable[[object], QuerySet]] = []
+HIDDEN: list[Callable[[int], QuerySet]] = []
+
+
+def register_first(fn: Callable[[object], QuerySet]) -> Callable[[object], QuerySet]:
+    if fn not in FIRST:
+        FIRST.append(fn)
+    return fn
+
+
+def register_hidden(fn: Callable[[int], QuerySet]) -> Callable[[int], QuerySet]:
+    if fn not in HIDDEN:
+        HIDDEN.append(fn)
+    return fn
+
+
+def first_solutions(project) -> Q | None:
+    """A filter on Solution: the ones to serve first (None when nothing registered)."""
+    if not FIRST:
+        return None
+    return reduce(or_, (Q(pk__in=fn(project)) for fn in FIRST))
+
+
+def hidden_hints(assignment) -> Q | None:
+    """A filter on PreAnnotation: the hints this assignment's labeler may not see (only when
+    they label as an annotator)."""
+    if not HIDDEN:
+        return None
+    hidden = reduce(or_, (Q(Exists(fn(assignment.solution_id))) for fn in HIDDEN))
+    annotator = Exists(Membership.objects.filter(
+        project_id=assignment.project_id, user_id=assignment.annotator_id,
+        role=Membership.Role.ANNOTATOR))
+    return hidden & Q(annotator)
