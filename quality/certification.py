@@ -253,3 +253,9 @@ def evaluate_open(project) -> None:
                                              status=Certification.Status.SAMPLING):
         cert.project = project
         evaluate(cert)
+
+
+def machine_sources(project) -> list:
+    """The project's sources that can be certified (machine labels), with their versions."""
+    return [info for info in available_sources(project)
+            if info.family in RATED_KINDS or info.family in SCORED_KINDS]

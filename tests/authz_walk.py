@@ -239,6 +239,11 @@ RULES: dict[str, Rule] = {
     # Machine labels and every annotator's agreement: reviewers and admins.
     "manage:label_sources": R("reviewer", SLUG_ARG),
     "manage:label_sources_csv": R("reviewer", {**SLUG_ARG, "table": "=sources"}),
+    "manage:certify": R({"POST": "admin"}, SLUG_ARG,
+                        body={"source": "prm:SECRET-HINT-3f0d@0.5", "max_error": "0.5",
+                              "confidence": "0.6"}),
+    "manage:certify_size": R({"GET": "reviewer"}, SLUG_ARG,
+                             query={"max_error": "0.1", "confidence": "0.95"}),
     "manage:review": R("reviewer", SLUG_ARG),
     "manage:review_detail": R("reviewer", {**SLUG_ARG, "assignment_id": "assignment"},
                               body={"action": "reject", "note": "x"}),

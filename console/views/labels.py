@@ -8,6 +8,7 @@ from django.shortcuts import render
 from quality import label_report
 from quality.labels import UnknownSource
 
+from .certify import certify_context
 from .permissions import STAFF, project_role_required
 
 
@@ -20,15 +21,20 @@ def _report(request, project) -> dict:
 @project_role_required(*STAFF)
 def label_sources(request, project):
     try:
-        report = _report(request, project)
+        return render_label_sources(request, project)
     except UnknownSource as exc:
         return HttpResponseBadRequest(str(exc))
+
+
+def render_label_sources(request, project, *, cert_error: str = "", status: int = 200):
+    report = _report(request, project)
     return render(request, "manage/label_sources.html", {
         "project": project, "tab": "labels", "report": report,
         "positions": label_report.in_order(report, "positions"),
         "first_error": label_report.in_order(report, "first_error"),
         "matrix": label_report.kappa_matrix(report), "tables": label_report.TABLES,
-        "query": request.GET.urlencode()})
+        "query": request.GET.urlencode(), "cert_error": cert_error,
+        **certify_context(project, request.POST if cert_error else None)}, status=status)
 
 
 @project_role_required(*STAFF)
