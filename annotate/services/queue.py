@@ -264,13 +264,12 @@ def next_task(project: Project, user) -> Assignment | None:
         if resumed is not None:
             resumed.project = project
             return resumed
-    if False in pools:
-        first = _claim_first(project, user)
+    strategy = get_strategy(project.queue_strategy)
+    for gold in pools:
+        first = None if gold else _claim_first(project, user)
         if first is not None:
             first.project = project
             return first
-    strategy = get_strategy(project.queue_strategy)
-    for gold in pools:
         mark = _low_water_mark(project, gold, timezone.now())
         for attempt in range(MAX_ATTEMPTS):
             now = timezone.now()
