@@ -62,7 +62,7 @@ def create_snapshot(*, user, raw_spec: dict, name: str = "") -> ExportSnapshot:
         from quality.label_rules import RuleError, check_sources, parse_rule
 
         try:
-            check_sources(parse_rule(spec["labels"]))
+            check_sources(parse_rule(spec["labels"]), spec["projects"])
         except RuleError as exc:
             raise SpecError({"labels": str(exc)}) from None
     name = (name or "").strip()[:200] or default_name(spec, projects)

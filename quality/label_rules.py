@@ -113,15 +113,17 @@ def parse_rule(raw) -> LabelRule:
     return LabelRule(rule, tuple(names), min_votes if rule == "vote" else 1)
 
 
-def check_sources(rule: LabelRule) -> None:
-    """RuleError for a ``human:<username>`` source naming no user (asked before a build)."""
-    from django.contrib.auth import get_user_model
+def check_sources(rule: LabelRule, project_ids) -> None:
+    """RuleError for a ``human:<username>`` source naming nobody who labeled in these projects
+    (asked before a build). A user of another project reads as one that does not exist."""
+    from annotate.models import Assignment
 
     for spec in rule.sources:
         source = parse_source(spec)
-        if source.family == "human" and not get_user_model().objects.filter(
-                username__iexact=source.name).exists():
-            raise RuleError(f"Unknown label source: no user '{source.name}' ({spec}).")
+        if source.family == "human" and not Assignment.objects.filter(
+                project_id__in=list(project_ids), annotator__username__iexact=source.name).exists():
+            raise RuleError(f"Unknown label source: no user '{source.name}' labels in this "
+                            f"project ({spec}).")
 
 
 @dataclass

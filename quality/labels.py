@@ -22,8 +22,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.contrib.auth import get_user_model
-
 from annotate.models import Assignment, GoldLabel, PreAnnotation, StepRating
 from annotate.selectors.paths import solution_paths
 
@@ -110,11 +108,10 @@ def _node_labels(source: Source, chunk, paths) -> dict[tuple[int, int], int | No
         return {(sid, node): rating for sid, node, rating in GoldLabel.objects.filter(
             solution_id__in=chunk).values_list("solution_id", "node_id", "rating")}
     if source.family == "human":
-        user = get_user_model().objects.filter(username__iexact=source.name).first()
-        if user is None:
-            raise UnknownSource(f"No user '{source.name}'.")
+        # Matched within these solutions' assignments only: a name is never looked up across
+        # tenants (an unknown one and another project's user both give no labels).
         rows = StepRating.objects.filter(
-            assignment__solution_id__in=chunk, assignment__annotator=user,
+            assignment__solution_id__in=chunk, assignment__annotator__username__iexact=source.name,
             assignment__status=Assignment.Status.SUBMITTED, rating__isnull=False,
         ).order_by("assignment_id").values_list("assignment__solution_id", "node_id", "rating")
         return {(sid, node): rating for sid, node, rating in rows}

@@ -139,6 +139,9 @@ def test_a_judge_run_records_unreadable_answers_through_a_failing_then_recoverin
     ({"source": "j", "template": {**SHORT, "user": "no steps"}}, "must contain {steps}"),
     ({"source": "j", "template": {**SHORT, "user": "{steps} {oops}"}}, "may use {problem}"),
     ({"source": "j", "generator": {"model_path": "/etc"}}, "Unknown judge generator settings"),
+    ({"source": "j", "generator": {"model": "/etc"}}, "No model of that name"),
+    ({"source": "j", "generator": {"backend": "openai", "base_url": "http://10.9.8.7:8000/v1"}},
+     "judge's server is not allowed"),
 ])
 def test_judge_settings_are_checked_before_the_run(judge, message, make_user):
     from rest_framework.test import APIClient

@@ -226,3 +226,27 @@ def test_agentprocessbench_agree_export(shared_data, settings, tmp_path):
                                cache_dir=str(tmp_path / "hf"))
     assert len(ds) == snap.row_count > 0
     assert set(ds["label_source"]) == {"agree:judge:gpt-5.2+judge:qwen3-8b-thinking"}
+
+
+@pytest.mark.django_db
+def test_a_human_source_of_another_project_reads_as_one_that_does_not_exist(case, client,
+                                                                             make_user):
+    """A rule names annotators of its own projects only: another tenant's annotator, who
+    labeled there, gets the message of a name nobody has."""
+    from annotate.models import Assignment
+
+    project, _ids = case
+    other = make_project("rules-other")
+    outsider = make_user("other-annotator")
+    Assignment.objects.create(project=other, solution=make_solution(other, tag="o"),
+                              annotator=outsider, status=Assignment.Status.SUBMITTED)
+    reviewer = make_user("rule-reviewer-2")
+    add(project, reviewer, Membership.Role.REVIEWER)
+    client.force_login(reviewer)
+    answers = []
+    for name in ("other-annotator", "nobody-at-all"):
+        resp = client.post("/api/exports/", {"spec": {"projects": [project.pk], "labels": {
+            "rule": "prefer", "sources": [f"human:{name}", A]}}}, content_type="application/json")
+        assert resp.status_code == 400, resp.content
+        answers.append(str(resp.json()["labels"]).replace(name, "NAME"))
+    assert answers[0] == answers[1] and "labels in this project" in answers[0]

@@ -115,13 +115,13 @@ def check_hyperparameters(hyperparameters: dict | None) -> tuple[dict, TrainConf
     return hp, cfg
 
 
-def check_label_rule(labels) -> dict:
+def check_label_rule(labels, project) -> dict:
     """The normalized label rule, or TrainingError with the rule's own message."""
     from quality.label_rules import RuleError, check_sources, parse_rule
 
     try:
         rule = parse_rule(labels)
-        check_sources(rule)
+        check_sources(rule, [project.pk])
     except RuleError as exc:
         raise TrainingError(f"labels: {exc}") from None
     return rule.as_dict()
@@ -155,7 +155,7 @@ def start_training(*, project, name: str, base_model: str = "", hyperparameters:
         if snapshot_id is not None:
             raise TrainingError("A snapshot's rows carry their own labels: give snapshot_id or "
                                 "a label rule (labels), not both.")
-        source["labels"] = check_label_rule(labels)
+        source["labels"] = check_label_rule(labels, project)
     warning = validation_warning(project, source, cfg)
     if warning:
         source["warning"] = warning

@@ -64,12 +64,29 @@ JUDGE_GENERATOR_KEYS = ("model", "backend", "base_url", "served_model", "api_sec
                         "timeout", "retries", "concurrency", "batch_size")
 
 
-def judge_settings(project_generator: dict | None, overrides: dict | None) -> GeneratorSettings:
+def judge_settings(project_generator: dict | None, overrides: dict | None,
+                   project_id: int | None = None) -> GeneratorSettings:
     """The project's generator settings with the judge's model and server."""
     unknown = set(overrides or {}) - set(JUDGE_GENERATOR_KEYS)
     if unknown:
         raise ValueError(f"Unknown judge generator settings: {', '.join(sorted(unknown))}.")
-    return GeneratorSettings.from_dict({**(project_generator or {}), **(overrides or {})})
+    return GeneratorSettings.from_dict({**(project_generator or {}), **(overrides or {})},
+                                       project_id=project_id)
+
+
+def check_judge_reach(settings: GeneratorSettings, overrides: dict) -> None:
+    """The model and server a judge names are ones the project may use (the same rules as
+    its generator's): refused now, with the message of a missing model, not in the worker."""
+    from generation.modeldirs import generator_model
+    from outbound.policy import OutboundRefused, check_url
+
+    if "model" in overrides:
+        generator_model(settings.model, settings.project_id)  # ModelDirRefused, a ValueError
+    if settings.backend == "openai" and "base_url" in overrides:
+        try:
+            check_url(settings.base_url)
+        except OutboundRefused as exc:
+            raise ValueError(f"The judge's server is not allowed: {exc}") from None
 
 
 def version_of(spec: JudgeSpec, settings: GeneratorSettings) -> dict:
@@ -144,7 +161,7 @@ def start_judge(*, project, judge: dict, solution_ids=None, user=None):
     if not isinstance(overrides, dict):
         raise ValueError("'generator' must be an object of generator settings.")
     spec = JudgeSpec.from_dict(judge)
-    judge_settings(project.generator, overrides)
+    check_judge_reach(judge_settings(project.generator, overrides, project.pk), overrides)
     ids = project_ids(Solution.objects.filter(project=project), solution_ids,
                       foreign="Some solutions are not in this project.",
                       empty="No solutions to judge.")

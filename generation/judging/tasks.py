@@ -14,7 +14,8 @@ def judge_run(ctx: RunContext, solution_ids: list[int], judge: dict) -> dict:
     judge = dict(judge)
     overrides = judge.pop("generator", None) or {}
     spec = JudgeSpec.from_dict(judge)
-    settings = judge_settings(ctx.run.project.generator if ctx.run.project else {}, overrides)
+    settings = judge_settings(ctx.run.project.generator if ctx.run.project else {}, overrides,
+                              ctx.run.project_id)
     by_id = (Solution.objects.filter(project=ctx.run.project, pk__in=solution_ids)
              .select_related("problem").defer("trajectory").in_bulk())
     solutions = [by_id[i] for i in solution_ids if i in by_id]
