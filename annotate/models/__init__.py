@@ -4,6 +4,7 @@ from .hints import PreAnnotation
 from .labeling import Assignment, GoldLabel, RatingChange, StepRating
 from .problems import Problem, Solution, StepNode
 from .projects import Membership, Project
+from .traces import SolutionTrace, StepGroup
 
 __all__ = [
     "Assignment",
@@ -14,6 +15,8 @@ __all__ = [
     "Project",
     "RatingChange",
     "Solution",
+    "SolutionTrace",
+    "StepGroup",
     "StepNode",
     "StepRating",
 ]
