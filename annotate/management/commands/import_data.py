@@ -11,7 +11,8 @@ from annotate.services.imports.rows import ImportReport
 
 
 class Command(BaseCommand):
-    help = "Import a PRM800K, problems (JSONL/CSV), solutions, Math-Shepherd or PRMBench file."
+    help = ("Import a PRM800K, problems (JSONL/CSV), solutions, Math-Shepherd, PRMBench, agent "
+            "trajectory, machine labels, long trace or DeltaBench file.")
 
     def add_arguments(self, parser):
         parser.add_argument("file")
@@ -22,6 +23,9 @@ class Command(BaseCommand):
         parser.add_argument("--delimiter", help='Step delimiter for solutions text (default "\\n\\n"; '
                                                 "backslash escapes like \\n are understood).")
         parser.add_argument("--regex", action="store_true", help="The delimiter is a regex.")
+        parser.add_argument("--segmentation", metavar="STRATEGY|JSON",
+                            help='trace: how to cut the text into steps, a strategy name or e.g. '
+                                 '{"strategy": "markers", "markers": ["Wait"], "max_steps": 500}.')
         parser.add_argument("--create-project", action="store_true",
                             help="Create the project if it does not exist.")
         parser.add_argument("--no-grade", action="store_true",
@@ -36,7 +40,8 @@ class Command(BaseCommand):
                             help='machine_labels: e.g. {"model": "gpt-5.2", "prompt_version": "v1"}.')
 
     def handle(self, *args, file, project, fmt, field, delimiter, regex, create_project, no_grade,
-               source=None, kind=None, step_key=None, label_version=None, **options):
+               source=None, kind=None, step_key=None, label_version=None, segmentation=None,
+               **options):
         proj = Project.objects.filter(slug=project).first()
         if proj is None:
             if not create_project:
@@ -45,9 +50,9 @@ class Command(BaseCommand):
             self.stdout.write(f"Created project {project}.")
         opts = {}
         if field:
-            if fmt not in ("problems", "solutions", "agent_trajectory"):
-                raise CommandError("--field applies to the problems, solutions and "
-                                   "agent_trajectory formats.")
+            if fmt not in ("problems", "solutions", "agent_trajectory", "trace"):
+                raise CommandError("--field applies to the problems, solutions, "
+                                   "agent_trajectory and trace formats.")
             opts["field_map"] = dict(self._pair(item) for item in field)
         if delimiter is not None or regex:
             if fmt != "solutions":
@@ -59,6 +64,10 @@ class Command(BaseCommand):
             if fmt != "prm800k":
                 raise CommandError("--no-grade applies to the prm800k format.")
             opts["grade_answers"] = False
+        if segmentation is not None:
+            if fmt != "trace":
+                raise CommandError("--segmentation applies to the trace format.")
+            opts["segmentation"] = self._segmentation(segmentation)
         labels = {"source": source, "kind": kind, "step_key": step_key, "version": label_version}
         if any(v is not None for v in labels.values()):
             if fmt != "machine_labels":
@@ -92,3 +101,13 @@ class Command(BaseCommand):
         if not sep or not name or not column:
             raise CommandError(f"--field takes FIELD=COLUMN, got {item!r}.")
         return name.strip(), column.strip()
+
+    @staticmethod
+    def _segmentation(value: str):
+        if not value.lstrip().startswith("{"):
+            return value.strip()
+        import json
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise CommandError(f"--segmentation is no JSON object: {exc}") from exc

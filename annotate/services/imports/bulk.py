@@ -36,6 +36,7 @@ from annotate.models import (
 from .common import grade
 from .plan import ProblemSpec, RowPlan, fill_problem
 from .stage import copy_new_rows, insert_ignoring_conflicts, insert_keyed, is_postgresql, select_ids
+from .trace_rows import write_traces
 
 LOOKUP_CHUNK = 2000
 
@@ -72,6 +73,7 @@ class BatchWriter:
         users = self.users()
         self.nodes()
         self.solutions()
+        write_traces(self)
         self.pre_annotations()
         self.gold_labels()
         self.assignments(users)

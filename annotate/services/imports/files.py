@@ -10,14 +10,24 @@ from pathlib import Path
 
 from django.conf import settings
 
-from . import machine_labels, math_shepherd, prm800k, prmbench, problems, solutions, trajectory
+from . import (
+    deltabench,
+    machine_labels,
+    math_shepherd,
+    prm800k,
+    prmbench,
+    problems,
+    solutions,
+    traces,
+    trajectory,
+)
 from .limits import Budget
 from .problems import csv_file_rows
 from .rows import ImportReport, run_plans
 from .sources import count_rows, read_records, source_kind
 
 FORMATS = ("prm800k", "problems", "solutions", "math_shepherd", "prmbench", "agent_trajectory",
-           "machine_labels")
+           "machine_labels", "trace", "deltabench")
 #: Options each format accepts (anything else is refused, so typos do not pass silently).
 OPTIONS = {
     "prm800k": {"grade_answers"},
@@ -27,6 +37,8 @@ OPTIONS = {
     "prmbench": set(),
     "agent_trajectory": {"field_map"},
     "machine_labels": {"source", "kind", "step_key", "version"},
+    "trace": {"field_map", "segmentation"},
+    "deltabench": set(),
 }
 
 
@@ -39,12 +51,15 @@ def check_options(fmt: str, options: dict | None) -> dict:
         raise ValueError(f"Format '{fmt}' takes no option(s) {', '.join(sorted(unknown))}.")
     if fmt == "machine_labels":
         options = machine_labels.check_label_options(options)
+    if fmt == "trace":
+        options["segmentation"] = traces.check_segmentation(options.get("segmentation"))
     return options
 
 
 PLANNERS = {"prm800k": prm800k.planner, "problems": problems.planner,
             "solutions": solutions.planner, "math_shepherd": math_shepherd.planner,
-            "prmbench": prmbench.planner, "agent_trajectory": trajectory.planner}
+            "prmbench": prmbench.planner, "agent_trajectory": trajectory.planner,
+            "trace": traces.planner, "deltabench": deltabench.planner}
 
 
 def count_lines(path: Path, check=None) -> int:

@@ -86,6 +86,27 @@ class GoldSpec:
     name: str  # what the rejection calls the item, e.g. its external id
 
 
+@dataclass
+class TraceSpec:
+    """A solution's source text and step spans (``SolutionTrace``)."""
+    solution: int
+    text: str
+    spans: list
+    segmentation: dict
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass
+class GroupSpec:
+    """A run of a solution's steps rated as a unit (``StepGroup``)."""
+    solution: int
+    index: int
+    start: int
+    end: int
+    title: str = ""
+    metadata: dict = field(default_factory=dict)
+
+
 class RowPlan:
     """Problems, nodes and the rows hanging off them, for one import row."""
 
@@ -96,6 +117,8 @@ class RowPlan:
         self.assignments: list[AssignmentSpec] = []
         self.pre_annotations: list[PreAnnotationSpec] = []
         self.gold_labels: list[GoldSpec] = []
+        self.traces: list[TraceSpec] = []
+        self.groups: list[GroupSpec] = []
         self._problem_index: dict[str, int] = {}
         self._node_index: dict[tuple, int] = {}
 
