@@ -81,6 +81,8 @@ IMPORT_FORMATS = [
     ("prmbench", "PRMBench (gold items with a known first error)"),
     ("agent_trajectory", "Agent trajectories (OpenAI chat or Anthropic messages; AgentProcessBench labels)"),
     ("machine_labels", "Machine labels JSONL (a judge's or another tool's step labels)"),
+    ("trace", "Long chains of thought (a <think> block or a reasoning field), cut into steps"),
+    ("deltabench", "DeltaBench (long traces with section labels)"),
 ]
 
 
@@ -98,6 +100,11 @@ class ImportForm(forms.Form):
         required=False, strip=False,
         help_text="Solutions only: how to split a text solution into steps (default a blank line).")
     delimiter_is_regex = forms.BooleanField(required=False, label="Delimiter is a regex")
+    segmentation = forms.CharField(
+        required=False, max_length=2000, label="Segmentation",
+        help_text='Long traces only: a strategy (blank_line, numbered, markers, sentence, budget) '
+                  'or JSON, e.g. {"strategy": "markers", "markers": ["Wait"], "max_steps": 500}. '
+                  "Empty: blank lines.")
     label_source = forms.CharField(
         required=False, max_length=200, label="Label source",
         help_text="Machine labels only: the name the labels are listed under (docs/labels.md).")
@@ -142,8 +149,22 @@ class ImportForm(forms.Form):
             raise ValidationError("Give a JSON object.")
         return value
 
+    def clean_segmentation(self):
+        raw = (self.cleaned_data.get("segmentation") or "").strip()
+        if not raw.startswith("{"):
+            return raw or None
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise ValidationError(f"Not JSON: {exc}.") from None
+        if not isinstance(value, dict):
+            raise ValidationError("Give a strategy name or a JSON object.")
+        return value
+
     def clean(self):
         data = super().clean()
+        if data.get("segmentation") and data.get("fmt") != "trace":
+            self.add_error("segmentation", "Segmentation applies to long traces only.")
         if data.get("fmt") == "machine_labels" and not data.get("label_source"):
             self.add_error("label_source", "Machine labels need a source name.")
         if data.get("delimiter_is_regex") and data.get("delimiter"):
@@ -162,6 +183,8 @@ class ImportForm(forms.Form):
         if data.get("delimiter"):
             options["delimiter"] = data["delimiter"]
             options["regex"] = bool(data.get("delimiter_is_regex"))
+        if data.get("fmt") == "trace" and data.get("segmentation"):
+            options["segmentation"] = data["segmentation"]
         if data.get("fmt") == "machine_labels":
             options.update(source=data["label_source"], kind=data.get("label_kind") or "imported",
                            step_key=data.get("step_key") or "position",

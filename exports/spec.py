@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from django.utils.dateparse import parse_datetime
 
 FORMATS = ("prm800k", "trl", "openrlhf", "rlhflow", "processbench", "parquet", "rl_prompts",
-           "agentprocessbench")
+           "agentprocessbench", "trace", "deltabench")
 LABEL_MODES = ("per_annotator", "consensus", "gold")
 GOLD_MODES = ("include", "exclude", "only")
 # Whether gold answer keys become records beside human labels: of gold solutions no human
@@ -162,8 +162,9 @@ def is_rule(labels) -> bool:
 
 
 #: Formats whose rows carry a rule's labels step by step; prm800k records are one annotator's
-#: work, rl_prompts have no labels, agentprocessbench gives imported records back as they were.
-RULE_FORMATS = ("trl", "parquet", "openrlhf", "rlhflow", "processbench")
+#: work, rl_prompts have no labels, agentprocessbench and deltabench give imported records back
+#: as they were; trace gives a long text's steps with their labels.
+RULE_FORMATS = ("trl", "parquet", "openrlhf", "rlhflow", "processbench", "trace")
 #: Fields that select human work or human labels, which a rule's labels are not.
 NOT_WITH_RULE = ("finish_reasons", "annotators", "min_agreement", "machine_labels",
                  "expand_alternatives", "gold_keys")

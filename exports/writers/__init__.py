@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from . import agentprocessbench, chat, openrlhf, prm800k, processbench, rl_prompts, trl
+from . import agentprocessbench, chat, openrlhf, prm800k, processbench, rl_prompts, traces, trl
 
 Rows = Iterator[tuple[str, dict, int]]
 
@@ -25,6 +25,8 @@ FORMATS: dict[str, tuple[Callable[..., Rows], str]] = {
     "parquet": (trl.iter_rows, "parquet"),
     "rl_prompts": (rl_prompts.iter_rows, "jsonl"),
     "agentprocessbench": (agentprocessbench.iter_rows, "jsonl"),
+    "trace": (traces.iter_trace_rows, "jsonl"),
+    "deltabench": (traces.iter_deltabench_rows, "jsonl"),
 }
 
 
