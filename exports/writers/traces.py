@@ -9,7 +9,7 @@ from), ``groups`` the solution's step groups, ``segmentation`` how the steps wer
 
 ``deltabench``: one row per traced solution (the first record of it): the record's own
 fields in its key order, ``long_cot`` the trace's text, ``sections`` rebuilt from the step
-groups (``content`` is the section's paragraphs joined as in the text) and
+groups (``content`` is the section's paragraphs as in the text, unless the import kept another) and
 ``sections_labeled_info`` the groups' labels as they are now, then the entries that named no
 section. A solution with no trace, or whose path no longer has one step per span (re-cut
 since), is refused with the reason.
@@ -82,7 +82,7 @@ def deltabench_row(record: Record, trace: SolutionTrace | None, groups: list
     sections, labels = [], []
     for g in groups:
         section = dict((g.metadata or {}).get("section") or {})
-        section["content"] = text[spans[g.start][0]:spans[g.end - 1][1]]
+        section.setdefault("content", text[spans[g.start][0]:spans[g.end - 1][1]])
         keys = (g.metadata or {}).get("keys") or list(section)
         sections.append({k: section[k] for k in keys + [k for k in section if k not in keys]})
         if (g.metadata or {}).get("labels") is not None:

@@ -5,7 +5,7 @@ solution's steps are the paragraphs of ``long_cot`` (split at each ``"\\n\\n"`` 
 DeltaBench numbers them: paragraph k is step k, 1-based); its ``SolutionTrace`` keeps the
 text, the paragraph spans and the record's other fields. Each of ``sections``
 (``{start, end, description, content, ...}``, 1-based inclusive paragraph ranges) is a
-``StepGroup`` (title = description; metadata: the section less its content, which is the
+``StepGroup`` (title = description; metadata: the section less its content where that is the
 paragraphs, and the section's ``sections_labeled_info`` entry as ``labels``, explanation
 and correction included, which a critique reads).
 
@@ -110,8 +110,8 @@ def plan_deltabench(record: dict) -> RowPlan:
         plan.groups.append(GroupSpec(
             solution=solution, index=index, start=section["start"] - 1, end=section["end"],
             title=str(section.get("description") or "")[:500],
-            metadata={"section": {k: v for k, v in section.items() if k != "content"},
-                      "keys": list(section), "labels": label}))
+            metadata={"section": _kept(section, text, spans), "keys": list(section),
+                      "labels": label}))
         if label is not None:
             ratings.update(section_ratings(section, label))
     if ratings:
@@ -124,6 +124,13 @@ def plan_deltabench(record: dict) -> RowPlan:
                 f"{LABELER} already has an assignment on this trace; Stepwise keeps one per "
                 f"labeler and solution")))
     return plan
+
+
+def _kept(section: dict, text: str, spans: list) -> dict:
+    """The section less its ``content`` where that is its paragraphs as in the text (the
+    export rebuilds it); a content that differs (DeltaBench trims some) is kept as it is."""
+    derived = text[spans[section["start"] - 1][0]:spans[section["end"] - 1][1]]
+    return {k: v for k, v in section.items() if k != "content" or v != derived}
 
 
 def section_ratings(section: dict, label: dict) -> dict[int, int]:
