@@ -1,0 +1,154 @@
+"""Long-trace import (``trace``): a <think> block then the answer, a reasoning field, a bare
+text; segmentation options; field maps; Parquet; the command and the browser form; malformed
+records and options refused with their reasons."""
+
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from annotate.models import Membership, Project, Solution
+from annotate.services.imports import check_options, import_file, import_traces
+from annotate.services.imports.common import solution_path
+
+pytestmark = [pytest.mark.django_db]
+
+THINK = ("<think>\nLet me compute 2+3*4.\n\nFirst 3*4 = 12. Wait, order of operations: "
+         "$3*4$ first. Yes.\n\nSo 2+12 = 14.\n</think>\n\nThe answer is \\boxed{14}.")
+
+
+@pytest.fixture
+def project():
+    return Project.objects.create(name="Traces", slug="traces")
+
+
+def only_solution(project):
+    solution = Solution.objects.get(project=project)
+    return solution, solution.trace, [n.text for n in solution_path(solution)]
+
+
+def test_a_think_block_is_cut_and_the_answer_is_the_last_step(project):
+    report = import_traces(project, [json.dumps({"question": "2+3*4?", "text": THINK,
+                                                 "ground_truth": "14", "id": "t1"})],
+                           source_name="t.jsonl")
+    assert (report.created, report.rejected) == (1, [])
+    solution, trace, steps = only_solution(project)
+    assert trace.text == THINK
+    assert steps == ["Let me compute 2+3*4.",
+                     "First 3*4 = 12. Wait, order of operations: $3*4$ first. Yes.",
+                     "So 2+12 = 14.", "The answer is \\boxed{14}."]
+    assert [THINK[s:e] for s, e in trace.spans] == steps
+    assert trace.segmentation == {"strategy": "blank_line", "mode": "think", "field": "text"}
+    assert solution.final_answer == "14" and solution.is_correct is True
+    assert solution.external_id == "t1"
+    assert trace.metadata["fields"] == {"question": "2+3*4?", "ground_truth": "14", "id": "t1"}
+
+
+def test_markers_segmentation_and_a_reasoning_field_with_a_field_map(project):
+    record = {"prompt": "2+3*4?", "reasoning_content": "First 3*4 = 12. Wait, $x. Wait$ is "
+              "fine. Alternatively add first: 20. Let me check: 14.", "content": "14"}
+    report = import_traces(project, [json.dumps(record)], source_name="r.jsonl",
+                           field_map={"question": "prompt", "reasoning": "reasoning_content",
+                                      "answer": "content"},
+                           segmentation={"strategy": "markers"})
+    assert report.rejected == []
+    solution, trace, steps = only_solution(project)
+    assert trace.text == record["reasoning_content"]
+    assert steps == ["First 3*4 = 12.", "Wait, $x. Wait$ is fine.", "Alternatively add first: 20.",
+                     "Let me check: 14."]
+    assert solution.final_answer == "14"
+    assert trace.segmentation["mode"] == "reasoning"
+
+
+def test_parquet_source_with_the_budget_strategy(project, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts = [f"Problem {k}. " + " ".join(f"Step {i} adds {i}." for i in range(40)) for k in range(3)]
+    pq.write_table(pa.table({"question": [f"Q{k}" for k in range(3)], "text": texts}),
+                   tmp_path / "t.parquet")
+    options = {"segmentation": {"strategy": "budget", "min_chars": 40, "max_chars": 120}}
+    report = import_file(project, tmp_path / "t.parquet", "trace", options)
+    assert (report.created, report.rejected) == (3, [])
+    for solution in Solution.objects.filter(project=project):
+        steps = [n.text for n in solution_path(solution)]
+        assert all(len(s) <= 120 for s in steps) and len(steps) > 3
+        assert solution.trace.text in texts
+
+
+def test_malformed_records_are_refused_with_their_reasons(project):
+    rows = [
+        {"text": THINK},
+        {"question": "q", "text": 5},
+        {"question": "q"},
+        {"question": "q", "text": "<think>  </think> 14"},
+        {"question": "q", "text": "A. B. C.", "ground_truth": ["14"]},
+        {"question": "q", "text": "\n\n  \n"},
+    ]
+    report = import_traces(project, [json.dumps(r) for r in rows], source_name="bad.jsonl")
+    assert dict(report.rejected) == {
+        1: "'question' must be a string, got null",
+        2: "'text' must be a string, got int",
+        3: "the record has neither 'text' nor 'reasoning'",
+        4: "the <think> block of 'text' is empty",
+        5: "'ground_truth' must be a string or a number",
+        6: "'text' is empty",
+    }
+    capped = import_traces(project, [json.dumps({"question": "q", "text": "A. B. C."})],
+                           source_name="cap.jsonl", segmentation={"strategy": "sentence",
+                                                                  "max_steps": 2})
+    assert capped.rejected == [(1, "segmentation (sentence): the text cuts into 3 steps; at most "
+                                   "2 are allowed (max_steps)")]
+
+
+def test_bad_options_are_refused_before_reading(project):
+    for options, message in [
+        ({"segmentation": "paragraphs"}, "unknown segmentation strategy 'paragraphs'"),
+        ({"segmentation": {"strategy": "markers", "markers": "Wait"}}, "'markers' must be"),
+        ({"segmentation": {"strategy": "sentence", "max_step_chars": -1}}, "'max_step_chars' must"),
+        ({"segmentation": {"strategy": "llm"}}, "re-segment the traces with a model"),
+        ({"segmentation": 3}, "'segmentation' must be a strategy name"),
+        ({"delimiter": "\n"}, "takes no option(s) delimiter"),
+    ]:
+        with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            check_options("trace", options)
+    with pytest.raises(ValueError, match="Unknown field"):
+        import_traces(project, [], source_name="x", field_map={"steps": "x"})
+
+
+def test_command_line_import(project, tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_text(json.dumps({"question": "2+3*4?", "text": THINK}) + "\n")
+    call_command("import_data", str(path), "--project", "traces", "--format", "trace",
+                 "--segmentation", '{"strategy": "sentence"}')
+    _, trace, steps = only_solution(project)
+    assert trace.segmentation["strategy"] == "sentence" and len(steps) == 6
+    with pytest.raises(CommandError, match="--segmentation applies to the trace format"):
+        call_command("import_data", str(path), "--project", "traces", "--format", "problems",
+                     "--segmentation", "sentence")
+    with pytest.raises(CommandError, match="unknown segmentation strategy"):
+        call_command("import_data", str(path), "--project", "traces", "--format", "trace",
+                     "--segmentation", "words")
+
+
+def test_browser_form_refuses_bad_segmentation_with_a_400(project, client, make_user):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    admin = make_user("trace-admin")
+    Membership.objects.create(project=project, user=admin, role=Membership.Role.ADMIN)
+    client.force_login(admin)
+    url = reverse("manage:import", args=[project.slug])
+
+    def post(**data):
+        upload = SimpleUploadedFile("t.jsonl", json.dumps({"question": "q", "text": THINK}).encode())
+        return client.post(url, {"file": upload, **data})
+
+    response = post(fmt="trace", segmentation="words")
+    assert response.status_code == 400
+    assert "unknown segmentation strategy &#x27;words&#x27;" in response.content.decode()
+    response = post(fmt="trace", segmentation="{not json")
+    assert response.status_code == 400 and "Not JSON" in response.content.decode()
+    response = post(fmt="problems", segmentation="sentence")
+    assert response.status_code == 400
+    assert "Segmentation applies to long traces only." in response.content.decode()
