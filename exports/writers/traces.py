@@ -11,7 +11,8 @@ from), ``groups`` the solution's step groups, ``segmentation`` how the steps wer
 fields in its key order, ``long_cot`` the trace's text, ``sections`` rebuilt from the step
 groups (``content`` is the section's paragraphs as in the text, unless the import kept another) and
 ``sections_labeled_info`` the groups' labels as they are now, then the entries that named no
-section. A solution with no trace, or whose path no longer has one step per span (re-cut
+section; objects come back in the record's key order (nested objects of the other fields
+with the same content, in the database's key order). A solution with no trace, or whose path no longer has one step per span (re-cut
 since), is refused with the reason.
 """
 
@@ -83,14 +84,19 @@ def deltabench_row(record: Record, trace: SolutionTrace | None, groups: list
     for g in groups:
         section = dict((g.metadata or {}).get("section") or {})
         section.setdefault("content", text[spans[g.start][0]:spans[g.end - 1][1]])
-        keys = (g.metadata or {}).get("keys") or list(section)
-        sections.append({k: section[k] for k in keys + [k for k in section if k not in keys]})
+        sections.append(_in_order(section, (g.metadata or {}).get("keys")))
         if (g.metadata or {}).get("labels") is not None:
-            labels.append(g.metadata["labels"])
+            labels.append(_in_order(g.metadata["labels"], g.metadata.get("label_keys")))
+    labels += [_in_order(e["labels"], e["keys"]) for e in meta.get("extra_labels") or []]
     values = {**meta.get("fields", {}), "long_cot": text, "sections": sections,
-              "sections_labeled_info": labels + list(meta.get("extra_labels") or [])}
-    keys = meta.get("keys") or list(values)
-    return {k: values[k] for k in keys + [k for k in values if k not in keys]}, ""
+              "sections_labeled_info": labels}
+    return _in_order(values, meta.get("keys")), ""
+
+
+def _in_order(value: dict, keys: list | None) -> dict:
+    """``value`` with its keys in the imported order (then any added since)."""
+    keys = [k for k in keys or [] if k in value]
+    return {k: value[k] for k in keys + [k for k in value if k not in keys]}
 
 
 def _mismatch(record: Record, trace: SolutionTrace | None) -> str:

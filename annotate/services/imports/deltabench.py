@@ -7,7 +7,8 @@ text, the paragraph spans and the record's other fields. Each of ``sections``
 (``{start, end, description, content, ...}``, 1-based inclusive paragraph ranges) is a
 ``StepGroup`` (title = description; metadata: the section less its content where that is the
 paragraphs, and the section's ``sections_labeled_info`` entry as ``labels``, explanation
-and correction included, which a critique reads).
+and correction included, which a critique reads; with ``label_keys``, their order, which
+the database's JSON does not keep).
 
 The section labels are human labels of the group's steps: one submitted Assignment of
 source ``import`` by the inactive user ``deltabench-human``:
@@ -103,7 +104,7 @@ def plan_deltabench(record: dict) -> RowPlan:
         solution=solution, text=text, spans=spans, segmentation=dict(SEGMENTATION),
         metadata={"format": "deltabench", "keys": list(record),
                   "fields": {k: v for k, v in record.items() if k not in OWN},
-                  "extra_labels": extra}))
+                  "extra_labels": [{"keys": list(info), "labels": info} for info in extra]}))
     ratings: dict[int, int] = {}
     for index, section in enumerate(sections):
         label = labels.get(index)
@@ -111,7 +112,7 @@ def plan_deltabench(record: dict) -> RowPlan:
             solution=solution, index=index, start=section["start"] - 1, end=section["end"],
             title=str(section.get("description") or "")[:500],
             metadata={"section": _kept(section, text, spans), "keys": list(section),
-                      "labels": label}))
+                      "labels": label, "label_keys": list(label or {})}))
         if label is not None:
             ratings.update(section_ratings(section, label))
     if ratings:
