@@ -2,7 +2,19 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from . import pages
-from .views import certifications, exports, ingest, labels, models, ratings, resources, runs, search, tokens
+from .views import (
+    certifications,
+    exports,
+    ingest,
+    labels,
+    models,
+    ratings,
+    resources,
+    runs,
+    search,
+    tokens,
+    traces,
+)
 
 app_name = "api"
 
@@ -24,6 +36,7 @@ urlpatterns = [
     path("solutions/", resources.SolutionList.as_view(), name="solutions"),
     path("solutions/bulk/", ingest.SolutionBulkCreate.as_view(), name="solutions-bulk"),
     path("solutions/<int:pk>/", resources.SolutionDetail.as_view(), name="solution"),
+    path("traces/bulk/", traces.TraceBulkCreate.as_view(), name="traces-bulk"),
     path("assignments/", resources.AssignmentList.as_view(), name="assignments"),
     path("assignments/<int:pk>/", resources.AssignmentDetail.as_view(), name="assignment"),
     path("ratings/", ratings.RatingChanges.as_view(), name="ratings"),

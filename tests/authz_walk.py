@@ -283,6 +283,9 @@ RULES: dict[str, Rule] = {
     "api:solutions-bulk": R({"POST": "admin"}, body={
         "project": P, "items": [{"problem": IDS["problem"], "steps": ["x"]}]}),
     "api:solution": R({"GET": "member"}, {"pk": "solution"}, body={"is_gold": False}),
+    # Long-trace ingest (api/views/traces.py): the project's admins, as the other bulk ingests.
+    "api:traces-bulk": R({"POST": "admin"}, body={
+        "project": P, "format": "trace", "items": [{"question": "x", "text": "y"}]}),
     "api:assignments": R({"GET": "login"}, query={"project": P, "solution": S}),
     "api:assignment": R({"GET": "reviewer"}, {"pk": "assignment"}, body={"status": "active"}),
     "api:ratings": R({"GET": "login"}, query={"project": P}),

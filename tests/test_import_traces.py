@@ -152,3 +152,48 @@ def test_browser_form_refuses_bad_segmentation_with_a_400(project, client, make_
     response = post(fmt="problems", segmentation="sentence")
     assert response.status_code == 400
     assert "Segmentation applies to long traces only." in response.content.decode()
+
+
+def test_api_ingest_of_traces_and_deltabench(project, make_user, shared_data):
+    from rest_framework.test import APIClient
+
+    from api.services import issue_token
+
+    admin, annotator = make_user("api-admin"), make_user("api-annotator")
+    Membership.objects.create(project=project, user=admin, role=Membership.Role.ADMIN)
+    Membership.objects.create(project=project, user=annotator, role=Membership.Role.ANNOTATOR)
+
+    clients = {}
+
+    def client(user, scope="write"):
+        if (user.pk, scope) not in clients:
+            _, key = issue_token(user=user, name=f"{user.username}-{scope}", scope=scope)
+            clients[user.pk, scope] = APIClient()
+            clients[user.pk, scope].credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+        return clients[user.pk, scope]
+
+    body = {"project": project.pk, "format": "trace", "options": {"segmentation": "sentence"},
+            "items": [{"question": "2+3*4?", "text": THINK}, {"question": "q"}]}
+    resp = client(admin).post("/api/traces/bulk/", body, format="json")
+    assert resp.status_code == 201, resp.content
+    out = resp.json()
+    assert (out["created"], out["existing"], out["errors"]) == (1, 0, 1)
+    assert out["results"][1]["errors"] == {
+        "non_field_errors": ["the record has neither 'text' nor 'reasoning'"]}
+    assert Solution.objects.get(project=project).trace.text == THINK
+    again = client(admin).post("/api/traces/bulk/", body, format="json")
+    assert again.status_code == 200 and again.json()["results"][0]["status"] == "existing"
+
+    bad = client(admin).post("/api/traces/bulk/", {**body, "options": {"segmentation": "words"}},
+                             format="json")
+    assert bad.status_code == 400
+    assert "unknown segmentation strategy 'words'" in bad.json()["options"][0]
+    bad = client(admin).post("/api/traces/bulk/", {**body, "format": "prm800k"}, format="json")
+    assert bad.status_code == 400 and "format" in bad.json()
+    assert client(annotator).post("/api/traces/bulk/", body, format="json").status_code == 403
+    assert client(admin, "read").post("/api/traces/bulk/", body, format="json").status_code == 403
+
+    record = json.loads((shared_data / "deltabench" / "examples.jsonl").read_text().splitlines()[0])
+    resp = client(admin).post("/api/traces/bulk/", {"project": project.pk, "format": "deltabench",
+                                                    "items": [record]}, format="json")
+    assert resp.status_code == 201 and resp.json()["created"] == 1
