@@ -2,7 +2,18 @@
 
 from django.urls import path
 
-from .views import certify, dashboard, generator, imports, labels, members, projects, quality, review
+from .views import (
+    certify,
+    dashboard,
+    generator,
+    imports,
+    labels,
+    members,
+    projects,
+    quality,
+    review,
+    traces,
+)
 
 app_name = "manage"
 
@@ -19,6 +30,7 @@ urlpatterns = [
     path("<slug:slug>/members/<int:pk>/remove/", members.remove, name="remove_member"),
     path("<slug:slug>/import/", imports.upload, name="import"),
     path("<slug:slug>/runs/<int:run_id>/", imports.run_status, name="run"),
+    path("<slug:slug>/traces/resegment/", traces.resegment_traces, name="resegment_traces"),
     path("<slug:slug>/gold/", quality.gold, name="gold"),
     path("<slug:slug>/gold/promote/<int:assignment_id>/", quality.promote, name="promote"),
     path("<slug:slug>/screening/", quality.screening, name="screening"),

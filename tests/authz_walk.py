@@ -230,6 +230,8 @@ RULES: dict[str, Rule] = {
     "manage:set_role": R("admin", {**SLUG_ARG, "pk": "membership"}, body={"role": "annotator"}),
     "manage:remove_member": R("admin", {**SLUG_ARG, "pk": "membership"}, body={}),
     "manage:import": R("admin", SLUG_ARG, body={"fmt": "jsonl"}),
+    # Re-cutting imported long traces (console/views/traces.py).
+    "manage:resegment_traces": R("admin", SLUG_ARG, body={"strategy": "sentence"}),
     "manage:run": R("admin", {**SLUG_ARG, "run_id": "run"}),
     "manage:gold": R("admin", SLUG_ARG, body={"solution": S}),
     "manage:promote": R("admin", {**SLUG_ARG, "assignment_id": "assignment"}, body={}),

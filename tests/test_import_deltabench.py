@@ -188,3 +188,32 @@ def test_resegmentation_refusals(project, lines):
                                     last_step=solution_path(solution)[0])
     with pytest.raises(ResegmentError, match="has no trace"):
         resegment(other, strategy="sentence")
+
+
+def test_console_recut_action(project, lines, client, make_user):
+    from django.urls import reverse
+
+    from annotate.models import Membership
+
+    import_deltabench(project, lines[:1], source_name="one.jsonl")
+    solution = Solution.objects.get(project=project)
+    admin, reviewer = make_user("recut-admin"), make_user("recut-reviewer")
+    Membership.objects.create(project=project, user=admin, role=Membership.Role.ADMIN)
+    Membership.objects.create(project=project, user=reviewer, role=Membership.Role.REVIEWER)
+    url = reverse("manage:resegment_traces", args=[project.slug])
+    client.force_login(reviewer)
+    assert client.post(url, {"strategy": "sentence"}).status_code == 403
+    client.force_login(admin)
+    assert "1 imported long trace." in client.get(url).content.decode()
+    bad = client.post(url, {"strategy": "sentence", "options": "[1]"})
+    assert bad.status_code == 400 and "Give a JSON object." in bad.content.decode()
+    bad = client.post(url, {"strategy": "sentence", "solutions": "999999"})
+    assert bad.status_code == 400
+    assert "No traced solution of this project has id(s) 999999." in bad.content.decode()
+    bad = client.post(url, {"strategy": "sentence", "options": '{"max_steps": 5}'})
+    assert bad.status_code == 400 and "at most 5 are allowed (max_steps)" in bad.content.decode()
+    ok = client.post(url, {"strategy": "sentence", "solutions": str(solution.pk)})
+    assert ok.status_code == 200
+    assert f"solution {solution.pk}: 362 -&gt; " in ok.content.decode()
+    solution.refresh_from_db()
+    assert solution.trace.segmentation["strategy"] == "sentence"
