@@ -17,7 +17,7 @@ from exports.spec import SpecError, normalize_spec
 from exports.writers import iter_rows
 from tests.exports_data import build
 
-pytestmark = [pytest.mark.django_db]
+pytestmark = [pytest.mark.portable, pytest.mark.django_db]
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from annotate.services.imports.common import solution_path
 from annotate.services.imports.deltabench import LABELER
 from annotate.services.resegment import ResegmentError, resegment
 
-pytestmark = [pytest.mark.django_db]
+pytestmark = [pytest.mark.portable, pytest.mark.django_db]
 
 
 @pytest.fixture

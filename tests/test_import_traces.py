@@ -12,7 +12,7 @@ from annotate.models import Membership, Project, Solution
 from annotate.services.imports import check_options, import_file, import_traces
 from annotate.services.imports.common import solution_path
 
-pytestmark = [pytest.mark.django_db]
+pytestmark = [pytest.mark.portable, pytest.mark.django_db]
 
 THINK = ("<think>\nLet me compute 2+3*4.\n\nFirst 3*4 = 12. Wait, order of operations: "
          "$3*4$ first. Yes.\n\nSo 2+12 = 14.\n</think>\n\nThe answer is \\boxed{14}.")
