@@ -197,3 +197,4 @@ def test_api_ingest_of_traces_and_deltabench(project, make_user, shared_data):
     resp = client(admin).post("/api/traces/bulk/", {"project": project.pk, "format": "deltabench",
                                                     "items": [record]}, format="json")
     assert resp.status_code == 201 and resp.json()["created"] == 1
+
