@@ -20,7 +20,8 @@ Strategies (``segment(text, strategy, **options)``):
 
 LaTeX (``$...$``, ``$$...$$``, ``\\(...\\)``, ``\\[...\\]``) and code (fenced and inline) are
 never cut: a separator or marker inside them does not split (``protect``, default true).
-Caps as in Potato's: ``max_steps`` and ``max_step_chars`` refuse a cut with a
+``segment_trace`` cuts only the inside of a ``<think>`` block and makes the answer after it
+one more step. Caps as in Potato's: ``max_steps`` and ``max_step_chars`` refuse a cut with a
 :class:`SegmentationError` naming the cap. Model-based segmentation lives in
 ``generation.segmenting`` (it calls a generation backend) and returns spans the same way.
 """
@@ -49,6 +50,7 @@ _BLANK_LINES = re.compile(r"\n[ \t]*\n\s*")
 _NUMBERED = re.compile(r"^[ \t]*(?:\*\*|#+[ \t]*)?(?:Step[ \t]+\d+|\d+[.)](?=\s))", re.M | re.I)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _WHITESPACE = re.compile(r"\s+")
+_THINK = re.compile(r"<think>(.*?)(?:</think>|\Z)", re.S)
 
 
 class SegmentationError(ValueError):
@@ -75,6 +77,37 @@ def segment(text: str, strategy: str, **options) -> Spans:
         raise SegmentationError(f"strategy '{strategy}' takes no option(s) "
                                 f"{', '.join(sorted(options))}")
     return check_caps(spans, max_steps=max_steps, max_step_chars=max_step_chars)
+
+
+def think_parts(text: str) -> tuple[tuple[int, int], tuple[int, int] | None] | None:
+    """Where a ``<think>...</think>`` text's reasoning lies, and its answer after the tag
+    (trimmed; None when there is none); None for a text without a ``<think>`` block. An
+    unclosed block runs to the end."""
+    think = _THINK.search(text)
+    if think is None:
+        return None
+    after = think.end()
+    tail = text[after:]
+    answer = None
+    if tail.strip():
+        answer = (after + len(tail) - len(tail.lstrip()), after + len(tail.rstrip()))
+    return think.span(1), answer
+
+
+def segment_trace(text: str, strategy: str, **options) -> tuple[Spans, str]:
+    """Spans of a trace and its mode: in a ``<think>`` text (mode ``think``) the reasoning is
+    cut by the strategy and the answer after ``</think>`` is one more step; any other text
+    (mode ``text``) is cut whole."""
+    parts = think_parts(text)
+    if parts is None:
+        return segment(text, strategy, **options), "text"
+    (start, end), answer = parts
+    if not text[start:end].strip():
+        raise SegmentationError("the <think> block is empty")
+    spans = [(s + start, e + start) for s, e in segment(text[start:end], strategy, **options)]
+    if answer is not None:
+        spans.append(answer)
+    return spans, "think"
 
 
 def check_caps(spans: Spans, *, max_steps: int = MAX_STEPS,

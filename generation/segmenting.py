@@ -13,7 +13,13 @@ from __future__ import annotations
 
 import json
 
-from annotate.segmentation import MAX_STEP_CHARS, MAX_STEPS, SegmentationError, check_caps
+from annotate.segmentation import (
+    MAX_STEP_CHARS,
+    MAX_STEPS,
+    SegmentationError,
+    check_caps,
+    think_parts,
+)
 from generation.backends import backend_for
 from generation.config import GeneratorSettings
 
@@ -87,8 +93,15 @@ def resegment_with_model(solution, settings: GeneratorSettings, **options):
     trace = SolutionTrace.objects.filter(solution=solution).first()
     if trace is None:
         raise ResegmentError(f"solution {solution.pk} has no trace to re-cut")
+    parts = think_parts(trace.text) if (trace.segmentation or {}).get("mode") == "think" else None
     try:
-        spans = segment_with_model(trace.text, settings, **options)
+        if parts is None:
+            spans = segment_with_model(trace.text, settings, **options)
+        else:  # the block's inside by the model, then the answer after it, as on import
+            (start, end), answer = parts
+            spans = [(s + start, e + start) for s, e in
+                     segment_with_model(trace.text[start:end], settings, **options)]
+            spans += [answer] if answer is not None else []
     except SegmentationError as exc:
         raise ResegmentError(f"LLM segmentation refused: {exc}") from None
     return resegment(solution, spans=spans, segmentation={

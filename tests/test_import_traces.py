@@ -198,3 +198,27 @@ def test_api_ingest_of_traces_and_deltabench(project, make_user, shared_data):
                                                     "items": [record]}, format="json")
     assert resp.status_code == 201 and resp.json()["created"] == 1
 
+
+
+def test_resegmenting_a_think_trace_cuts_inside_the_block_and_carries_the_answers_label(project):
+    from django.contrib.auth import get_user_model
+
+    from annotate.models import Assignment, StepRating
+    from annotate.services.resegment import resegment
+
+    import_traces(project, [json.dumps({"question": "2+3*4?", "text": THINK})], source_name="t")
+    solution = Solution.objects.get(project=project)
+    rater = get_user_model().objects.create(username="think-rater")
+    assignment = Assignment.objects.create(project=project, solution=solution, annotator=rater,
+                                           status=Assignment.Status.SUBMITTED)
+    path = solution_path(solution)
+    StepRating.objects.create(assignment=assignment, node=path[-1], rating=1)  # the answer
+    StepRating.objects.create(assignment=assignment, node=path[1], rating=-1)  # re-cut below
+    report = resegment(solution, strategy="sentence")
+    assert (report.ratings_carried, report.ratings_dropped) == (1, 1)
+    solution, trace, steps = only_solution(project)
+    assert steps == ["Let me compute 2+3*4.", "First 3*4 = 12.", "Wait, order of operations: "
+                     "$3*4$ first.", "Yes.", "So 2+12 = 14.", "The answer is \\boxed{14}."]
+    assert trace.segmentation["mode"] == "think" and trace.segmentation["strategy"] == "sentence"
+    ratings = dict(StepRating.objects.filter(assignment=assignment).values_list("node_id", "rating"))
+    assert ratings == {solution_path(solution)[-1].pk: 1}

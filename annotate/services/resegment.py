@@ -1,7 +1,8 @@
 """Re-cutting an imported trace into other steps, carrying labels where spans still match.
 
 ``resegment(solution, strategy=..., options=...)`` (or ``spans=``, e.g. from a model through
-``generation.segmenting``) cuts the trace's text again; the steps become a new path in the
+``generation.segmenting``) cuts the trace's text again (a ``<think>`` text: the block's
+inside, and the answer after it as the last step, as on import); the steps become a new path in the
 problem's step tree (a shared prefix reuses its nodes), the solution now ends at the new
 path's last step, and the trace keeps the new spans. A human rating or a gold label of a
 step whose span is a span of the new cut moves to the new step; every other one is dropped
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from annotate.models import GoldLabel, Solution, SolutionTrace, StepGroup, StepNode, StepRating
-from annotate.segmentation import check_spans, segment
+from annotate.segmentation import check_spans, segment, segment_trace
 from annotate.services.tree import get_or_create_node, path_of
 
 
@@ -49,11 +50,16 @@ def resegment(solution: Solution, *, strategy: str | None = None, options: dict 
     if trace is None:
         raise ResegmentError(f"solution {solution.pk} has no trace (it was not imported as a "
                              "long text), so there is nothing to re-cut")
+    # How the text was read on import (a <think> block's inside, then the answer) is kept.
+    kept = {k: v for k, v in (trace.segmentation or {}).items() if k in ("mode", "field")}
     if spans is None:
         if not strategy:
             raise ResegmentError("give a strategy or spans")
         try:
-            new = segment(trace.text, strategy, **(options or {}))
+            if kept.get("mode") == "think":
+                new, _ = segment_trace(trace.text, strategy, **(options or {}))
+            else:
+                new = segment(trace.text, strategy, **(options or {}))
         except ValueError as exc:
             raise ResegmentError(str(exc)) from None
         segmentation = {"strategy": strategy, **(options or {})}
@@ -63,6 +69,7 @@ def resegment(solution: Solution, *, strategy: str | None = None, options: dict 
         except ValueError as exc:
             raise ResegmentError(str(exc)) from None
         segmentation = segmentation or {"strategy": "spans"}
+    segmentation = {**segmentation, **kept}
     with transaction.atomic():
         solution = Solution.objects.select_for_update().get(pk=solution.pk)
         old_path = path_of(solution.last_step)

@@ -11,10 +11,9 @@ record's other fields, so the ``trace`` export gives the source back byte for by
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
-from annotate.segmentation import STRATEGIES, SegmentationError, segment
+from annotate.segmentation import STRATEGIES, SegmentationError, segment, segment_trace, think_parts
 
 from .common import (
     MAX_ANSWER_CHARS,
@@ -30,7 +29,6 @@ from .rows import ImportReport, RowError, jsonl_rows, run_plans
 
 FIELDS = ("question", "text", "reasoning", "answer", "ground_truth", "id")
 DEFAULT_SEGMENTATION = {"strategy": "blank_line"}
-_THINK = re.compile(r"<think>(.*?)(?:</think>|\Z)", re.S)
 
 
 def check_segmentation(value) -> dict:
@@ -55,14 +53,16 @@ def check_segmentation(value) -> dict:
     return dict(value)
 
 
-def cut(text: str, segmentation: dict, offset: int = 0) -> list[tuple[int, int]]:
-    """Spans of ``text`` by ``segmentation``, shifted by ``offset``; a RowError when refused."""
+def cut(text: str, segmentation: dict, *, think: bool = False) -> tuple[list[tuple[int, int]], str]:
+    """Spans of ``text`` by ``segmentation`` (with ``think``, a ``<think>`` block's inside, then
+    its answer) and the mode; a RowError when refused."""
     options = {k: v for k, v in segmentation.items() if k != "strategy"}
     try:
-        spans = segment(text, segmentation["strategy"], **options)
+        if think:
+            return segment_trace(text, segmentation["strategy"], **options)
+        return segment(text, segmentation["strategy"], **options), "reasoning"
     except SegmentationError as exc:
         raise RowError(f"segmentation ({segmentation['strategy']}): {exc}") from None
-    return [(s + offset, e + offset) for s, e in spans]
 
 
 def import_traces(project, lines: Iterable[str], *, source_name: str, field_map: dict | None = None,
@@ -93,24 +93,15 @@ def plan_trace(record: dict, names: dict, segmentation: dict) -> RowPlan:
     if field("reasoning") is not None:
         mode = "reasoning"
         text = need_str(field("reasoning"), names["reasoning"], max_len=MAX_SOLUTION_CHARS)
-        spans = cut(text, segmentation)
+        spans, _ = cut(text, segmentation)
     elif field("text") is not None:
         text = need_str(field("text"), names["text"], max_len=MAX_SOLUTION_CHARS)
-        think = _THINK.search(text)
-        if think is None:
-            mode = "text"
-            spans = cut(text, segmentation)
-        else:
-            mode = "think"
-            if not think.group(1).strip():
-                raise RowError(f"the <think> block of '{names['text']}' is empty")
-            spans = cut(think.group(1), segmentation, think.start(1))
-            after = think.end()
-            tail = text[after:]
-            if tail.strip():
-                lead = len(tail) - len(tail.lstrip())
-                spans.append((after + lead, after + len(tail.rstrip())))
-                answer = answer or tail.strip()
+        parts = think_parts(text)
+        if parts is not None and not text[parts[0][0]:parts[0][1]].strip():
+            raise RowError(f"the <think> block of '{names['text']}' is empty")
+        spans, mode = cut(text, segmentation, think=True)
+        if parts is not None and parts[1] is not None:
+            answer = answer or text[parts[1][0]:parts[1][1]]
     else:
         raise RowError(f"the record has neither '{names['text']}' nor '{names['reasoning']}'")
     steps = [need_str(text[s:e], f"step {k + 1}", max_len=MAX_STEP_CHARS)
