@@ -222,3 +222,23 @@ def test_resegmenting_a_think_trace_cuts_inside_the_block_and_carries_the_answer
     assert trace.segmentation["mode"] == "think" and trace.segmentation["strategy"] == "sentence"
     ratings = dict(StepRating.objects.filter(assignment=assignment).values_list("node_id", "rating"))
     assert ratings == {solution_path(solution)[-1].pk: 1}
+
+
+def test_llm_segmentation_through_a_real_backend_refuses_an_answer_that_is_no_cut(project):
+    """The demo model (in process, transformers) answers arithmetic, not a list of step
+    openings: the re-cut is refused with the reason and the trace stays as it was."""
+    from annotate.services.resegment import ResegmentError
+    from demo.testing import build_test_model
+    from generation.config import GeneratorSettings
+    from generation.segmenting import resegment_with_model
+
+    import_traces(project, [json.dumps({"question": "q", "text": "<think>A. B.</think> 3"})],
+                  source_name="t")
+    solution, trace, steps = only_solution(project)
+    settings = GeneratorSettings.from_dict({"model": str(build_test_model()), "temperature": 0.0,
+                                            "top_p": 1.0, "retries": 0, "timeout": 60})
+    with pytest.raises(ResegmentError, match="LLM segmentation refused: the model's answer holds "
+                                             "no JSON list of step openings"):
+        resegment_with_model(solution, settings, max_new_tokens=16)
+    _, after, after_steps = only_solution(project)
+    assert (after.spans, after_steps) == (trace.spans, steps)
