@@ -36,6 +36,7 @@ def _json_posts(lab) -> list[tuple[APIClient, str]]:
     admin = api(lab["users"]["admin"])
     model = lab["model"].pk
     return [(admin, "/api/problems/bulk/"), (admin, "/api/solutions/bulk/"),
+            (admin, "/api/traces/bulk/"),
             (admin, "/api/runs/"), (admin, "/api/exports/"),
             (admin, f"/api/prm/{model}/score/"), (admin, f"/api/prm/{model}/openrlhf/"),
             (APIClient(), f"/api/prm/reward/{lab['reward_key']}/")]
