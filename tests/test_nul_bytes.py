@@ -82,6 +82,8 @@ def test_every_api_query_parameter(make_user):
     ("/api/problems/bulk/", {"items": [{"statement": NUL}]}, "items.0.statement"),
     ("/api/solutions/bulk/", {"items": [{"problem_external_id": "p1", "steps": ["a"],
                                          "metadata": {NUL: 1}}]}, "items.0.metadata.beforeafter"),
+    ("/api/traces/bulk/", {"format": "trace", "items": [{"question": "q", "text": NUL}]},
+     "items.0.text"),
     ("/api/exports/", {"spec": {"format": "trl", "split_seed": NUL}}, "spec.split_seed"),
     ("/api/runs/", {"kind": "train_prm", "params": {"name": NUL}}, "params.name"),
 ])
