@@ -14,7 +14,7 @@ Strategies (``segment(text, strategy, **options)``):
 - ``numbered``: a new step at each line that starts "Step N", "N." or "N)" (optionally bold).
 - ``markers``: a new step where a discourse marker starts a sentence or a line; ``markers``
   (default ``DEFAULT_MARKERS``) is configurable.
-- ``sentence``: a new step after ., ! or ? followed by whitespace.
+- ``sentence``: a new step after ., ! or ? followed by whitespace, and at blank lines.
 - ``budget``: a base strategy's pieces (``base``, default ``sentence``) merged while a piece
   is under ``min_chars`` and split at whitespace past ``max_chars``.
 
@@ -239,7 +239,17 @@ def _markers(text: str, guard, options: dict) -> Spans:
 
 
 def _sentence(text: str, guard, options: dict) -> Spans:
-    return _pieces(text, [m.span() for m in _SENTENCE_END.finditer(text) if guard(m.start())])
+    """After . ! ? and whitespace, and at blank lines (a paragraph ending in a formula)."""
+    seps = sorted([m.span() for m in _SENTENCE_END.finditer(text) if guard(m.start())]
+                  + [m.span() for m in _BLANK_LINES.finditer(text)
+                     if guard(m.start()) and guard(m.end())])
+    merged: Spans = []
+    for start, end in seps:  # overlapping separators (".\n\n") are one
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return _pieces(text, merged)
 
 
 def _budget(text: str, guard, options: dict) -> Spans:

@@ -71,9 +71,9 @@ def test_numbered_steps():
 
 
 def test_sentence_cuts_outside_math_only():
-    text = "First $a. B$ holds. Second! Third?  Last `x. Y` here."
+    text = "First $a. B$ holds. Second! Third?  Last `x. Y` here.\n\n$$x = 1$$\n\nEnd"
     assert cut(text, "sentence") == ["First $a. B$ holds.", "Second!", "Third?",
-                                     "Last `x. Y` here."]
+                                     "Last `x. Y` here.", "$$x = 1$$", "End"]
 
 
 def test_budget_merges_tiny_pieces_and_splits_huge_ones():
