@@ -50,7 +50,6 @@ _BLANK_LINES = re.compile(r"\n[ \t]*\n\s*")
 _NUMBERED = re.compile(r"^[ \t]*(?:\*\*|#+[ \t]*)?(?:Step[ \t]+\d+|\d+[.)](?=\s))", re.M | re.I)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _WHITESPACE = re.compile(r"\s+")
-_THINK = re.compile(r"<think>(.*?)(?:</think>|\Z)", re.S)
 
 
 class SegmentationError(ValueError):
@@ -83,15 +82,18 @@ def think_parts(text: str) -> tuple[tuple[int, int], tuple[int, int] | None] | N
     """Where a ``<think>...</think>`` text's reasoning lies, and its answer after the tag
     (trimmed; None when there is none); None for a text without a ``<think>`` block. An
     unclosed block runs to the end."""
-    think = _THINK.search(text)
-    if think is None:
+    open_at = text.find("<think>")
+    if open_at < 0:
         return None
-    after = think.end()
+    start = open_at + len("<think>")
+    close_at = text.find("</think>", start)
+    end = len(text) if close_at < 0 else close_at
+    after = len(text) if close_at < 0 else close_at + len("</think>")
     tail = text[after:]
     answer = None
     if tail.strip():
         answer = (after + len(tail) - len(tail.lstrip()), after + len(tail.rstrip()))
-    return think.span(1), answer
+    return (start, end), answer
 
 
 def segment_trace(text: str, strategy: str, **options) -> tuple[Spans, str]:
