@@ -14,7 +14,9 @@ from annotate.segmentation import (
     protected_regions,
     reassemble,
     segment,
+    segment_trace,
     steps_of,
+    think_parts,
 )
 from generation.segmenting import parse_answer
 
@@ -94,6 +96,18 @@ def test_every_strategy_reassembles_the_deltabench_traces(strategy, shared_data)
         spans = segment(text, strategy)
         assert reassemble(steps_of(text, spans), gaps_of(text, spans)) == text
         assert all(not g.strip() for g in gaps_of(text, spans))  # only whitespace between steps
+
+
+def test_think_blocks_are_cut_inside_and_the_answer_is_the_last_step():
+    text = "<think>\nA. B.\n</think>\n\n The answer is 3. \n"
+    spans, mode = segment_trace(text, "sentence")
+    assert mode == "think" and steps_of(text, spans) == ["A.", "B.", "The answer is 3."]
+    assert gaps_of(text, spans) == ["<think>\n", " ", "\n</think>\n\n ", " \n"]
+    assert think_parts("<think>truncated, no end") == ((7, 24), None)  # runs to the end
+    assert think_parts("no block") is None
+    assert segment_trace("no block. Two.", "sentence") == ([(0, 9), (10, 14)], "text")
+    with pytest.raises(SegmentationError, match="the <think> block is empty"):
+        segment_trace("<think> </think> 3", "sentence")
 
 
 def test_protected_regions():
