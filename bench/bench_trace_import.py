@@ -95,22 +95,23 @@ def main() -> None:
         assert prm.created == n_prm and not prm.rejected, prm.summary()
         db_s, db = timed(Project.objects.create(name="d", slug="d"), db_path, "deltabench", {})
         assert db.created == n_traces and not db.rejected, db.summary()
-        runs = [("deltabench", paragraphs, db_s, db)]
+        runs = [("deltabench", paragraphs, db_s, db, db_path)]
         for strategy in ("blank_line", "markers"):
             think_project = Project.objects.create(name=strategy, slug=strategy.replace("_", "-"))
             th_s, th = timed(think_project, think_path, "trace", {"segmentation": strategy})
             assert th.created == n_traces and not th.rejected, th.summary()
             th_steps = sum(len(s) for s in SolutionTrace.objects.filter(
                 solution__project=think_project).values_list("spans", flat=True))
-            runs.append((f"trace ({strategy})", th_steps, th_s, th))
+            runs.append((f"trace ({strategy})", th_steps, th_s, th, think_path))
 
-        prm_rate = prm_steps / prm_s
-        print(f"prm800k bulk path     : {prm_rate:8.0f} steps/s ({prm_s:.1f}s; {dict(prm.objects)})")
-        for name, steps, seconds, report in runs:
-            rate = steps / seconds
-            print(f"{name:<22}: {rate:8.0f} steps/s ({seconds:.1f}s, {steps} steps, "
-                  f"{n_traces / seconds:.0f} traces/s; {dict(report.objects)}); "
-                  f"{rate / prm_rate:.2f}x the PRM800K path")
+        prm_rate, prm_mib = prm_steps / prm_s, prm_path.stat().st_size / 2**20 / prm_s
+        print(f"prm800k bulk path     : {prm_rate:8.0f} steps/s, {prm_mib:.2f} MiB/s of file "
+              f"({prm_s:.1f}s; {dict(prm.objects)})")
+        for name, steps, seconds, report, path in runs:
+            rate, mib = steps / seconds, path.stat().st_size / 2**20 / seconds
+            print(f"{name:<22}: {rate:8.0f} steps/s, {mib:.2f} MiB/s of file ({seconds:.1f}s, "
+                  f"{steps} steps, {n_traces / seconds:.0f} traces/s; {dict(report.objects)}); "
+                  f"{rate / prm_rate:.2f}x the PRM800K path's steps/s, {mib / prm_mib:.2f}x its MiB/s")
     finally:
         for part in folder.iterdir():
             part.unlink()
