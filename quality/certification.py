@@ -246,13 +246,21 @@ def hidden_sources(solution_id: int):
         Q(hint_source="") | Q(hint_source=OuterRef("source")))
 
 
-def evaluate_open(project) -> None:
-    """Evaluate the project's certifications still sampling (on read: their progress, or
-    the verdict once every sampled step has a human label)."""
-    for cert in Certification.objects.filter(project=project,
-                                             status=Certification.Status.SAMPLING):
-        cert.project = project
+def evaluate_for_solution(solution_id: int) -> None:
+    """Evaluate the certifications still sampling that drew a step of this solution: its
+    progress, or the verdict once every sampled step has a human label. Called by the writes
+    that change the solution's human labels (a task submitted, a reviewer's correction);
+    pages and the API only read what it stored."""
+    for cert in Certification.objects.filter(
+            status=Certification.Status.SAMPLING,
+            pk__in=CertificationStep.objects.filter(solution_id=solution_id)
+            .values("certification_id")).select_related("project"):
         evaluate(cert)
+
+
+def on_submitted(assignment) -> None:
+    """``annotate.services.blind.SUBMITTED`` hook: a task of a sampled solution was submitted."""
+    evaluate_for_solution(assignment.solution_id)
 
 
 def machine_sources(project) -> list:

@@ -34,9 +34,9 @@ def read_contract(data) -> dict:
 
 
 def certify_context(project, data=None) -> dict:
-    """What the page's Certify part shows: machine sources, certifications (sampling ones
-    evaluated now), and the steps the form's contract needs."""
-    cert_service.evaluate_open(project)
+    """What the page's Certify part shows: machine sources, certifications (as the writes
+    that finish samples left them; void ones found now, without writing), and the steps the
+    form's contract needs."""
     data = data or {}
     return {"machine_sources": cert_service.machine_sources(project),
             "certifications": cert_service.with_state(project),

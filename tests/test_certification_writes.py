@@ -1,0 +1,76 @@
+"""A certification's verdict is written by the request that finishes its sample, never by a
+page or API read (docs/labels.md, "Certification")."""
+
+import json
+
+import pytest
+from django.utils import timezone
+
+from annotate.models import Assignment
+from annotate.services.imports import import_machine_labels
+from annotate.services.labeling import finish
+from quality.certification import start_certification
+from quality.models import Certification
+
+from .manage_factories import add, make_project, make_solution, rate
+
+pytestmark = [pytest.mark.django_db]
+
+HUMAN = [1, 1, -1, 1]
+
+
+@pytest.fixture
+def sampled(make_user):
+    """A judge that agrees with the humans everywhere, its certification sampling 7 of the
+    16 steps of 4 solutions."""
+    admin, human = make_user("cw-admin"), make_user("cw-human")
+    project = make_project("cw", admin=admin, overlap=1)
+    add(project, human)
+    sols = []
+    for i in range(4):
+        s = make_solution(project, n_steps=4, tag=f"cw{i}")
+        s.external_id = f"cw-{i}"
+        s.save()
+        sols.append(s)
+    import_machine_labels(project, [json.dumps({"solution": s.external_id, "step_labels": HUMAN})
+                                    for s in sols], source="cw-judge", kind="judge",
+                          version={"model": "m", "prompt_version": "v1"})
+    cert = start_certification(project, admin, source="judge:cw-judge", max_error=0.3,
+                               confidence=0.9, seed=4)
+    assert cert.sample_size == 7
+    return project, admin, human, sols, cert
+
+
+def test_reading_the_page_and_api_writes_nothing(sampled, client):
+    project, admin, human, sols, cert = sampled
+    for s in sols:  # every sampled step labeled, outside the submit path
+        rate(s, human, HUMAN)
+    before = Certification.objects.values().get(pk=cert.pk)
+    client.force_login(admin)
+    assert client.get(f"/manage/{project.slug}/label-sources/").status_code == 200
+    listed = client.get(f"/api/projects/{project.pk}/certifications/").json()
+    assert [c["status"] for c in listed] == ["sampling"]
+    assert Certification.objects.values().get(pk=cert.pk) == before  # nothing written
+
+
+def test_submitting_the_last_sampled_task_issues_the_verdict(sampled, client,
+                                                            django_capture_on_commit_callbacks):
+    project, admin, human, sols, cert = sampled
+    sampled_ids = sorted({sid for sid, _ in cert.sample})
+    for s in sols:
+        if s.pk not in sampled_ids:
+            rate(s, human, HUMAN)
+    by_id = {s.pk: s for s in sols}
+    for i, sid in enumerate(sampled_ids):  # one task held at a time, finished by the service
+        assignment = rate(by_id[sid], human, HUMAN, status=Assignment.Status.ACTIVE)
+        Assignment.objects.filter(pk=assignment.pk).update(
+            started_at=timezone.now(), lease_expires_at=timezone.now() + timezone.timedelta(hours=1))
+        with django_capture_on_commit_callbacks(execute=True):
+            finish(assignment.pk, human, reason="found_error")
+        cert.refresh_from_db()
+        assert cert.labeled == sum(1 for s, _ in cert.sample if s in sampled_ids[:i + 1])
+        assert cert.status == ("certified" if i == len(sampled_ids) - 1 else "sampling")
+    assert cert.errors == 0 and cert.issued_at is not None
+    client.force_login(admin)
+    listed = client.get(f"/api/projects/{project.pk}/certifications/").json()
+    assert [c["status"] for c in listed] == ["certified"]
