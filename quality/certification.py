@@ -18,6 +18,7 @@ from django.db.models import OuterRef, Q
 from django.utils import timezone
 
 from annotate.models import Solution
+from annotate.services import blind
 
 from . import certify_stats as stats
 from .labels import RATED_KINDS, SCORED_KINDS, UnknownSource, available_sources, labels_for, parse_source
@@ -107,6 +108,7 @@ def start_certification(project, user, *, source: str, max_error, confidence,
         CertificationStep.objects.bulk_create(
             CertificationStep(certification=cert, solution_id=sid, position=pos)
             for sid, pos in sample)
+        blind.first_changed(project)
     return cert
 
 
@@ -157,12 +159,14 @@ def evaluate(cert: Certification) -> Certification | Progress:
                    else Certification.Status.REFUSED)
     cert.issued_at = timezone.now()
     cert.save()
+    blind.first_changed(cert.project)
     return cert
 
 
 def _void(cert: Certification, why: str) -> Certification:
     cert.status, cert.void_reason = Certification.Status.VOID, why
     cert.save(update_fields=["status", "void_reason"])
+    blind.first_changed(cert.project)
     return cert
 
 

@@ -74,3 +74,33 @@ def test_submitting_the_last_sampled_task_issues_the_verdict(sampled, client,
     client.force_login(admin)
     listed = client.get(f"/api/projects/{project.pk}/certifications/").json()
     assert [c["status"] for c in listed] == ["certified"]
+
+
+def test_queue_sees_a_sample_drawn_after_it_cached_none(make_user, monkeypatch):
+    """The queue caches "nothing to serve first" with its low-water mark (no query per next
+    task); drawing a sample clears it, so the very next task is a sampled one, however fresh
+    the cached mark is."""
+    from annotate.services import queue
+    from annotate.services.queue import next_task
+
+    monkeypatch.setattr(queue, "MARK_REFRESH", 3600.0)
+
+    admin, early, late = make_user("cq-admin"), make_user("cq-early"), make_user("cq-late")
+    project = make_project("cq", admin=admin, overlap=2)
+    sols = [make_solution(project, n_steps=4, tag=f"cq{i}") for i in range(6)]
+    for i, s in enumerate(sols):
+        s.external_id = f"cq-{i}"
+        s.save()
+    add(project, early)
+    add(project, late)
+    # Judged on the last three only: the sample is there, the strategy would offer sols[0].
+    import_machine_labels(project, [json.dumps({"solution": s.external_id, "step_labels": HUMAN})
+                                    for s in sols[3:]], source="cq-judge", kind="judge",
+                          version={"model": "m"})
+    assert next_task(project, early).solution_id == sols[0].pk  # none to serve first: cached
+    cert = start_certification(project, admin, source="judge:cq-judge", max_error=0.3,
+                               confidence=0.9, seed=1)
+    sampled = {sid for sid, _ in cert.sample}
+    assert min(sampled) >= sols[3].pk
+    task = next_task(project, late)
+    assert task.solution_id == min(sampled)

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from functools import reduce
 from operator import or_
 
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Exists, Q, QuerySet
 
@@ -56,6 +57,18 @@ def submitted(assignment) -> None:
     """Call the ``SUBMITTED`` hooks once the current transaction commits."""
     if SUBMITTED:
         transaction.on_commit(lambda: [fn(assignment) for fn in SUBMITTED])
+
+
+def first_flag_key(project) -> str:
+    """The cache key of "the project has solutions to serve first" (the queue keeps it)."""
+    return f"stepwise:serve-first:{project.pk}"
+
+
+def first_changed(project) -> None:
+    """What ``FIRST`` gives for the project changed (a sample drawn or finished): the queue
+    looks again at its next task. Now and once the transaction commits."""
+    cache.delete(first_flag_key(project))
+    transaction.on_commit(lambda: cache.delete(first_flag_key(project)))
 
 
 def first_solutions(project) -> Q | None:
