@@ -70,7 +70,9 @@ def _first_error(row: dict[int, int | None]) -> int | None:
 
 
 def build_report(project, reference: str | None = None, sources: list[str] | None = None,
-                 consensus: list[str] | None = None) -> dict:
+                 consensus: list[str] | None = None, progress=None) -> dict:
+    """The report (module docstring). ``progress(done, total)``, when given, is called as each
+    source's labels are read (the ``label_report`` Run's progress bar)."""
     infos = {info.spec: info for info in available_sources(project)}
     specs = list(dict.fromkeys(sources or infos))
     reference = reference or default_reference(list(infos.values()))
@@ -82,11 +84,15 @@ def build_report(project, reference: str | None = None, sources: list[str] | Non
         specs.insert(0, reference)
     for spec in specs:
         parse_source(spec)  # UnknownSource for a malformed spec, before any query
-    paths_len = _steps(project)
-    ids = list(paths_len)
-    labels = {spec: labels_for(spec, ids) for spec in specs}
+    paths = _paths(project)
+    ids = list(paths)
+    labels = {}
+    for done, spec in enumerate(specs):
+        if progress is not None:
+            progress(done, len(specs) + 1)
+        labels[spec] = labels_for(spec, ids, paths)
     ref = labels[reference]
-    total = sum(paths_len.values())
+    total = sum(len(p) for p in paths.values())
     rows = []
     for spec in specs:
         mine = labels[spec]
@@ -104,7 +110,7 @@ def build_report(project, reference: str | None = None, sources: list[str] | Non
         "positions": _by_position(specs, labels, ref),
         "first_error": _by_first_error(specs, labels, ref),
         "pairs": _pairs(specs, labels),
-        "consensus": _consensus(chosen, labels, ref, ids) if chosen else None,
+        "consensus": _consensus(chosen, labels, ref, ids, paths) if chosen else None,
     }
 
 
@@ -122,13 +128,14 @@ def default_consensus(specs, reference, infos) -> list[str]:
     return machine if len(machine) >= 2 else []
 
 
-def _steps(project) -> dict[int, int]:
+def _paths(project) -> dict[int, list[int]]:
+    """{solution id: its path's node ids}, in id order."""
     from annotate.selectors.paths import node_paths
 
     last = dict(Solution.objects.filter(project=project).order_by("id")
                 .values_list("id", "last_step_id"))
     paths = node_paths(last.values())
-    return {sid: len(paths[step]) for sid, step in last.items()}
+    return {sid: paths[step] for sid, step in last.items()}
 
 
 def _by_position(specs, labels, ref) -> list[dict]:
@@ -172,10 +179,10 @@ def _pairs(specs, labels) -> list[dict]:
     return out
 
 
-def _consensus(chosen, labels, ref, ids) -> dict:
+def _consensus(chosen, labels, ref, ids, paths=None) -> dict:
     for spec in chosen:
         if spec not in labels:
-            labels[spec] = labels_for(spec, ids)
+            labels[spec] = labels_for(spec, ids, paths)
     candidates = kept = with_ref = agree = 0
     first = labels[chosen[0]]
     for sid, row in first.items():

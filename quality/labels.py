@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.db.models import Max
+
 from annotate.models import Assignment, GoldLabel, PreAnnotation, StepRating
 from annotate.selectors.paths import solution_paths
 
@@ -83,16 +85,24 @@ def parse_source(spec: str) -> Source:
         "mc_hard, mc_soft, prm:<model>@<threshold>, judge:<name> or imported:<name>")
 
 
-def labels_for(source: str | Source, solution_ids: Iterable[int]) -> Labels:
-    """{solution_id: {position: -1/0/+1 or None}} for every step the source labels."""
+def labels_for(source: str | Source, solution_ids: Iterable[int],
+               paths: dict[int, list[int]] | None = None) -> Labels:
+    """{solution_id: {position: -1/0/+1 or None}} for every step the source labels.
+
+    ``paths`` ({solution id: node ids}, ``solution_paths``) spares reading the paths again
+    when the caller has them (the report reads every source of the same solutions)."""
     source = parse_source(source) if isinstance(source, str) else source
     ids = list(dict.fromkeys(solution_ids))
     result: Labels = {}
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start:start + CHUNK]
-        paths = solution_paths(chunk)
-        by_node = _node_labels(source, chunk, paths)
-        for sid, path in paths.items():
+        if paths is None:
+            chunk_paths = solution_paths(chunk)
+        else:
+            chunk_paths = {sid: paths[sid] for sid in chunk if sid in paths}
+        paths_here = chunk_paths
+        by_node = _node_labels(source, chunk, paths_here)
+        for sid, path in paths_here.items():
             row = {pos: by_node[(sid, node)] for pos, node in enumerate(path)
                    if (sid, node) in by_node}
             if row:
@@ -160,16 +170,19 @@ def available_sources(project) -> list[SourceInfo]:
                           .values_list("annotator__username", "source").distinct()):
         title = f"Human: {username}" + (" (imported)" if how == Assignment.Source.IMPORT else "")
         out.append(SourceInfo(f"human:{username}", "human", title))
-    machine = (PreAnnotation.objects.filter(node__problem__project=project)
-               .values_list("kind", "source").distinct().order_by("kind", "source"))
+    # One aggregate gives each machine source and its newest row, one read their provenance
+    # (not a newest-row lookup per source: that walks the whole table's id index backwards
+    # past every other project's rows).
+    machine = list(PreAnnotation.objects.filter(node__problem__project=project)
+                   .values_list("kind", "source").annotate(last=Max("id")).order_by("kind", "source"))
+    provenance = dict(PreAnnotation.objects.filter(id__in=[last for _, _, last in machine])
+                      .values_list("id", "provenance"))
     names = {kind: fam for fam, kind in {**RATED_KINDS, **SCORED_KINDS}.items()}
-    for kind, name in machine:
+    for kind, name, last_id in machine:
         family = names.get(kind)
         if family is None:
             continue
-        last = (PreAnnotation.objects.filter(node__problem__project=project, kind=kind,
-                                             source=name).order_by("-id")
-                .values_list("provenance", flat=True).first()) or {}
+        last = provenance.get(last_id) or {}
         version = last.get("version") if isinstance(last.get("version"), dict) else {
             k: v for k, v in last.items() if k in ("model", "rollouts", "generator", "run")}
         if family in RATED_KINDS:
