@@ -221,24 +221,32 @@ def in_order(report: dict, key: str) -> list[dict]:
 
 TABLES = ("sources", "positions", "first_error", "pairs", "consensus")
 STATS = ("reference_steps", "compared", "agree", "accuracy", "agreement_on_reference", "kappa")
+#: Columns in a fixed order: a report stored by a Run comes back with its keys reordered.
+SOURCE_COLUMNS = ("source", "title", "family", "labeled", "coverage", "unparsed", "bad", "okay",
+                  "good", *STATS)
+PAIR_COLUMNS = ("a", "b", "compared", "agree", "observed", "kappa")
+CONSENSUS_COLUMNS = ("rule", "sources", "candidates", "kept", "kept_fraction",
+                     "kept_with_reference", "kept_agree", "kept_accuracy")
 
 
 def table_rows(report: dict, table: str) -> list[dict]:
     """One of ``TABLES`` as flat rows (the CSV download)."""
     ref = report["reference"]
     if table == "sources":
-        return [{"reference": ref, **{k: v for k, v in r.items() if k != "version"},
+        return [{"reference": ref, **{k: r[k] for k in SOURCE_COLUMNS},
                  "version": json.dumps(r["version"], sort_keys=True)} for r in report["sources"]]
     if table in ("positions", "first_error"):
         key = "position" if table == "positions" else "first_error"
+        specs = [r["source"] for r in report["sources"]]
         return [{"reference": ref, key: row[key], "source": spec,
                  **{k: stats.get(k) for k in (*STATS, "first_error_match") if k in stats}}
-                for row in report[table] for spec, stats in row["sources"].items()]
+                for row in report[table] for spec in specs
+                for stats in (row["sources"][spec],)]
     if table == "pairs":
-        return [dict(p) for p in report["pairs"]]
+        return [{k: p[k] for k in PAIR_COLUMNS} for p in report["pairs"]]
     if table == "consensus":
         rule = report["consensus"]
-        return [] if rule is None else [{"reference": ref, **rule,
+        return [] if rule is None else [{"reference": ref, **{k: rule[k] for k in CONSENSUS_COLUMNS},
                                          "sources": " ".join(rule["sources"])}]
     raise KeyError(table)
 
