@@ -46,10 +46,11 @@ def hint_rows(spec: str) -> tuple[str, str]:
                         "label, Monte Carlo estimates or a PRM.")
 
 
-def _current_versions(project) -> dict[tuple[str, str], dict]:
-    """{(kind, source name): version} of the project's machine sources now."""
+def _current_versions(project, infos=None) -> dict[tuple[str, str], dict]:
+    """{(kind, source name): version} of the project's machine sources now (``infos``: what
+    ``available_sources`` gave, when the caller has it)."""
     out = {}
-    for info in available_sources(project):
+    for info in (available_sources(project) if infos is None else infos):
         if info.family in RATED_KINDS or info.family in SCORED_KINDS:
             out[hint_rows(info.spec)] = info.version
     return out
@@ -191,10 +192,10 @@ def _short(version: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(version.items())) or "no version"
 
 
-def with_state(project) -> list[Certification]:
+def with_state(project, infos=None) -> list[Certification]:
     """The project's certifications, newest first, each with ``state`` (its status, or void
     when its source changed: checked now) and ``why``."""
-    versions = _current_versions(project)
+    versions = _current_versions(project, infos)
     certs = list(Certification.objects.filter(project=project).select_related("started_by"))
     for cert in certs:
         cert.project = project
@@ -267,7 +268,7 @@ def on_submitted(assignment) -> None:
     evaluate_for_solution(assignment.solution_id)
 
 
-def machine_sources(project) -> list:
+def machine_sources(project, infos=None) -> list:
     """The project's sources that can be certified (machine labels), with their versions."""
-    return [info for info in available_sources(project)
+    return [info for info in (available_sources(project) if infos is None else infos)
             if info.family in RATED_KINDS or info.family in SCORED_KINDS]

@@ -139,18 +139,19 @@ def _node_labels(source: Source, chunk, paths) -> dict[tuple[int, int], int | No
     out = {}
     # Unscoped rows first, then rows given in a solution's context, which win there; oldest
     # first, so where several unnamed sources label a step the newest is kept.
-    for node, scope, value, rating, provenance in qs.order_by("scope", "created", "id").values_list(
-            "node_id", "scope", "value", "rating", "provenance"):
-        label = _discrete(source, value, rating, provenance)
+    # Only the "unparsed" mark of the provenance is read (not every row's whole JSON).
+    for node, scope, value, rating, unparsed in qs.order_by("scope", "created", "id").values_list(
+            "node_id", "scope", "value", "rating", "provenance__unparsed"):
+        label = _discrete(source, value, rating, unparsed)
         for sid in node_solutions[node]:
             if scope in (0, sid):
                 out[(sid, node)] = label
     return out
 
 
-def _discrete(source: Source, value: float, rating, provenance) -> int | None:
+def _discrete(source: Source, value: float, rating, unparsed) -> int | None:
     if source.family in RATED_KINDS:
-        if rating is not None or (provenance or {}).get("unparsed"):
+        if rating is not None or unparsed:
             return rating
         return 1 if value >= 0.5 else -1  # an older imported label: a probability only
     return 1 if value >= (source.threshold if source.threshold is not None else 0.5) else -1
