@@ -90,7 +90,7 @@ def build_report(project, reference: str | None = None, sources: list[str] | Non
     for done, spec in enumerate(specs):
         if progress is not None:
             progress(done, len(specs) + 1)
-        labels[spec] = labels_for(spec, ids, paths)
+        labels[spec] = labels_for(spec, ids, paths, project=project)
     ref = labels[reference]
     total = sum(len(p) for p in paths.values())
     rows = []
@@ -110,7 +110,7 @@ def build_report(project, reference: str | None = None, sources: list[str] | Non
         "positions": _by_position(specs, labels, ref),
         "first_error": _by_first_error(specs, labels, ref),
         "pairs": _pairs(specs, labels),
-        "consensus": _consensus(chosen, labels, ref, ids, paths) if chosen else None,
+        "consensus": _consensus(chosen, labels, ref, ids, paths, project) if chosen else None,
     }
 
 
@@ -179,10 +179,10 @@ def _pairs(specs, labels) -> list[dict]:
     return out
 
 
-def _consensus(chosen, labels, ref, ids, paths=None) -> dict:
+def _consensus(chosen, labels, ref, ids, paths=None, project=None) -> dict:
     for spec in chosen:
         if spec not in labels:
-            labels[spec] = labels_for(spec, ids, paths)
+            labels[spec] = labels_for(spec, ids, paths, project=project)
     candidates = kept = with_ref = agree = 0
     first = labels[chosen[0]]
     for sid, row in first.items():

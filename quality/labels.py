@@ -86,22 +86,26 @@ def parse_source(spec: str) -> Source:
 
 
 def labels_for(source: str | Source, solution_ids: Iterable[int],
-               paths: dict[int, list[int]] | None = None) -> Labels:
+               paths: dict[int, list[int]] | None = None, project=None) -> Labels:
     """{solution_id: {position: -1/0/+1 or None}} for every step the source labels.
 
     ``paths`` ({solution id: node ids}, ``solution_paths``) spares reading the paths again
-    when the caller has them (the report reads every source of the same solutions)."""
+    when the caller has them (the report reads every source of the same solutions). With
+    ``project`` (all of whose solutions ``solution_ids`` are, with their ``paths``) the rows are
+    read in one query over the project, not in chunks of ids: at 100k solutions each chunk's
+    query would scan as much as the whole project's."""
     source = parse_source(source) if isinstance(source, str) else source
     ids = list(dict.fromkeys(solution_ids))
     result: Labels = {}
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start:start + CHUNK]
+    step = (len(ids) or 1) if project is not None and paths is not None else CHUNK
+    for start in range(0, len(ids), step):
+        chunk = ids[start:start + step]
         if paths is None:
-            chunk_paths = solution_paths(chunk)
+            paths_here = solution_paths(chunk)
         else:
-            chunk_paths = {sid: paths[sid] for sid in chunk if sid in paths}
-        paths_here = chunk_paths
-        by_node = _node_labels(source, chunk, paths_here)
+            paths_here = {sid: paths[sid] for sid in chunk if sid in paths}
+        by_node = _node_labels(source, chunk, paths_here,
+                               project if project is not None and paths is not None else None)
         for sid, path in paths_here.items():
             row = {pos: by_node[(sid, node)] for pos, node in enumerate(path)
                    if (sid, node) in by_node}
@@ -110,18 +114,25 @@ def labels_for(source: str | Source, solution_ids: Iterable[int],
     return result
 
 
-def _node_labels(source: Source, chunk, paths) -> dict[tuple[int, int], int | None]:
+def _node_labels(source: Source, chunk, paths, project=None) -> dict[tuple[int, int], int | None]:
+    """{(solution id, node id): label} of the chunk's solutions (with ``project``: of all the
+    project's solutions, read in one query)."""
     if source.family == "consensus":
-        return {(sid, node): label.rating for sid, nodes in consensus_labels(chunk).items()
+        return {(sid, node): label.rating
+                for sid, nodes in consensus_labels(chunk, project=project).items()
                 for node, label in nodes.items()}
     if source.family == "gold":
-        return {(sid, node): rating for sid, node, rating in GoldLabel.objects.filter(
-            solution_id__in=chunk).values_list("solution_id", "node_id", "rating")}
+        gold = (GoldLabel.objects.filter(solution__project=project) if project is not None
+                else GoldLabel.objects.filter(solution_id__in=chunk))
+        return {(sid, node): rating for sid, node, rating in gold.values_list(
+            "solution_id", "node_id", "rating")}
     if source.family == "human":
         # Matched within these solutions' assignments only: a name is never looked up across
         # tenants (an unknown one and another project's user both give no labels).
+        where = ({"assignment__project": project} if project is not None
+                 else {"assignment__solution_id__in": chunk})
         rows = StepRating.objects.filter(
-            assignment__solution_id__in=chunk, assignment__annotator__username__iexact=source.name,
+            **where, assignment__annotator__username__iexact=source.name,
             assignment__status=Assignment.Status.SUBMITTED, rating__isnull=False,
         ).order_by("assignment_id").values_list("assignment__solution_id", "node_id", "rating")
         return {(sid, node): rating for sid, node, rating in rows}
@@ -129,7 +140,8 @@ def _node_labels(source: Source, chunk, paths) -> dict[tuple[int, int], int | No
     for sid, path in paths.items():
         for node in path:
             node_solutions.setdefault(node, []).append(sid)
-    qs = PreAnnotation.objects.filter(node_id__in=list(node_solutions))
+    qs = (PreAnnotation.objects.filter(node__problem__project=project) if project is not None
+          else PreAnnotation.objects.filter(node_id__in=list(node_solutions)))
     if source.family in RATED_KINDS:
         qs = qs.filter(kind=RATED_KINDS[source.family], source=source.name)
     else:
@@ -143,7 +155,7 @@ def _node_labels(source: Source, chunk, paths) -> dict[tuple[int, int], int | No
     for node, scope, value, rating, unparsed in qs.order_by("scope", "created", "id").values_list(
             "node_id", "scope", "value", "rating", "provenance__unparsed"):
         label = _discrete(source, value, rating, unparsed)
-        for sid in node_solutions[node]:
+        for sid in node_solutions.get(node, ()):  # (project-wide: a node on no path)
             if scope in (0, sid):
                 out[(sid, node)] = label
     return out
