@@ -14,11 +14,14 @@ sources:
 * ``judge:alpha`` and ``judge:beta`` (2% of their answers unparsed), so the report's
   default consensus rule (two or more judges) is computed too.
 
-Then times ``quality.label_report.build_report`` (what the page, CSV and API call) at each
-size, and prints its ratio to a baseline run in the same process at the same size: one read
-of the project's steps with every source's raw rows, no counting (the least any report that
-reads the rows in Python costs). Numbers are printed, never asserted
-(docs/performance.md, "Label-sources report at 100k solutions").
+Then, at each size, times ``quality.label_report.build_report`` (the ``label_report`` Run's
+work; what a request computes for a project of up to ``LABEL_REPORT_INLINE_SOLUTIONS``) and
+prints its ratio to a baseline run in the same process at the same size: one read of the
+project's steps with every source's raw rows, no counting (the least any report that reads
+the rows in Python costs). It then stores the result as the Run would and times the API and
+page requests through the test client (for a big project: the stored report read back).
+Numbers are printed, never asserted (docs/performance.md, "Label-sources report at 100k
+solutions").
 """
 
 from __future__ import annotations
@@ -240,18 +243,39 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     projects = {n: build(n, args.steps) for n in sizes}
-    print(f"{'solutions':>10} {'steps':>9} {'baseline':>10} {'report':>10} {'ratio':>7} "
-          f"{'vs prev size':>12}")
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from django.utils import timezone
+
+    from quality import report_runs
+    from workers.models import Run
+
+    admin = get_user_model().objects.get_or_create(username="bench-label-admin",
+                                                   defaults={"is_superuser": True})[0]
+    client = Client()
+    client.force_login(admin)
+    print(f"{'solutions':>10} {'steps':>9} {'baseline':>9} {'report':>9} {'ratio':>7} "
+          f"{'growth':>7} {'API GET':>9} {'page GET':>9}  (report: build_report, the Run's work; "
+          f"API/page: what a request costs now)")
     previous = None
     for n in sizes:
         project = projects[n]
         base, rows = timed(lambda p=project: baseline(p), args.repeat)
         took, report = timed(lambda p=project: label_report.build_report(p), args.repeat)
+        # Stored as the label_report Run would (big projects read it back).
+        Run.objects.filter(project=project, kind=report_runs.KIND).delete()
+        Run.objects.create(kind=report_runs.KIND, project=project, status=Run.Status.SUCCEEDED,
+                           params=report_runs.report_params(None, None), result=report,
+                           finished_at=timezone.now())
+        api, _ = timed(lambda p=project: client.get(f"/api/projects/{p.pk}/label-sources/"),
+                       args.repeat)
+        page, _ = timed(lambda p=project: client.get(f"/manage/{p.slug}/label-sources/"),
+                        args.repeat)
+        how = "stored" if report_runs.is_precomputed(project) else "inline"
         growth = f"{took / previous:.1f}x" if previous else "-"
-        print(f"{n:>10,} {report['steps']:>9,} {base:>9.2f}s {took:>9.2f}s "
-              f"{took / base:>6.2f}x {growth:>12}  ({rows:,} raw rows; "
-              f"{len(report['sources'])} sources, reference {report['reference']})",
-              flush=True)
+        print(f"{n:>10,} {report['steps']:>9,} {base:>8.2f}s {took:>8.2f}s {took / base:>6.2f}x "
+              f"{growth:>7} {api:>8.3f}s {page:>8.3f}s  ({how}; {rows:,} raw rows; "
+              f"{len(report['sources'])} sources, reference {report['reference']})", flush=True)
         previous = took
 
 
