@@ -54,9 +54,10 @@ def register_submitted(fn: Callable[[object], None]) -> Callable[[object], None]
 
 
 def submitted(assignment) -> None:
-    """Call the ``SUBMITTED`` hooks once the current transaction commits."""
-    if SUBMITTED:
-        transaction.on_commit(lambda: [fn(assignment) for fn in SUBMITTED])
+    """Call the ``SUBMITTED`` hooks once the current transaction commits; a hook that fails
+    is logged, never turned into an error of the submission that already committed."""
+    for fn in SUBMITTED:
+        transaction.on_commit(lambda fn=fn: fn(assignment), robust=True)
 
 
 def first_flag_key(project) -> str:
