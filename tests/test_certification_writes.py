@@ -104,3 +104,28 @@ def test_queue_sees_a_sample_drawn_after_it_cached_none(make_user, monkeypatch):
     assert min(sampled) >= sols[3].pk
     task = next_task(project, late)
     assert task.solution_id == min(sampled)
+
+
+def test_a_reviewers_correction_that_completes_the_sample_issues_the_verdict(
+        sampled, make_user, django_capture_on_commit_callbacks):
+    from annotate.models import Membership
+    from quality.services import correct_assignment
+
+    from .manage_factories import path_of
+
+    project, admin, human, sols, cert = sampled
+    sid, pos = cert.sample[0]
+    by_id = {s.pk: s for s in sols}
+    held_back = None
+    for s in sols:  # every sampled step labeled but one, left unrated by the annotator
+        labels = [None if (s.pk, p) == (sid, pos) else v for p, v in enumerate(HUMAN)]
+        assignment = rate(s, human, labels)
+        if s.pk == sid:
+            held_back = assignment
+    reviewer = make_user("cw-reviewer")
+    add(project, reviewer, Membership.Role.REVIEWER)
+    with django_capture_on_commit_callbacks(execute=True):
+        correct_assignment(held_back, reviewer, {path_of(by_id[sid])[pos].pk: HUMAN[pos]},
+                           note="settled")
+    cert.refresh_from_db()
+    assert (cert.status, cert.labeled, cert.errors) == ("certified", 7, 0)
