@@ -37,6 +37,8 @@ urlpatterns = [
     path("<slug:slug>/agreement/", quality.agreement_page, name="agreement"),
     path("<slug:slug>/audit/", quality.audit, name="audit"),
     path("<slug:slug>/label-sources/", labels.label_sources, name="label_sources"),
+    path("<slug:slug>/label-sources/recompute/", labels.label_sources_recompute,
+         name="label_sources_recompute"),
     path("<slug:slug>/label-sources/certify/", certify.certify, name="certify"),
     path("<slug:slug>/label-sources/certify/size/", certify.certify_size, name="certify_size"),
     path("<slug:slug>/label-sources/<slug:table>.csv", labels.label_sources_csv,

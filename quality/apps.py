@@ -6,12 +6,13 @@ class QualityConfig(AppConfig):
     verbose_name = "Quality control"
 
     def ready(self):
-        from annotate.services.blind import register_first, register_hidden
+        from annotate.services.blind import register_first, register_hidden, register_submitted
         from annotate.services.queue_gates import register_gate
 
-        from .certification import hidden_sources, sampled_solutions
+        from .certification import hidden_sources, on_submitted, sampled_solutions
         from .selectors import has_passed_screening
 
         register_gate(has_passed_screening)
         register_first(sampled_solutions)
         register_hidden(hidden_sources)
+        register_submitted(on_submitted)

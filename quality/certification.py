@@ -18,6 +18,7 @@ from django.db.models import OuterRef, Q
 from django.utils import timezone
 
 from annotate.models import Solution
+from annotate.services import blind
 
 from . import certify_stats as stats
 from .labels import RATED_KINDS, SCORED_KINDS, UnknownSource, available_sources, labels_for, parse_source
@@ -45,10 +46,11 @@ def hint_rows(spec: str) -> tuple[str, str]:
                         "label, Monte Carlo estimates or a PRM.")
 
 
-def _current_versions(project) -> dict[tuple[str, str], dict]:
-    """{(kind, source name): version} of the project's machine sources now."""
+def _current_versions(project, infos=None) -> dict[tuple[str, str], dict]:
+    """{(kind, source name): version} of the project's machine sources now (``infos``: what
+    ``available_sources`` gave, when the caller has it)."""
     out = {}
-    for info in available_sources(project):
+    for info in (available_sources(project) if infos is None else infos):
         if info.family in RATED_KINDS or info.family in SCORED_KINDS:
             out[hint_rows(info.spec)] = info.version
     return out
@@ -107,6 +109,7 @@ def start_certification(project, user, *, source: str, max_error, confidence,
         CertificationStep.objects.bulk_create(
             CertificationStep(certification=cert, solution_id=sid, position=pos)
             for sid, pos in sample)
+        blind.first_changed(project)
     return cert
 
 
@@ -157,12 +160,14 @@ def evaluate(cert: Certification) -> Certification | Progress:
                    else Certification.Status.REFUSED)
     cert.issued_at = timezone.now()
     cert.save()
+    blind.first_changed(cert.project)
     return cert
 
 
 def _void(cert: Certification, why: str) -> Certification:
     cert.status, cert.void_reason = Certification.Status.VOID, why
     cert.save(update_fields=["status", "void_reason"])
+    blind.first_changed(cert.project)
     return cert
 
 
@@ -187,10 +192,10 @@ def _short(version: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(version.items())) or "no version"
 
 
-def with_state(project) -> list[Certification]:
+def with_state(project, infos=None) -> list[Certification]:
     """The project's certifications, newest first, each with ``state`` (its status, or void
     when its source changed: checked now) and ``why``."""
-    versions = _current_versions(project)
+    versions = _current_versions(project, infos)
     certs = list(Certification.objects.filter(project=project).select_related("started_by"))
     for cert in certs:
         cert.project = project
@@ -246,16 +251,24 @@ def hidden_sources(solution_id: int):
         Q(hint_source="") | Q(hint_source=OuterRef("source")))
 
 
-def evaluate_open(project) -> None:
-    """Evaluate the project's certifications still sampling (on read: their progress, or
-    the verdict once every sampled step has a human label)."""
-    for cert in Certification.objects.filter(project=project,
-                                             status=Certification.Status.SAMPLING):
-        cert.project = project
+def evaluate_for_solution(solution_id: int) -> None:
+    """Evaluate the certifications still sampling that drew a step of this solution: its
+    progress, or the verdict once every sampled step has a human label. Called by the writes
+    that change the solution's human labels (a task submitted, a reviewer's correction);
+    pages and the API only read what it stored."""
+    for cert in Certification.objects.filter(
+            status=Certification.Status.SAMPLING,
+            pk__in=CertificationStep.objects.filter(solution_id=solution_id)
+            .values("certification_id")).select_related("project"):
         evaluate(cert)
 
 
-def machine_sources(project) -> list:
+def on_submitted(assignment) -> None:
+    """``annotate.services.blind.SUBMITTED`` hook: a task of a sampled solution was submitted."""
+    evaluate_for_solution(assignment.solution_id)
+
+
+def machine_sources(project, infos=None) -> list:
     """The project's sources that can be certified (machine labels), with their versions."""
-    return [info for info in available_sources(project)
+    return [info for info in (available_sources(project) if infos is None else infos)
             if info.family in RATED_KINDS or info.family in SCORED_KINDS]

@@ -40,18 +40,23 @@ def _majority(counts: dict[int, int]) -> ConsensusLabel:
     return ConsensusLabel(winners[0], votes, agreement, agreement < LOW_AGREEMENT, "majority")
 
 
-def consensus_labels(solution_ids: Iterable[int]) -> dict[int, dict[int, ConsensusLabel]]:
-    """solution_id -> node_id -> ConsensusLabel, for every rated or corrected step."""
+def consensus_labels(solution_ids: Iterable[int], project=None) -> dict[int, dict[int, ConsensusLabel]]:
+    """solution_id -> node_id -> ConsensusLabel, for every rated or corrected step. With
+    ``project`` (all of whose solutions are asked for) one GROUP BY over the project instead
+    of one per chunk of ids."""
     from quality.models import ReviewCorrection
 
     ids = list(dict.fromkeys(solution_ids))
     result: dict[int, dict[int, ConsensusLabel]] = {}
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start:start + CHUNK]
+    step = (len(ids) or 1) if project is not None else CHUNK
+    for start in range(0, len(ids), step):
+        chunk = ids[start:start + step]
         counts: dict[tuple[int, int], dict[int, int]] = defaultdict(dict)
+        where = ({"assignment__project": project} if project is not None
+                 else {"assignment__solution_id__in": chunk})
         rows = (
             StepRating.objects.filter(
-                assignment__solution_id__in=chunk,
+                **where,
                 assignment__status=Assignment.Status.SUBMITTED,
                 rating__isnull=False,
             )
@@ -64,7 +69,8 @@ def consensus_labels(solution_ids: Iterable[int]) -> dict[int, dict[int, Consens
         corrections: dict[tuple[int, int], int] = {}
         # Oldest first, so the newest correction of a step is the one left in the dict.
         for solution_id, node_id, rating in (
-            ReviewCorrection.objects.filter(solution_id__in=chunk)
+            (ReviewCorrection.objects.filter(solution__project=project) if project is not None
+             else ReviewCorrection.objects.filter(solution_id__in=chunk))
             .order_by("id").values_list("solution_id", "node_id", "rating")
         ):
             corrections[(solution_id, node_id)] = rating

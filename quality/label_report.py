@@ -70,7 +70,9 @@ def _first_error(row: dict[int, int | None]) -> int | None:
 
 
 def build_report(project, reference: str | None = None, sources: list[str] | None = None,
-                 consensus: list[str] | None = None) -> dict:
+                 consensus: list[str] | None = None, progress=None) -> dict:
+    """The report (module docstring). ``progress(done, total)``, when given, is called as each
+    source's labels are read (the ``label_report`` Run's progress bar)."""
     infos = {info.spec: info for info in available_sources(project)}
     specs = list(dict.fromkeys(sources or infos))
     reference = reference or default_reference(list(infos.values()))
@@ -82,11 +84,15 @@ def build_report(project, reference: str | None = None, sources: list[str] | Non
         specs.insert(0, reference)
     for spec in specs:
         parse_source(spec)  # UnknownSource for a malformed spec, before any query
-    paths_len = _steps(project)
-    ids = list(paths_len)
-    labels = {spec: labels_for(spec, ids) for spec in specs}
+    paths = _paths(project)
+    ids = list(paths)
+    labels = {}
+    for done, spec in enumerate(specs):
+        if progress is not None:
+            progress(done, len(specs) + 1)
+        labels[spec] = labels_for(spec, ids, paths, project=project)
     ref = labels[reference]
-    total = sum(paths_len.values())
+    total = sum(len(p) for p in paths.values())
     rows = []
     for spec in specs:
         mine = labels[spec]
@@ -104,7 +110,7 @@ def build_report(project, reference: str | None = None, sources: list[str] | Non
         "positions": _by_position(specs, labels, ref),
         "first_error": _by_first_error(specs, labels, ref),
         "pairs": _pairs(specs, labels),
-        "consensus": _consensus(chosen, labels, ref, ids) if chosen else None,
+        "consensus": _consensus(chosen, labels, ref, ids, paths, project) if chosen else None,
     }
 
 
@@ -122,13 +128,14 @@ def default_consensus(specs, reference, infos) -> list[str]:
     return machine if len(machine) >= 2 else []
 
 
-def _steps(project) -> dict[int, int]:
+def _paths(project) -> dict[int, list[int]]:
+    """{solution id: its path's node ids}, in id order."""
     from annotate.selectors.paths import node_paths
 
     last = dict(Solution.objects.filter(project=project).order_by("id")
                 .values_list("id", "last_step_id"))
     paths = node_paths(last.values())
-    return {sid: len(paths[step]) for sid, step in last.items()}
+    return {sid: paths[step] for sid, step in last.items()}
 
 
 def _by_position(specs, labels, ref) -> list[dict]:
@@ -172,10 +179,10 @@ def _pairs(specs, labels) -> list[dict]:
     return out
 
 
-def _consensus(chosen, labels, ref, ids) -> dict:
+def _consensus(chosen, labels, ref, ids, paths=None, project=None) -> dict:
     for spec in chosen:
         if spec not in labels:
-            labels[spec] = labels_for(spec, ids)
+            labels[spec] = labels_for(spec, ids, paths, project=project)
     candidates = kept = with_ref = agree = 0
     first = labels[chosen[0]]
     for sid, row in first.items():
@@ -214,24 +221,32 @@ def in_order(report: dict, key: str) -> list[dict]:
 
 TABLES = ("sources", "positions", "first_error", "pairs", "consensus")
 STATS = ("reference_steps", "compared", "agree", "accuracy", "agreement_on_reference", "kappa")
+#: Columns in a fixed order: a report stored by a Run comes back with its keys reordered.
+SOURCE_COLUMNS = ("source", "title", "family", "labeled", "coverage", "unparsed", "bad", "okay",
+                  "good", *STATS)
+PAIR_COLUMNS = ("a", "b", "compared", "agree", "observed", "kappa")
+CONSENSUS_COLUMNS = ("rule", "sources", "candidates", "kept", "kept_fraction",
+                     "kept_with_reference", "kept_agree", "kept_accuracy")
 
 
 def table_rows(report: dict, table: str) -> list[dict]:
     """One of ``TABLES`` as flat rows (the CSV download)."""
     ref = report["reference"]
     if table == "sources":
-        return [{"reference": ref, **{k: v for k, v in r.items() if k != "version"},
+        return [{"reference": ref, **{k: r[k] for k in SOURCE_COLUMNS},
                  "version": json.dumps(r["version"], sort_keys=True)} for r in report["sources"]]
     if table in ("positions", "first_error"):
         key = "position" if table == "positions" else "first_error"
+        specs = [r["source"] for r in report["sources"]]
         return [{"reference": ref, key: row[key], "source": spec,
                  **{k: stats.get(k) for k in (*STATS, "first_error_match") if k in stats}}
-                for row in report[table] for spec, stats in row["sources"].items()]
+                for row in report[table] for spec in specs
+                for stats in (row["sources"][spec],)]
     if table == "pairs":
-        return [dict(p) for p in report["pairs"]]
+        return [{k: p[k] for k in PAIR_COLUMNS} for p in report["pairs"]]
     if table == "consensus":
         rule = report["consensus"]
-        return [] if rule is None else [{"reference": ref, **rule,
+        return [] if rule is None else [{"reference": ref, **{k: rule[k] for k in CONSENSUS_COLUMNS},
                                          "sources": " ".join(rule["sources"])}]
     raise KeyError(table)
 

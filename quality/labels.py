@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.db.models import Max
+
 from annotate.models import Assignment, GoldLabel, PreAnnotation, StepRating
 from annotate.selectors.paths import solution_paths
 
@@ -83,16 +85,28 @@ def parse_source(spec: str) -> Source:
         "mc_hard, mc_soft, prm:<model>@<threshold>, judge:<name> or imported:<name>")
 
 
-def labels_for(source: str | Source, solution_ids: Iterable[int]) -> Labels:
-    """{solution_id: {position: -1/0/+1 or None}} for every step the source labels."""
+def labels_for(source: str | Source, solution_ids: Iterable[int],
+               paths: dict[int, list[int]] | None = None, project=None) -> Labels:
+    """{solution_id: {position: -1/0/+1 or None}} for every step the source labels.
+
+    ``paths`` ({solution id: node ids}, ``solution_paths``) spares reading the paths again
+    when the caller has them (the report reads every source of the same solutions). With
+    ``project`` (all of whose solutions ``solution_ids`` are, with their ``paths``) the rows are
+    read in one query over the project, not in chunks of ids: at 100k solutions each chunk's
+    query would scan as much as the whole project's."""
     source = parse_source(source) if isinstance(source, str) else source
     ids = list(dict.fromkeys(solution_ids))
     result: Labels = {}
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start:start + CHUNK]
-        paths = solution_paths(chunk)
-        by_node = _node_labels(source, chunk, paths)
-        for sid, path in paths.items():
+    step = (len(ids) or 1) if project is not None and paths is not None else CHUNK
+    for start in range(0, len(ids), step):
+        chunk = ids[start:start + step]
+        if paths is None:
+            paths_here = solution_paths(chunk)
+        else:
+            paths_here = {sid: paths[sid] for sid in chunk if sid in paths}
+        by_node = _node_labels(source, chunk, paths_here,
+                               project if project is not None and paths is not None else None)
+        for sid, path in paths_here.items():
             row = {pos: by_node[(sid, node)] for pos, node in enumerate(path)
                    if (sid, node) in by_node}
             if row:
@@ -100,18 +114,25 @@ def labels_for(source: str | Source, solution_ids: Iterable[int]) -> Labels:
     return result
 
 
-def _node_labels(source: Source, chunk, paths) -> dict[tuple[int, int], int | None]:
+def _node_labels(source: Source, chunk, paths, project=None) -> dict[tuple[int, int], int | None]:
+    """{(solution id, node id): label} of the chunk's solutions (with ``project``: of all the
+    project's solutions, read in one query)."""
     if source.family == "consensus":
-        return {(sid, node): label.rating for sid, nodes in consensus_labels(chunk).items()
+        return {(sid, node): label.rating
+                for sid, nodes in consensus_labels(chunk, project=project).items()
                 for node, label in nodes.items()}
     if source.family == "gold":
-        return {(sid, node): rating for sid, node, rating in GoldLabel.objects.filter(
-            solution_id__in=chunk).values_list("solution_id", "node_id", "rating")}
+        gold = (GoldLabel.objects.filter(solution__project=project) if project is not None
+                else GoldLabel.objects.filter(solution_id__in=chunk))
+        return {(sid, node): rating for sid, node, rating in gold.values_list(
+            "solution_id", "node_id", "rating")}
     if source.family == "human":
         # Matched within these solutions' assignments only: a name is never looked up across
         # tenants (an unknown one and another project's user both give no labels).
+        where = ({"assignment__project": project} if project is not None
+                 else {"assignment__solution_id__in": chunk})
         rows = StepRating.objects.filter(
-            assignment__solution_id__in=chunk, assignment__annotator__username__iexact=source.name,
+            **where, assignment__annotator__username__iexact=source.name,
             assignment__status=Assignment.Status.SUBMITTED, rating__isnull=False,
         ).order_by("assignment_id").values_list("assignment__solution_id", "node_id", "rating")
         return {(sid, node): rating for sid, node, rating in rows}
@@ -119,7 +140,8 @@ def _node_labels(source: Source, chunk, paths) -> dict[tuple[int, int], int | No
     for sid, path in paths.items():
         for node in path:
             node_solutions.setdefault(node, []).append(sid)
-    qs = PreAnnotation.objects.filter(node_id__in=list(node_solutions))
+    qs = (PreAnnotation.objects.filter(node__problem__project=project) if project is not None
+          else PreAnnotation.objects.filter(node_id__in=list(node_solutions)))
     if source.family in RATED_KINDS:
         qs = qs.filter(kind=RATED_KINDS[source.family], source=source.name)
     else:
@@ -129,18 +151,19 @@ def _node_labels(source: Source, chunk, paths) -> dict[tuple[int, int], int | No
     out = {}
     # Unscoped rows first, then rows given in a solution's context, which win there; oldest
     # first, so where several unnamed sources label a step the newest is kept.
-    for node, scope, value, rating, provenance in qs.order_by("scope", "created", "id").values_list(
-            "node_id", "scope", "value", "rating", "provenance"):
-        label = _discrete(source, value, rating, provenance)
-        for sid in node_solutions[node]:
+    # Only the "unparsed" mark of the provenance is read (not every row's whole JSON).
+    for node, scope, value, rating, unparsed in qs.order_by("scope", "created", "id").values_list(
+            "node_id", "scope", "value", "rating", "provenance__unparsed"):
+        label = _discrete(source, value, rating, unparsed)
+        for sid in node_solutions.get(node, ()):  # (project-wide: a node on no path)
             if scope in (0, sid):
                 out[(sid, node)] = label
     return out
 
 
-def _discrete(source: Source, value: float, rating, provenance) -> int | None:
+def _discrete(source: Source, value: float, rating, unparsed) -> int | None:
     if source.family in RATED_KINDS:
-        if rating is not None or (provenance or {}).get("unparsed"):
+        if rating is not None or unparsed:
             return rating
         return 1 if value >= 0.5 else -1  # an older imported label: a probability only
     return 1 if value >= (source.threshold if source.threshold is not None else 0.5) else -1
@@ -160,16 +183,19 @@ def available_sources(project) -> list[SourceInfo]:
                           .values_list("annotator__username", "source").distinct()):
         title = f"Human: {username}" + (" (imported)" if how == Assignment.Source.IMPORT else "")
         out.append(SourceInfo(f"human:{username}", "human", title))
-    machine = (PreAnnotation.objects.filter(node__problem__project=project)
-               .values_list("kind", "source").distinct().order_by("kind", "source"))
+    # One aggregate gives each machine source and its newest row, one read their provenance
+    # (not a newest-row lookup per source: that walks the whole table's id index backwards
+    # past every other project's rows).
+    machine = list(PreAnnotation.objects.filter(node__problem__project=project)
+                   .values_list("kind", "source").annotate(last=Max("id")).order_by("kind", "source"))
+    provenance = dict(PreAnnotation.objects.filter(id__in=[last for _, _, last in machine])
+                      .values_list("id", "provenance"))
     names = {kind: fam for fam, kind in {**RATED_KINDS, **SCORED_KINDS}.items()}
-    for kind, name in machine:
+    for kind, name, last_id in machine:
         family = names.get(kind)
         if family is None:
             continue
-        last = (PreAnnotation.objects.filter(node__problem__project=project, kind=kind,
-                                             source=name).order_by("-id")
-                .values_list("provenance", flat=True).first()) or {}
+        last = provenance.get(last_id) or {}
         version = last.get("version") if isinstance(last.get("version"), dict) else {
             k: v for k, v in last.items() if k in ("model", "rollouts", "generator", "run")}
         if family in RATED_KINDS:

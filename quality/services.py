@@ -11,6 +11,7 @@ from django.db import transaction
 from annotate.models import Assignment, GoldLabel, Membership, RatingChange, StepRating
 from annotate.selectors.projects import role_in
 
+from .certification import evaluate_for_solution
 from .models import ReviewCorrection, ReviewDecision
 
 REVIEW_ROLES = (Membership.Role.ADMIN, Membership.Role.REVIEWER)
@@ -82,6 +83,8 @@ def correct_assignment(assignment: Assignment, reviewer, labels: dict[int, int],
         for node_id, rating in labels.items()
         if node_id in rated and rated[node_id].rating != rating
     )
+    solution_id = assignment.solution_id
+    transaction.on_commit(lambda: evaluate_for_solution(solution_id))
     return decision
 
 

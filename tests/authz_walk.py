@@ -241,6 +241,7 @@ RULES: dict[str, Rule] = {
     # Machine labels and every annotator's agreement: reviewers and admins.
     "manage:label_sources": R("reviewer", SLUG_ARG),
     "manage:label_sources_csv": R("reviewer", {**SLUG_ARG, "table": "=sources"}),
+    "manage:label_sources_recompute": R({"POST": "reviewer"}, SLUG_ARG),
     "manage:certify": R({"POST": "admin"}, SLUG_ARG,
                         body={"source": "prm:SECRET-HINT-3f0d@0.5", "max_error": "0.5",
                               "confidence": "0.6"}),
@@ -272,7 +273,7 @@ RULES: dict[str, Rule] = {
     "api:tokens-page": R("login"),
     "api:projects": R({"GET": "login"}, query={"project": P}),
     "api:project": R({"GET": "member"}, {"pk": "project"}, body={"name": "hijacked"}),
-    "api:project-label-sources": R({"GET": "reviewer"}, {"pk": "project"}),
+    "api:project-label-sources": R({"GET": "reviewer", "POST": "reviewer"}, {"pk": "project"}),
     "api:project-certifications": R({"GET": "reviewer", "POST": "admin"}, {"pk": "project"},
                                     body={"source": "prm:SECRET-HINT-3f0d@0.5",
                                           "max_error": 0.5, "confidence": 0.6}),

@@ -21,10 +21,10 @@ pytestmark = [pytest.mark.django_db, pytest.mark.portable]
 STEPS = ["Let $x = 6$.", "Then $7x = 42$.", "So it is 41.", "# Answer\n\n41"]
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
-# session, user, project with the role, held task + lapsed leases, solutions to serve first
-# (a certification's sample, annotate.services.blind), low-water mark, BEGIN, claim window,
-# holders, INSERT, COMMIT
-NEXT_TASK = 11
+# session, user, project with the role, held task + lapsed leases, low-water mark (which also
+# says whether any solution is to be served first: a certification's sample,
+# annotate.services.blind), BEGIN, claim window, holders, INSERT, COMMIT
+NEXT_TASK = 10
 # session, user, assignment + project + solution, path + ratings
 TASK_PANEL = 4
 # session, user, BEGIN, locked assignment, path + ratings, INSERT rating, INSERT change,

@@ -219,9 +219,10 @@ def examples_from_project(project, *, neutral: str = "good", after_first_error: 
     Each labeled solution gives its path; a rated alternative that is not on the path
     (a sibling candidate, PRM800K style) gives one more example ending at that step.
     """
-    from annotate.models import Assignment, Solution, StepNode
+    from annotate.models import Assignment, StepNode
+    from annotate.selectors.solutions import solutions_for_batch
 
-    qs = Solution.objects.filter(project=project).select_related("problem").defer("trajectory")
+    qs = solutions_for_batch(project=project)
     if solution_ids is not None:
         qs = qs.filter(pk__in=solution_ids)
     else:

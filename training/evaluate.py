@@ -133,12 +133,11 @@ def evaluate_examples(scorer, examples: list[StepExample]) -> dict:
 
 def project_best_of_n(scorer, project, problem_groups: set[str] | None = None) -> dict:
     """Best-of-N over a project's graded solutions (held-out problems if given)."""
-    from annotate.models import Solution
+    from annotate.selectors.solutions import solutions_for_batch
 
     from .data import solution_paths
 
-    solutions = list(Solution.objects.filter(project=project, is_correct__isnull=False).defer("trajectory")
-                     .select_related("problem"))
+    solutions = list(solutions_for_batch(project=project, is_correct__isnull=False))
     if problem_groups is not None:
         solutions = [s for s in solutions if f"problem:{s.problem_id}" in problem_groups]
     per_problem = Counter(s.problem_id for s in solutions)

@@ -12,6 +12,10 @@ of a source's certification, docs/labels.md "Certification"):
   admins still see it.
 
 Both are read inside queries the queue and the labeling page already run, as subqueries.
+
+* ``SUBMITTED``: ``fn(assignment)`` called once a task's submission commits (the POST that
+  finishes it), so what waits on human labels (a certification's verdict) is decided by
+  that write, never by a page that reads it.
 """
 
 from __future__ import annotations
@@ -20,12 +24,15 @@ from collections.abc import Callable
 from functools import reduce
 from operator import or_
 
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Exists, Q, QuerySet
 
 from annotate.models import Membership
 
 FIRST: list[Callable[[object], QuerySet]] = []
 HIDDEN: list[Callable[[int], QuerySet]] = []
+SUBMITTED: list[Callable[[object], None]] = []
 
 
 def register_first(fn: Callable[[object], QuerySet]) -> Callable[[object], QuerySet]:
@@ -38,6 +45,31 @@ def register_hidden(fn: Callable[[int], QuerySet]) -> Callable[[int], QuerySet]:
     if fn not in HIDDEN:
         HIDDEN.append(fn)
     return fn
+
+
+def register_submitted(fn: Callable[[object], None]) -> Callable[[object], None]:
+    if fn not in SUBMITTED:
+        SUBMITTED.append(fn)
+    return fn
+
+
+def submitted(assignment) -> None:
+    """Call the ``SUBMITTED`` hooks once the current transaction commits; a hook that fails
+    is logged, never turned into an error of the submission that already committed."""
+    for fn in SUBMITTED:
+        transaction.on_commit(lambda fn=fn: fn(assignment), robust=True)
+
+
+def first_flag_key(project) -> str:
+    """The cache key of "the project has solutions to serve first" (the queue keeps it)."""
+    return f"stepwise:serve-first:{project.pk}"
+
+
+def first_changed(project) -> None:
+    """What ``FIRST`` gives for the project changed (a sample drawn or finished): the queue
+    looks again at its next task. Now and once the transaction commits."""
+    cache.delete(first_flag_key(project))
+    transaction.on_commit(lambda: cache.delete(first_flag_key(project)))
 
 
 def first_solutions(project) -> Q | None:

@@ -25,7 +25,7 @@ from annotate.selectors.labeling import (
     task_state,
 )
 
-from . import candidates
+from . import blind, candidates
 from .queue import lease_until, slot_freed
 
 MAX_STEP_CHARS = 5000
@@ -391,6 +391,7 @@ def finish(assignment_id: int, user, *, reason: str, note: str = "") -> Assignme
         assignment.total_time_ms = int((now - assignment.started_at).total_seconds() * 1000)
         assignment.save(update_fields=["presentation", "status", "finish_reason", "finish_note",
                                        "finished_at", "labeled_at", "total_time_ms", "updated"])
+        blind.submitted(assignment)
         return assignment
 
 

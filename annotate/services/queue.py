@@ -22,7 +22,7 @@ from datetime import timedelta
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import F, Func, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, F, Func, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from annotate.models import Assignment, Project, Solution
@@ -142,21 +142,38 @@ MARK_REFRESH = 1.0
 _mark_checked: dict[str, float] = {}
 
 
-def _low_water_mark(project: Project, gold: bool, now) -> int:
+def _low_water_mark(project: Project, gold: bool, now) -> tuple[int, bool]:
+    """The pool's low-water mark, and (regular pool) whether any solution is to be served
+    first (``blind.FIRST``): found by the same query and cached alike, so a project with no
+    certification sampling pays no query for it on every next task."""
     key = _mark_key(project, gold)
-    mark = cache.get(key)
-    if mark is not None and time.monotonic() - _mark_checked.get(key, -MARK_REFRESH) < MARK_REFRESH:
-        return mark
+    first_key = None if gold else blind.first_flag_key(project)
+    cached = cache.get_many([key, first_key] if first_key else [key])
+    mark = cached.get(key)
+    known = first_key is None or first_key in cached
+    if (mark is not None and known
+            and time.monotonic() - _mark_checked.get(key, -MARK_REFRESH) < MARK_REFRESH):
+        return mark, bool(cached.get(first_key))
     mark = mark or 0
-    first = (
+    rows = (
         Solution.objects.filter(project=project, is_gold=gold, id__gte=mark)
         .annotate(_taken=_slots_taken(now)).filter(_taken__lt=project.overlap)
-        .order_by("project_id", "id").values_list("id", flat=True).first()
+        .order_by("project_id", "id")
     )
+    first_q = None if gold else blind.first_solutions(project)
+    if first_q is not None:
+        # An uncorrelated EXISTS: computed once for the query, not per row.
+        rows = rows.annotate(_first=Exists(
+            Solution.objects.filter(first_q, project=project, is_gold=False)))
+        first, serve_first = rows.values_list("id", "_first").first() or (None, False)
+    else:
+        first, serve_first = rows.values_list("id", flat=True).first(), False
     _mark_checked[key] = time.monotonic()
     if first is not None and first != mark:
         cache.set(key, first, MARK_TTL)
-    return first if first is not None else mark
+    if first_key is not None:
+        cache.set(first_key, bool(serve_first), MARK_TTL)
+    return (first if first is not None else mark), bool(serve_first)
 
 
 def slot_freed(project: Project, solution_ids) -> None:
@@ -266,11 +283,11 @@ def next_task(project: Project, user) -> Assignment | None:
             return resumed
     strategy = get_strategy(project.queue_strategy)
     for gold in pools:
-        first = None if gold else _claim_first(project, user)
+        mark, serve_first = _low_water_mark(project, gold, timezone.now())
+        first = _claim_first(project, user) if serve_first else None
         if first is not None:
             first.project = project
             return first
-        mark = _low_water_mark(project, gold, timezone.now())
         for attempt in range(MAX_ATTEMPTS):
             now = timezone.now()
             candidates = _open_candidates(project, user, gold=gold, now=now, mark=mark)

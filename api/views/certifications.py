@@ -54,8 +54,8 @@ class StartSerializer(serializers.Serializer):
 
 
 class Certifications(APIView):
-    """GET: the project's certifications (sampling ones evaluated now, void ones saying
-    why). POST (admins): declare a contract and draw its sample."""
+    """GET: the project's certifications, read only (a sample's verdict is decided when the
+    task that finishes it is submitted; void ones say why). POST (admins): declare a contract and draw its sample."""
 
     permission_classes = PERMISSIONS
 
@@ -69,7 +69,6 @@ class Certifications(APIView):
     def get(self, request, pk: int):
         project = self._project(request, pk)
         require_role(project, request.user, EXPORT_ROLES, "read its certifications")
-        cert_service.evaluate_open(project)
         return Response([cert_service.certificate(c) for c in cert_service.with_state(project)])
 
     @extend_schema(request=StartSerializer, responses={201: CertificateSerializer})

@@ -3,16 +3,18 @@ shows machine labels and every annotator's agreement."""
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.selectors.projects import visible_projects
+from quality import report_runs
 from quality.label_report import build_report
 from quality.labels import UnknownSource
 
 from ..permissions import EXPORT_ROLES, require_role
+from ..serializers import RunSerializer
 from .common import PERMISSIONS, P
 
 Ratio = lambda: serializers.FloatField(allow_null=True)  # noqa: E731
@@ -92,26 +94,61 @@ class LabelSourcesSerializer(serializers.Serializer):
     consensus = ConsensusSerializer(allow_null=True)
 
 
+PARAMS = [
+    P("reference", OpenApiTypes.STR, "A source spec (docs/labels.md); default gold, else "
+      "human:consensus."),
+    OpenApiParameter("consensus", OpenApiTypes.STR, OpenApiParameter.QUERY, many=True,
+                     description="Sources of the agree rule (repeat the parameter)."),
+]
+
+
 class LabelSources(APIView):
     """Per label source: coverage, distribution, accuracy and kappa against a reference; per
     step position and first-error index; pairwise kappa; the consensus rule "agree"."""
 
     permission_classes = PERMISSIONS
 
-    @extend_schema(parameters=[
-        P("reference", OpenApiTypes.STR, "A source spec (docs/labels.md); default gold, else "
-          "human:consensus."),
-        OpenApiParameter("consensus", OpenApiTypes.STR, OpenApiParameter.QUERY, many=True,
-                         description="Sources of the agree rule (repeat the parameter)."),
-    ], responses=LabelSourcesSerializer)
-    def get(self, request, pk: int):
+    def _project(self, request, pk: int):
         project = visible_projects(request.user).filter(pk=pk).first()
         if project is None:
             raise NotFound("No such project.")
         require_role(project, request.user, EXPORT_ROLES, "read its label sources")
+        return project
+
+    def _params(self, request) -> dict:
         try:
-            report = build_report(project, reference=request.query_params.get("reference") or None,
-                                  consensus=request.query_params.getlist("consensus") or None)
+            return report_runs.report_params(request.query_params.get("reference") or None,
+                                             request.query_params.getlist("consensus") or None)
+        except UnknownSource as exc:
+            raise ValidationError({"source": [str(exc)]}) from None
+
+    def _run(self, request, run):
+        return Response(RunSerializer(run, context={"request": request}).data,
+                        status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(parameters=PARAMS, responses={200: LabelSourcesSerializer, 202: RunSerializer})
+    def get(self, request, pk: int):
+        """The report; for a project of more than a few thousand solutions, the newest one a
+        ``label_report`` Run stored (200), or 202 with the Run computing it (started when
+        none has been)."""
+        project = self._project(request, pk)
+        params = self._params(request)
+        if report_runs.is_precomputed(project):
+            stored = report_runs.stored_report(project, params)
+            if stored.report is not None:
+                return Response(LabelSourcesSerializer(stored.report).data)
+            return self._run(request, stored.pending
+                             or report_runs.recompute(project, request.user, params))
+        try:
+            report = build_report(project, **params)
         except UnknownSource as exc:
             raise ValidationError({"source": [str(exc)]}) from None
         return Response(LabelSourcesSerializer(report).data)
+
+    @extend_schema(parameters=PARAMS, request=None, responses={202: RunSerializer})
+    def post(self, request, pk: int):
+        """Recompute: start a ``label_report`` Run for the reference and rule (or the one
+        already queued or running for them); 202 with the Run."""
+        project = self._project(request, pk)
+        return self._run(request, report_runs.recompute(project, request.user,
+                                                        self._params(request)))

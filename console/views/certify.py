@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from quality import certification as cert_service
 from quality.certify_stats import ContractError
+from quality.labels import available_sources
 
 from .permissions import ADMIN, STAFF, project_role_required
 
@@ -34,12 +35,13 @@ def read_contract(data) -> dict:
 
 
 def certify_context(project, data=None) -> dict:
-    """What the page's Certify part shows: machine sources, certifications (sampling ones
-    evaluated now), and the steps the form's contract needs."""
-    cert_service.evaluate_open(project)
+    """What the page's Certify part shows: machine sources, certifications (as the writes
+    that finish samples left them; void ones found now, without writing), and the steps the
+    form's contract needs."""
     data = data or {}
-    return {"machine_sources": cert_service.machine_sources(project),
-            "certifications": cert_service.with_state(project),
+    infos = available_sources(project)  # read once for both
+    return {"machine_sources": cert_service.machine_sources(project, infos),
+            "certifications": cert_service.with_state(project, infos),
             "cert_form": {"source": data.get("source", ""),
                           "max_error": data.get("max_error", "0.1"),
                           "confidence": data.get("confidence", "0.95"),

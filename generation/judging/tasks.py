@@ -7,7 +7,7 @@ from workers.runs import RunContext, run_task
 
 @run_task("judge", queue="gpu", soft_time_limit=6 * 3600)
 def judge_run(ctx: RunContext, solution_ids: list[int], judge: dict) -> dict:
-    from annotate.models import Solution
+    from annotate.selectors.solutions import solutions_for_batch
 
     from .services import JudgeSpec, judge_settings, judge_solutions
 
@@ -16,8 +16,7 @@ def judge_run(ctx: RunContext, solution_ids: list[int], judge: dict) -> dict:
     spec = JudgeSpec.from_dict(judge)
     settings = judge_settings(ctx.run.project.generator if ctx.run.project else {}, overrides,
                               ctx.run.project_id)
-    by_id = (Solution.objects.filter(project=ctx.run.project, pk__in=solution_ids)
-             .select_related("problem").defer("trajectory").in_bulk())
+    by_id = solutions_for_batch(project=ctx.run.project, pk__in=solution_ids).in_bulk()
     solutions = [by_id[i] for i in solution_ids if i in by_id]
     ctx.progress(0, len(solutions))
     ctx.log(f"judging {len(solutions)} solutions with {settings.model_name} "
