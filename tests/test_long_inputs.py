@@ -191,3 +191,23 @@ def test_a_bad_policy_is_refused_with_its_message():
         TrainConfig.from_dict({"long_inputs": "squash"})
     with pytest.raises(ValueError, match="window_context_steps must be between 0 and 64"):
         TrainConfig.from_dict({"window_context_steps": 500})
+
+
+@pytest.mark.portable
+@pytest.mark.django_db
+def test_the_training_api_takes_the_policy_and_refuses_a_bad_one(make_user):
+    from api.services import issue_token
+
+    admin = make_user("long-api")
+    project = Project.objects.create(name="LongApi", slug="long-api")
+    Membership.objects.create(project=project, user=admin, role=Membership.Role.ADMIN)
+    _, key = issue_token(user=admin, name="t", scope="write")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    for hp, message in [({"long_inputs": "squash"}, "long_inputs must be one of truncate, window"),
+                        ({"window_context_steps": -1}, "window_context_steps must be between"),
+                        ({"window_context_steps": True}, "window_context_steps must be between")]:
+        r = client.post("/api/runs/", {"kind": "train_prm", "project": project.pk,
+                                       "params": {"name": "m", "hyperparameters": hp}},
+                        format="json")
+        assert r.status_code == 400 and message in r.json()["params"], (hp, r.content)
