@@ -58,8 +58,11 @@ class FastTokenizer:
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         return self.backend.encode(text, add_special_tokens=add_special_tokens).ids
 
-    def __call__(self, text: str) -> dict:
-        return {"input_ids": self.encode(text)}
+    def __call__(self, text: str | list[str], add_special_tokens: bool = True) -> dict:
+        if isinstance(text, list):  # a batch, as transformers' tokenizers take one
+            return {"input_ids": [e.ids for e in self.backend.encode_batch(
+                text, add_special_tokens=add_special_tokens)]}
+        return {"input_ids": self.encode(text, add_special_tokens=add_special_tokens)}
 
     def decode(self, ids: list[int]) -> str:
         text = self.backend.decode(ids, skip_special_tokens=False)

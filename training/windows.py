@@ -75,12 +75,20 @@ def encode_windows(tokenizer, prompt: str, steps: list[str], labels: list[int | 
         return [whole]
     windows = [whole] if whole["positions"] else []
     first = len(whole["positions"])
+    # A lower bound of each step's tokens with its separator: a window's text stops at the
+    # first step that cannot fit, so each window tokenizes about a context's worth of text.
+    # (A separator is a special token, so a step's text is tokenized apart from its
+    # neighbours; the slack of 2 covers tokenizers that merge across it.)
+    alone = tokenizer(steps, add_special_tokens=False)["input_ids"]  # one batch call
+    least = [max(1, len(ids) - 2) + 1 for ids in alone]
     while first < len(steps):
         enc = None
         for context in range(min(policy.context_steps, first), -1, -1):
-            # At most max_length steps can fit (each is a token and a separator at least).
-            texts = steps[first - context: first + max_length]
-            enc = window(first, context, texts)
+            end, used = first, sum(least[first - context:first])
+            while end < len(steps) and used <= max_length:
+                used += least[end]
+                end += 1
+            enc = window(first, context, steps[first - context:end])
             if len(enc["positions"]) > context:
                 break
         if len(enc["positions"]) == 0:
