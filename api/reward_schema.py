@@ -6,7 +6,14 @@ from training.scoring import AGGREGATES
 
 
 class ScoreItem(serializers.Serializer):
-    problem = serializers.CharField(allow_blank=True)
+    problem = serializers.CharField(allow_blank=True, required=False,
+                                    help_text="Required unless 'messages' is given.")
+    messages = serializers.ListField(
+        child=serializers.JSONField(), required=False,
+        help_text="A trajectory (OpenAI chat with tool calls, or Anthropic messages) in place "
+                  "of problem and steps: each assistant turn is a step (docs/api.md).")
+    system = serializers.CharField(required=False, help_text="Anthropic's system prompt, "
+                                                             "with 'messages'.")
     steps = serializers.ListField(child=serializers.CharField(allow_blank=True), required=False,
                                   help_text="The steps; or give 'text' and a 'delimiter'.")
     text = serializers.CharField(required=False, help_text="Raw solution text to split.")
@@ -38,8 +45,12 @@ class ScoreResponse(serializers.Serializer):
 
 
 class OpenRlhfRequest(serializers.Serializer):
-    query = serializers.ListField(child=serializers.CharField(allow_blank=True),
+    query = serializers.ListField(child=serializers.CharField(allow_blank=True), required=False,
                                   help_text="Prompt followed by the response, per sample.")
+    messages = serializers.ListField(
+        child=serializers.ListField(child=serializers.JSONField()), required=False,
+        help_text="Trajectories (chat messages) in place of query and prompts: one reward each, "
+                  "one step score per assistant turn.")
     prompts = serializers.ListField(child=serializers.CharField(allow_blank=True), required=False)
     labels = serializers.ListField(child=serializers.JSONField(), required=False,
                                    help_text="Sent by OpenRLHF; not used.")
@@ -99,8 +110,11 @@ class ClassifyResponse(serializers.Serializer):
 
 
 class SlimeRequest(serializers.Serializer):
-    prompt = serializers.JSONField(help_text="The problem: a string or chat messages.")
-    response = serializers.CharField(allow_blank=True)
+    prompt = serializers.JSONField(required=False,
+                                   help_text="The problem: a string or chat messages.")
+    response = serializers.CharField(allow_blank=True, required=False)
+    messages = serializers.ListField(child=serializers.JSONField(), required=False,
+                                     help_text="A trajectory in place of prompt and response.")
     label = serializers.JSONField(required=False, help_text="Sent by slime; not used.")
     aggregate = serializers.ChoiceField(choices=AGGREGATES, required=False, default="min")
     delimiter = serializers.CharField(required=False)

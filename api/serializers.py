@@ -218,7 +218,8 @@ class ExportSerializer(serializers.ModelSerializer):
     metadata = serializers.JSONField(
         source="options", read_only=True,
         help_text="What the build recorded: with a label rule, `labels` (the rule, each "
-                  "source's version, candidates, kept, kept_fraction); see docs/api.md.")
+                  "source's version, candidates, kept, kept_fraction); with a token budget, "
+                  "`token_budget` (rows and labeled steps a trainer would cut); see docs/api.md.")
 
     class Meta:
         model = ExportSnapshot

@@ -65,6 +65,10 @@ def create_snapshot(*, user, raw_spec: dict, name: str = "") -> ExportSnapshot:
             check_sources(parse_rule(spec["labels"]), spec["projects"])
         except RuleError as exc:
             raise SpecError({"labels": str(exc)}) from None
+    if spec.get("tokenizer"):
+        from .token_budget import tokenizer_folder
+
+        tokenizer_folder(spec["tokenizer"], spec["projects"])  # SpecError if not allowed
     name = (name or "").strip()[:200] or default_name(spec, projects)
     for attempt in range(5):
         try:
@@ -106,12 +110,18 @@ def build_snapshot(snapshot_id: int, progress=None) -> dict:
     refused: list[tuple[str, str, str]] = []
     rows = 0
     tally = rule_tally(spec)
+    budget = None
     try:
         from .sinks import make_sink
+        from .token_budget import TokenBudget
+
+        budget = TokenBudget.from_spec(spec)
 
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(parents=True)
         for split, row, steps in iter_rows(spec, refused, tally):
+            if budget is not None:
+                budget.mark(row)
             sink = sinks.get(split)
             if sink is None:
                 sink = sinks[split] = make_sink(kind, directory, split)
@@ -153,6 +163,8 @@ def build_snapshot(snapshot_id: int, progress=None) -> dict:
     options = dict(snapshot.options or {})
     if tally is not None:
         options["labels"] = rule_summary(snapshot, spec, tally)
+    if budget is not None:
+        options["token_budget"] = budget.summary()
     ExportSnapshot.objects.filter(pk=snapshot_id).update(
         status=ExportSnapshot.Status.READY, files=files, content_hash=content, options=options,
         row_count=sum(f["rows"] for f in files.values()),

@@ -88,6 +88,10 @@ class ParquetSink:
         if self.batch and "label_sources" in self.batch[0] or getattr(self, "marked", False):
             self.marked = True  # machine labels on: keep the human/machine marks
             fields.append(("label_sources", pa.list_(pa.string())))
+        if self.batch and "stepwise" in self.batch[0] or getattr(self, "budgeted", False):
+            self.budgeted = True  # a token budget's per-row counts (exports/token_budget.py)
+            fields.append(("stepwise", pa.struct([("tokens", pa.int64()),
+                                                  ("cut_steps", pa.int64())])))
         schema = pa.schema(fields)
         if self.writer is None:
             self.writer = pq.ParquetWriter(str(self.file.tmp), schema)

@@ -19,6 +19,13 @@ PLACEHOLDER = "ки"
 FINISH_REASONS = ("solution", "found_error", "give_up", "bad_problem")
 
 
+#: A token budget (exports/token_budget.py): a tokenizer and a max_length, with TRL's PRM
+#: layout's prompt limit and step separator (its PRMConfig defaults).
+BUDGET_FIELDS = ("tokenizer", "max_length", "max_prompt_length", "step_separator")
+BUDGET_FORMATS = ("trl", "parquet", "processbench")
+MAX_TOKENS = 131_072
+
+
 class SpecError(ValueError):
     def __init__(self, errors: dict[str, str]):
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
@@ -65,7 +72,7 @@ def normalize_spec(raw: dict) -> dict:
     known = {"format", "projects", "created_after", "created_before", "finish_reasons", "labels",
              "annotators", "gold", "min_agreement", "machine_labels", "neutral",
              "expand_alternatives", "label_type", "test_fraction", "split_seed", "gold_keys",
-             "placeholder"}
+             "placeholder", *BUDGET_FIELDS}
     for key in set(raw) - known:
         errors[key] = "Unknown field."
     fmt = raw.get("format", "trl")
@@ -148,6 +155,7 @@ def normalize_spec(raw: dict) -> dict:
     if not isinstance(seed, str) or len(seed) > 100:
         errors["split_seed"] = "A string of at most 100 characters."
     spec["split_seed"] = seed if isinstance(seed, str) else ""
+    _budget(raw, spec, fmt, errors)
     if fmt == "prm800k" and (labels != "per_annotator" or spec["machine_labels"]):
         errors["format"] = "PRM800K records are one annotator's human labels: use per_annotator " \
                            "labels without machine labels."
@@ -187,3 +195,37 @@ def _rule(raw_rule: dict, raw: dict, fmt, errors: dict) -> dict:
             errors[name] = ("Not with a label rule: the rule names its label sources "
                             "(gold keys are the source 'gold', machine labels their own specs).")
     return rule
+
+
+def _count(value, name: str, low: int, high: int, errors: dict) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        errors[name] = f"A whole number from {low} to {high}."
+        return None
+    return value
+
+
+def _budget(raw: dict, spec: dict, fmt, errors: dict) -> None:
+    """The token budget's fields, in the spec only where one is asked for (a spec without
+    one stays as it was)."""
+    if not any(raw.get(name) is not None for name in BUDGET_FIELDS):
+        return
+    tokenizer = raw.get("tokenizer")
+    if not isinstance(tokenizer, str) or not tokenizer.strip() or len(tokenizer) > 1000:
+        errors["tokenizer"] = ("Name the model whose tokenizer counts the tokens (a model this "
+                               "deployment allows), with max_length.")
+    if fmt in FORMATS and fmt not in BUDGET_FORMATS:
+        errors["tokenizer"] = (f"Token budgets are counted for {', '.join(BUDGET_FORMATS)} rows "
+                               f"(TRL's PRM layout); {fmt} rows are not.")
+    if raw.get("max_length") is None:
+        errors["max_length"] = "Give max_length (the trainer's, in tokens) with the tokenizer."
+        length = None
+    else:
+        length = _count(raw["max_length"], "max_length", 16, MAX_TOKENS, errors)
+    prompt = raw.get("max_prompt_length", 512)
+    prompt = None if prompt is None else _count(prompt, "max_prompt_length", 1, MAX_TOKENS, errors)
+    separator = raw.get("step_separator", "\n")
+    if not isinstance(separator, str) or not separator or len(separator) > 32:
+        errors["step_separator"] = "A non-empty string of at most 32 characters (TRL's is \\n)."
+    spec.update({"tokenizer": tokenizer.strip() if isinstance(tokenizer, str) else tokenizer,
+                 "max_length": length, "max_prompt_length": prompt,
+                 "step_separator": separator})

@@ -88,7 +88,8 @@ def make_models(served, make_user):
 
 
 def long_items():
-    """Rule examples, and one longer than the model's 512 tokens: its last steps are cut."""
+    """Rule examples, and one longer than the model's 512 tokens: the window policy it was
+    trained with (training/windows.py) scores its last steps in a window of their own."""
     items = [(ex.prompt, ex.steps) for ex in rule_examples(8, seed=3)]
     items.append((PROBLEM, ["add 2 so then we get 4 " * 12] * 12))
     return items
@@ -117,7 +118,7 @@ def test_pooling_scores_equal_in_process_scores(on_vllm, make_user):
     got = scorer_for(model).score(items)
     assert isinstance(scorer_for(model).scorer, VllmPoolingScorer)
     assert [len(g) for g in got] == [len(e) for e in expected]
-    assert got[-1][-1] is None and expected[-1][-1] is None  # cut by the model's length
+    assert None not in got[-1] and None not in expected[-1]  # windows past the model's length
     for g_row, e_row in zip(got, expected):
         for g, e in zip(g_row, e_row):
             assert (g is None and e is None) or abs(g - e) <= 1e-5

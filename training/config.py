@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .data import DEFAULT_SEPARATOR
+from .windows import LongInputPolicy
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 ATTENTIONS = ("sdpa", "eager", "flash_attention_2")
@@ -55,6 +56,12 @@ class TrainConfig:
     # (docs/performance.md measured -0.11 AUROC against TRL from that).
     group_by_length: bool = False
     separator: str = DEFAULT_SEPARATOR
+    # Inputs longer than max_length (training/windows.py, docs/training.md "Long inputs"):
+    # "window" gives every step a window of the problem and up to window_context_steps
+    # preceding steps; "truncate" leaves the steps past max_length unlabeled and unscored.
+    # Saved with the model (config.json ``long_inputs``, the model card), so scoring agrees.
+    long_inputs: str = "window"
+    window_context_steps: int = 2
     # Precision and memory. "auto": bf16 on a GPU that has it, fp16 on one that does not,
     # fp32 on CPU; checkpointing on for GPUs, off on CPU.
     precision: str = "auto"
@@ -103,6 +110,7 @@ class TrainConfig:
                               ("lora_save", LORA_SAVES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}")
+        self.long_input_policy.check()
         if not 0 <= self.lora_dropout < 1:
             raise ValueError("lora_dropout must be in [0, 1)")
         if self.quantization != "none" and not self.lora_rank:
@@ -113,6 +121,10 @@ class TrainConfig:
                 raise ValueError(
                     f"effective_batch_size must be a multiple of batch_size x processes "
                     f"({per_step})")
+
+    @property
+    def long_input_policy(self) -> LongInputPolicy:
+        return LongInputPolicy(policy=self.long_inputs, context_steps=self.window_context_steps)
 
     @property
     def accumulation_steps(self) -> int:

@@ -52,7 +52,8 @@ def save_lora(trainer, tokenizer, out: Path, cfg: TrainConfig, base: str) -> Non
     if not trainer.is_world_process_zero():
         return
     Path(adapter, PRM_FILE).write_text(json.dumps(
-        {"step_separator": cfg.separator, "base_model": base}), encoding="utf-8")
+        {"step_separator": cfg.separator, "base_model": base,
+         "long_inputs": cfg.long_input_policy.as_dict()}), encoding="utf-8")
     if cfg.lora_save == "adapter":
         for item in adapter.iterdir():
             shutil.move(str(item), str(out / item.name))
@@ -61,6 +62,7 @@ def save_lora(trainer, tokenizer, out: Path, cfg: TrainConfig, base: str) -> Non
     model = load_adapter_model(adapter, tokenizer)
     merged = model.merge_and_unload()
     merged.config.step_separator = cfg.separator
+    merged.config.long_inputs = cfg.long_input_policy.as_dict()
     merged.save_pretrained(out)
     tokenizer.save_pretrained(out)
 
@@ -78,4 +80,6 @@ def load_adapter_model(path: str | Path, tokenizer):
         model.resize_token_embeddings(len(tokenizer))
     model.config.pad_token_id = tokenizer.pad_token_id
     model.config.step_separator = meta["step_separator"]
+    if "long_inputs" in meta:
+        model.config.long_inputs = meta["long_inputs"]
     return PeftModel.from_pretrained(model, str(path))

@@ -84,6 +84,8 @@ def train_and_evaluate(prm_model, hooks: Hooks | None = None, check_cancelled=No
         "task": "process reward model: token classification, label on the step separator",
         "labels": {"0": "bad", "1": "good"},
         "step_separator": cfg.separator,
+        # How an input longer than max_length is trained and scored (docs/training.md).
+        "long_inputs": {**cfg.long_input_policy.as_dict(), "max_length": cfg.max_length},
         # How the project's solution text is split into steps (its generator's setting).
         "step_delimiter": project_step_delimiter(prm_model.project),
         "data": {

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from workers.runs import RunFailure
 
-from .data import DEFAULT_SEPARATOR, collate, encode, separator_id
+from .data import DEFAULT_SEPARATOR, collate, separator_id
+from .windows import LongInputPolicy, assemble, encode_windows, flatten
 
 AGGREGATES = ("min", "product", "last")
 
@@ -56,36 +57,40 @@ class PrmScorer:
         self.sep_id = separator_id(self.tokenizer, self.separator)
         limit = getattr(self.model.config, "max_position_embeddings", 512) or 512
         self.max_length = min(max_length or limit, limit)
+        # What the model was trained with (training/windows.py); older models truncate.
+        self.policy = LongInputPolicy.recorded(getattr(self.model.config, "long_inputs", None))
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model.to(self.device)
         self._lock = threading.Lock()
 
-    def _encode(self, prompt: str, steps: list[str]) -> dict:
-        return encode(self.tokenizer, prompt, steps, None, separator=self.separator,
-                      sep_id=self.sep_id, max_length=self.max_length)
+    def _encode(self, prompt: str, steps: list[str]) -> list[dict]:
+        return encode_windows(self.tokenizer, prompt, steps, None, separator=self.separator,
+                              sep_id=self.sep_id, max_length=self.max_length, policy=self.policy)
 
     def token_counts(self, items: list[tuple[str, list[str]]]) -> list[int]:
-        """The tokens each (prompt, steps) item feeds the model (after truncation), as
-        ``score`` reads them: what search counts as PRM compute."""
-        return [len(self._encode(prompt, steps)["input_ids"]) for prompt, steps in items]
+        """The tokens each (prompt, steps) item feeds the model (its windows, after
+        truncation), as ``score`` reads them: what search counts as PRM compute."""
+        return [sum(len(w["input_ids"]) for w in self._encode(prompt, steps))
+                for prompt, steps in items]
 
     def score(self, items: list[tuple[str, list[str]]], batch_size: int = 16,
               max_tokens: int | None = None) -> list[list[float | None]]:
-        """Per-step P(good) for each (prompt, steps); None for a step cut by max length.
+        """Per-step P(good) for each (prompt, steps); None for a step cut by max length
+        (under the ``truncate`` long-input policy; ``window`` scores every step).
 
         ``max_tokens`` bounds the tokens fed to the model (after truncation), checked
         before any forward pass: ``TokenBudgetExceeded`` if the items need more.
         """
         import torch
 
-        encoded = [self._encode(prompt, steps) for prompt, steps in items]
+        encoded, owner = flatten([self._encode(prompt, steps) for prompt, steps in items])
         if max_tokens is not None:
             total = sum(len(e["input_ids"]) for e in encoded)
             if total > max_tokens:
                 raise TokenBudgetExceeded(total, max_tokens)
         # Similar lengths together waste less padding.
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]["input_ids"]))
-        results: list[list[float | None]] = [[] for _ in items]
+        window_scores: list[list[float]] = [[] for _ in encoded]
         pad = self.tokenizer.pad_token_id
         with self._lock, torch.inference_mode():
             for start in range(0, len(order), batch_size):
@@ -95,9 +100,9 @@ class PrmScorer:
                                     attention_mask=batch["attention_mask"].to(self.device)).logits
                 probs = torch.softmax(logits.float(), dim=-1)[..., 1].cpu()
                 for row, i in enumerate(idx):
-                    got = [round(float(probs[row, p]), 6) for p in encoded[i]["positions"]]
-                    results[i] = got + [None] * (len(items[i][1]) - len(got))
-        return results
+                    window_scores[i] = [round(float(probs[row, p]), 6)
+                                        for p in encoded[i]["positions"]]
+        return assemble(items, encoded, owner, window_scores)
 
 
 def load_scorer(path: str | Path, scoring: dict | None = None, max_length: int | None = None):

@@ -24,7 +24,7 @@ HYPERPARAMETERS = ("learning_rate", "head_learning_rate", "epochs", "batch_size"
                    "warmup_ratio", "neutral", "after_first_error", "group_by_length",
                    "effective_batch_size", "precision", "activation_checkpointing", "attention",
                    "lora_rank", "lora_alpha", "lora_dropout", "quantization", "lora_save",
-                   "processes", "strategy")
+                   "processes", "strategy", "long_inputs", "window_context_steps")
 
 
 def form_defaults() -> dict:

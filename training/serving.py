@@ -41,7 +41,9 @@ def _folder_spec(path: str, mtime: float) -> dict | None:
             "task": "token_classify", "step_separator": separator,
             "pooler_config": {"pooling_type": "STEP",
                               "step_tag_id": separator_id(tokenizer, separator)},
-            "max_model_len": limit}
+            "max_model_len": limit,
+            # How a longer input is cut into windows (training/windows.py); absent: truncate.
+            **({"long_inputs": config["long_inputs"]} if config.get("long_inputs") else {})}
 
 
 def pooling_spec(path: str | Path) -> dict | None:

@@ -25,7 +25,8 @@ from .config import (
     resolved_checkpointing,
     resolved_precision,
 )
-from .data import DEFAULT_SEPARATOR, StepExample, collate, encode, separator_id, split_by_problem
+from .data import DEFAULT_SEPARATOR, StepExample, collate, separator_id, split_by_problem
+from .windows import encode_windows, labeled
 
 __all__ = ["TrainConfig", "train", "load_base", "load_trained", "Hooks", "parameter_groups"]
 
@@ -366,11 +367,17 @@ def train(examples: list[StepExample], base: str, out_dir: str | Path, cfg: Trai
         from .lora import add_lora
 
         model = add_lora(model, cfg, sep)
-    enc = lambda ex: encode(tokenizer, ex.prompt, ex.steps, ex.labels,  # noqa: E731
-                            separator=cfg.separator, sep_id=sep, max_length=cfg.max_length,
-                            keep_tail=keep_tail)
-    train_enc = [e for e in map(enc, train_ex) if any(v != -100 for v in e["labels"])]
-    val_enc = [e for e in map(enc, val_ex) if any(v != -100 for v in e["labels"])]
+    # The long-input policy goes with the weights (config.json), so every scorer applies it.
+    model.config.long_inputs = cfg.long_input_policy.as_dict()
+
+    def enc(examples: list[StepExample]) -> list[dict]:
+        """Each example's windows (training/windows.py) that carry a label."""
+        return [w for ex in examples for w in encode_windows(
+            tokenizer, ex.prompt, ex.steps, ex.labels, separator=cfg.separator, sep_id=sep,
+            max_length=cfg.max_length, policy=cfg.long_input_policy, keep_tail=keep_tail)
+            if labeled(w)]
+
+    train_enc, val_enc = enc(train_ex), enc(val_ex)
 
     resume = last_checkpoint(out)
     if resume is not None:

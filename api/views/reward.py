@@ -26,10 +26,12 @@ from rest_framework.views import APIView
 
 from annotate.selectors.projects import role_in, visible_projects
 from annotate.selectors.visibility import machine_scores_hidden
+from annotate.trajectory import TrajectoryError
 from api import reward_schema as schema
 from api.authentication import RewardUrlAuthentication
 from api.models import APIToken, RewardUrl, hash_key
 from api.permissions import ADMIN_ROLES, require_role
+from api.reward_messages import trajectory_item
 from api.views.common import PERMISSIONS
 from generation.sampling import split_steps as split_text
 from training.backends import ScoringUnavailable, scorer_for
@@ -131,9 +133,12 @@ def parse_items(data, model: PrmModel) -> list[tuple[str, list[str]]]:
     default_delimiter = delimiter_of(data.get("delimiter"), model, "delimiter")
     out = []
     for i, item in enumerate(items):
+        if isinstance(item, dict) and "messages" in item:
+            out.append(messages_item(item, f"Item {i}", "items"))
+            continue
         if not isinstance(item, dict) or not isinstance(item.get("problem"), str):
             raise ValidationError({"items": f"Item {i}: an object with a string 'problem' "
-                                            "(required; it may be empty)."})
+                                            "(required; it may be empty), or 'messages'."})
         if "steps" in item:
             steps = item["steps"]
             if not isinstance(steps, list) or not all(isinstance(s, str) for s in steps):
@@ -156,6 +161,23 @@ def parse_items(data, model: PrmModel) -> list[tuple[str, list[str]]]:
     return out
 
 
+def messages_item(item: dict, where: str, field: str) -> tuple[str, list[str]]:
+    """A trajectory item (``api.reward_messages``): (prompt, one step per assistant turn);
+    a bad shape is a 400 naming the message."""
+    extra = sorted(set(item) & {"problem", "steps", "text"})
+    if extra:
+        raise ValidationError({field: f"{where}: give 'messages' or problem and steps, not both "
+                                      f"('{extra[0]}' with 'messages')."})
+    try:
+        prompt, steps, _turns = trajectory_item(item["messages"], item.get("system"))
+    except TrajectoryError as exc:
+        raise ValidationError({field: f"{where}: {exc}."})
+    if len(steps) > MAX_STEPS:
+        raise ValidationError({field: f"{where}: {len(steps)} assistant turns; at most "
+                                      f"{MAX_STEPS}."})
+    return prompt, steps
+
+
 def openrlhf_answer(model: PrmModel, request, how: str) -> dict:
     """OpenRLHF's body in, what its reward client reads out.
 
@@ -164,6 +186,8 @@ def openrlhf_answer(model: PrmModel, request, how: str) -> dict:
     as the response, and ``extra_logs.prm_prompt_mismatch`` and ``warnings`` say so.
     """
     data = request.data if isinstance(request.data, dict) else {}
+    if "messages" in data:
+        return openrlhf_trajectories(model, data, how)
     queries, prompts = data.get("query"), data.get("prompts")
     if not isinstance(queries, list) or not all(isinstance(q, str) for q in queries):
         raise ValidationError({"query": "Send 'query' as a list of strings."})
@@ -204,6 +228,33 @@ def openrlhf_answer(model: PrmModel, request, how: str) -> dict:
     }
     return {"rewards": rewards, "scores": rewards, "step_scores": step_scores,
             "extra_logs": extra_logs, "aggregate": how, "warnings": warnings}
+
+
+def openrlhf_trajectories(model: PrmModel, data: dict, how: str) -> dict:
+    """OpenRLHF's answer for ``messages``: a list of trajectories in place of query and
+    prompts, one reward each and one step score per assistant turn."""
+    trajectories = data["messages"]
+    if "query" in data or "prompts" in data:
+        raise ValidationError({"messages": "Send 'messages' or 'query' (with 'prompts'), "
+                                           "not both."})
+    if not isinstance(trajectories, list) or not 1 <= len(trajectories) <= MAX_ITEMS \
+            or not all(isinstance(t, list) for t in trajectories):
+        raise ValidationError({"messages": f"Send 'messages' as a list of 1 to {MAX_ITEMS} "
+                                           "trajectories, each a list of chat messages."})
+    items = [messages_item({"messages": t}, f"Trajectory {i}", "messages")
+             for i, t in enumerate(trajectories)]
+    step_scores = score_within_budget(model, items)
+    rewards = [aggregate(sc, how) for sc in step_scores]
+    rewards = [0.0 if r is None else r for r in rewards]
+    extra_logs = {
+        "prm_steps": [float(len(sc)) for sc in step_scores],
+        "prm_min": [aggregate(sc, "min") or 0.0 for sc in step_scores],
+        "prm_last": [aggregate(sc, "last") or 0.0 for sc in step_scores],
+        "prm_empty": [0.0] * len(step_scores),
+        "prm_prompt_mismatch": [0.0] * len(step_scores),
+    }
+    return {"rewards": rewards, "scores": rewards, "step_scores": step_scores,
+            "extra_logs": extra_logs, "aggregate": how, "warnings": []}
 
 
 MODEL_ID = OpenApiParameter("model_id", int, OpenApiParameter.PATH, description="PRM id")

@@ -3,8 +3,9 @@
 * ``/classify``: vLLM's classification API, which verl's reward-model path calls. Each
   ``input`` is a whole text; it is split into steps by the model's delimiter and answered
   with the last step's score as ``probs[-1]`` (``[P(bad), P(good)]``).
-* ``/slime``: slime's ``--rm-url`` body, ``{"prompt", "response", "label"}``, answered
-  with the reward as a bare JSON number (what slime reads without ``--reward-key``).
+* ``/slime``: slime's ``--rm-url`` body, ``{"prompt", "response", "label"}`` (or a
+  trajectory as ``messages``, ``api.reward_messages``), answered with the reward as a bare
+  JSON number (what slime reads without ``--reward-key``).
 
 Both take one sample per request as happily as a batch: concurrent requests share forward
 passes (``training.backends.batching``).
@@ -36,6 +37,7 @@ from .reward import (
     _PrmView,
     check_ready,
     delimiter_of,
+    messages_item,
     score_within_budget,
     split_steps,
 )
@@ -97,6 +99,14 @@ def _prompt_text(prompt) -> str:
 
 def slime_answer(model: PrmModel, request, how: str) -> float:
     data = request.data if isinstance(request.data, dict) else {}
+    if "messages" in data:  # a trajectory in place of prompt and response
+        if "prompt" in data or "response" in data:
+            raise ValidationError({"messages": "Send 'messages' or 'prompt' and 'response', "
+                                               "not both."})
+        item = messages_item({"messages": data["messages"], "system": data.get("system")},
+                             "The trajectory", "messages")
+        value = aggregate(score_within_budget(model, [item])[0], how)
+        return EMPTY_SCORE if value is None else value
     response = data.get("response")
     if not isinstance(response, str):
         raise ValidationError({"response": "Send 'response' as a string."})

@@ -16,6 +16,7 @@ import httpx2
 from django.conf import settings
 
 from outbound.redact import strip_credentials
+from training.windows import LongInputPolicy, assemble, encode_windows, flatten
 
 from .base import ScoringUnavailable
 
@@ -32,6 +33,7 @@ class VllmPoolingScorer:
         self.separator = spec["step_separator"]
         self.sep_id = int(spec["pooler_config"]["step_tag_id"])
         self.max_length = int(spec["max_model_len"])
+        self.policy = LongInputPolicy.recorded(spec.get("long_inputs"))
         self.tokenizer = load_tokenizer(model_path)  # no torch in this process
         self.http = httpx2.Client(follow_redirects=False, trust_env=False,
                                   timeout=httpx2.Timeout(timeout, connect=min(timeout, 5.0)))
@@ -40,20 +42,19 @@ class VllmPoolingScorer:
 
     # --- what is sent ---------------------------------------------------------------
 
-    def _encode(self, prompt: str, steps: list[str]) -> dict:
-        from training.data import encode
-
-        return encode(self.tokenizer, prompt, steps, None, separator=self.separator,
-                      sep_id=self.sep_id, max_length=self.max_length)
+    def _encode(self, prompt: str, steps: list[str]) -> list[dict]:
+        return encode_windows(self.tokenizer, prompt, steps, None, separator=self.separator,
+                              sep_id=self.sep_id, max_length=self.max_length, policy=self.policy)
 
     def token_counts(self, items: list[tuple[str, list[str]]]) -> list[int]:
-        return [len(self._encode(prompt, steps)["input_ids"]) for prompt, steps in items]
+        return [sum(len(w["input_ids"]) for w in self._encode(prompt, steps))
+                for prompt, steps in items]
 
     def score(self, items: list[tuple[str, list[str]]], batch_size: int = 16,
               max_tokens: int | None = None) -> list[list[float | None]]:
         from training.scoring import TokenBudgetExceeded
 
-        encoded = [self._encode(prompt, steps) for prompt, steps in items]
+        encoded, owner = flatten([self._encode(prompt, steps) for prompt, steps in items])
         if max_tokens is not None:
             total = sum(len(e["input_ids"]) for e in encoded)
             if total > max_tokens:
@@ -62,16 +63,15 @@ class VllmPoolingScorer:
             return []
         # One request: the server's scheduler batches it (batch_size is the in-process knob).
         rows = self._pool([e["input_ids"] for e in encoded])
-        results = []
-        for (_prompt, steps), e, row in zip(items, encoded, rows):
+        window_scores = []
+        for e, row in zip(encoded, rows):
             if len(row) != len(e["positions"]):
                 raise ScoringUnavailable(
                     f"The scoring server at {self._shown(self._base())} returned {len(row)} step "
                     f"scores for an item with {len(e['positions'])} step tokens: it does not serve "
                     f"'{self.served_model}' with STEP pooling on token {self.sep_id}.")
-            got = [round(float(pair[1]), 6) for pair in row]
-            results.append(got + [None] * (len(steps) - len(got)))
-        return results
+            window_scores.append([round(float(pair[1]), 6) for pair in row])
+        return assemble(items, encoded, owner, window_scores)
 
     # --- the server -------------------------------------------------------------------
 
