@@ -2,7 +2,19 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from . import pages
-from .views import certifications, exports, ingest, labels, models, ratings, resources, runs, search, tokens
+from .views import (
+    certifications,
+    critiques,
+    exports,
+    ingest,
+    labels,
+    models,
+    ratings,
+    resources,
+    runs,
+    search,
+    tokens,
+)
 
 app_name = "api"
 
@@ -26,6 +38,9 @@ urlpatterns = [
     path("solutions/<int:pk>/", resources.SolutionDetail.as_view(), name="solution"),
     path("assignments/", resources.AssignmentList.as_view(), name="assignments"),
     path("assignments/<int:pk>/", resources.AssignmentDetail.as_view(), name="assignment"),
+    path("assignments/<int:pk>/critiques/", critiques.AssignmentCritiques.as_view(),
+         name="assignment-critiques"),
+    path("critiques/<int:pk>/review/", critiques.CritiqueReview.as_view(), name="critique-review"),
     path("ratings/", ratings.RatingChanges.as_view(), name="ratings"),
     path("runs/", runs.RunListCreate.as_view(), name="runs"),
     path("runs/<int:pk>/", runs.RunDetail.as_view(), name="run"),
