@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from . import agentprocessbench, chat, openrlhf, prm800k, processbench, rl_prompts, trl
+from . import agentprocessbench, chat, critiques, openrlhf, prm800k, processbench, rl_prompts, trl
 
 Rows = Iterator[tuple[str, dict, int]]
 
@@ -25,6 +25,7 @@ FORMATS: dict[str, tuple[Callable[..., Rows], str]] = {
     "parquet": (trl.iter_rows, "parquet"),
     "rl_prompts": (rl_prompts.iter_rows, "jsonl"),
     "agentprocessbench": (agentprocessbench.iter_rows, "jsonl"),
+    "critiques": (critiques.iter_rows, "jsonl"),
 }
 
 
