@@ -11,7 +11,6 @@ from ..selectors import iter_assignment_chunks
 
 def iter_rows(spec: dict, refused: list | None = None, tally=None):
     from annotate.services.exports.prm800k import prm800k_rows
-
     from quality.critiques import critiques_of_assignments
 
     for ids in iter_assignment_chunks(spec):
