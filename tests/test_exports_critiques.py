@@ -209,3 +209,22 @@ def test_export_loads_with_datasets_and_sft_trainer_tokenizes_every_row(case, tm
         full = tokenizer.apply_chat_template(lines[i]["messages"], tokenize=False)
         assert tokenizer.decode(row["input_ids"][:20]) == tokenizer.decode(
             tokenizer(full)["input_ids"][:20])
+
+
+def test_streaming_endpoint_takes_the_options(case, make_user):
+    from rest_framework.test import APIClient
+
+    from annotate.models import Membership
+    from api.services import issue_token
+
+    reviewer = add_member(case["project"], make_user("rev"), Membership.Role.REVIEWER)
+    _, key = issue_token(user=reviewer, name="stream", scope="read")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    base = f"/api/exports/stream/?project={case['project'].pk}&format=critiques"
+    r = client.get(base + "&agree_with=gold")
+    lines = [json.loads(x) for x in b"".join(r.streaming_content).decode().splitlines()]
+    assert r.status_code == 200 and [x["stepwise"]["solution_id"] for x in lines] == [
+        case["a"].pk]
+    r = client.get(base + "&agree_with=judge:j")
+    assert r.status_code == 400 and "agree_with" in r.json()
