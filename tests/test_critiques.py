@@ -132,6 +132,7 @@ def test_required_on_bad_refuses_finish_naming_the_steps(task):
                               "for step 3 before submitting.")
     critiques.write(assignment.pk, user, node_id=path[2], text="41 is not 42.")
     assert labeling.finish(assignment.pk, user, reason="found_error").status == "submitted"
+    assert _client(user).get(f"/api/projects/{project.pk}/").json()["critique_required_on_bad"]
     with pytest.raises(LabelingError, match="already submitted"):
         critiques.write(assignment.pk, user, node_id=path[0], text="late")
 
