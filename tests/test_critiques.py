@@ -83,6 +83,9 @@ def test_write_edit_delete_with_a_corrected_step(task):
     ({"node_id": 0, "text": "ok", "origin": "edited"}, "needs the machine reason"),
     ({"node_id": 0, "text": "ok", "shown_source": "prm:x"}, "no machine critique source"),
     ({"node_id": 0, "text": "ok", "shown_source": "judge:none"}, "gave no reason"),
+    ({"node_id": 0, "text": "ok", "origin": ["accepted"]}, "'origin' is one of"),
+    ({"node_id": 0, "text": ["ok"]}, "The critique must be text"),
+    ({"node_id": [1], "text": "ok"}, "The step id must be a whole number"),
 ])
 def test_bad_input_gets_a_specific_message(task, kwargs, message):
     project, solution, user, assignment = task

@@ -57,6 +57,8 @@ def machine_reason(spec: str, node_id: int, solution_id: int) -> str:
 
 
 def _origin(origin, text: str, shown: str | None) -> str:
+    if origin is not None and not isinstance(origin, str):
+        raise LabelingError("'origin' is one of written, accepted, edited, replaced.")
     if shown is None:
         if origin not in (None, "", Critique.Origin.WRITTEN):
             raise LabelingError(f"Origin '{str(origin)[:40]}' needs the machine reason that was "
