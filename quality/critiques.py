@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import F
+from django.db.models import F, OuterRef, Subquery
 
-from annotate.models import Assignment, Critique, PreAnnotation
+from annotate.models import Assignment, Critique, PreAnnotation, StepRating
 from annotate.selectors.paths import solution_paths
 
 from .labels import CHUNK, RATED_KINDS, UnknownSource, parse_source
@@ -36,6 +36,7 @@ class CritiqueText:
     correction: str | None = None  # the corrected step's text
     reviewed: bool = False
     machine_source: str = ""  # the machine reason that was shown, for a human critique
+    rating: int | None = None  # the critic's own label of the step (-1/0/+1), where known
 
 
 Critiques = dict[int, dict[int, CritiqueText]]
@@ -72,6 +73,13 @@ def critiques_for(spec: str, solution_ids: Iterable[int], *,
     return result
 
 
+def _own_rating():
+    """The critic's own rating of the step in the same task."""
+    return Subquery(StepRating.objects.filter(assignment_id=OuterRef("assignment_id"),
+                                              node_id=OuterRef("node_id"))
+                    .values("rating")[:1])
+
+
 def _human(name: str, chunk, origins) -> dict[tuple[int, int], CritiqueText]:
     qs = Critique.objects.filter(assignment__solution_id__in=chunk,
                                  assignment__status=Assignment.Status.SUBMITTED)
@@ -81,12 +89,13 @@ def _human(name: str, chunk, origins) -> dict[tuple[int, int], CritiqueText]:
         qs = qs.filter(origin__in=origins)
     out = {}
     # Later rows win: plain ones by update time, then reviewer-corrected ones.
-    rows = qs.order_by(F("reviewed_at").asc(nulls_first=True), "updated", "id").values_list(
+    rows = qs.annotate(own=_own_rating()).order_by(
+        F("reviewed_at").asc(nulls_first=True), "updated", "id").values_list(
         "assignment__solution_id", "node_id", "text", "origin", "assignment__annotator__username",
-        "correction__text", "reviewed_by_id", "machine_source")
-    for sid, node, text, origin, user, correction, reviewer, machine in rows:
+        "correction__text", "reviewed_by_id", "machine_source", "own")
+    for sid, node, text, origin, user, correction, reviewer, machine, own in rows:
         out[(sid, node)] = CritiqueText(text, origin, f"human:{user}", correction,
-                                        reviewer is not None, machine)
+                                        reviewer is not None, machine, own)
     return out
 
 
@@ -100,11 +109,11 @@ def _machine(source, paths) -> dict[tuple[int, int], CritiqueText]:
           .exclude(reason=""))
     out = {}
     # Unscoped rows first, then rows given in a solution's context, which win there.
-    for node, scope, reason in qs.order_by("scope", "created", "id").values_list(
-            "node_id", "scope", "reason"):
+    for node, scope, reason, rating in qs.order_by("scope", "created", "id").values_list(
+            "node_id", "scope", "reason", "rating"):
         for sid in node_solutions[node]:
             if scope in (0, sid):
-                out[(sid, node)] = CritiqueText(reason, "machine", source.spec)
+                out[(sid, node)] = CritiqueText(reason, "machine", source.spec, rating=rating)
     return out
 
 
@@ -118,10 +127,10 @@ def critiques_of_assignments(assignment_ids: Iterable[int], *,
         qs = Critique.objects.filter(assignment_id__in=ids[start:start + CHUNK])
         if origins is not None:
             qs = qs.filter(origin__in=set(origins))
-        for aid, node, text, origin, user, correction, reviewer, machine in qs.order_by(
-                "id").values_list("assignment_id", "node_id", "text", "origin",
-                                  "assignment__annotator__username", "correction__text",
-                                  "reviewed_by_id", "machine_source"):
+        for aid, node, text, origin, user, correction, reviewer, machine, own in qs.annotate(
+                own=_own_rating()).order_by("id").values_list(
+                "assignment_id", "node_id", "text", "origin", "assignment__annotator__username",
+                "correction__text", "reviewed_by_id", "machine_source", "own"):
             out.setdefault(aid, {})[node] = CritiqueText(
-                text, origin, f"human:{user}", correction, reviewer is not None, machine)
+                text, origin, f"human:{user}", correction, reviewer is not None, machine, own)
     return out

@@ -228,3 +228,19 @@ def test_streaming_endpoint_takes_the_options(case, make_user):
         case["a"].pk]
     r = client.get(base + "&agree_with=judge:j")
     assert r.status_code == 400 and "agree_with" in r.json()
+
+
+def test_a_critique_that_argues_against_the_verdict_is_not_used(case):
+    """Human verdicts, the judge's critiques: where the judge labeled a step the other way,
+    its reason is left out of that step (B's step 1), and a row left without any is refused
+    (C: the judge calls the first step right, the human wrong)."""
+    out, refused = rows(case, labels={"rule": "source", "source": "human:consensus"},
+                        critique_source="machine", critique_machine_source="judge:j")
+    by_solution = {r["stepwise"]["solution_id"]: r for r in out}
+    assert set(by_solution) == {case["a"].pk, case["b"].pk}
+    assert by_solution[case["b"].pk]["messages"][1]["content"] == (
+        "Step 0: The first step is right.\nThe step is correct.\n\n"
+        "Step 1:\nThe step is correct.\n\nStep 2:\nThe step is correct.\n\n"
+        "The first wrong step is \\boxed{-1}.")
+    assert [why for _s, _r, why in refused] == [
+        "no machine critique of its verified steps"]

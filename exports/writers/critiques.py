@@ -12,9 +12,12 @@ correct.`` / ``The step is incorrect.``, then ends with ``The first wrong step i
 \\boxed{N}.`` (N the 0-based index, -1 when every step is correct). Verdicts are the spec's
 labels (a label rule or a label mode): -1 is incorrect, 0 and +1 correct.
 
+A critique whose critic labeled the step the other way (an annotator's own rating, a
+judge's label) is not used for it: its text would argue against the verdict.
+
 Left out (``refused``): a row whose verdicts are unknown (a step before the first error
-unlabeled), one with no critique from the source, and with ``agree_with`` one whose verdicts
-do not all agree with that reference's labels.
+unlabeled), one with no usable critique from the source, and with ``agree_with`` one whose
+verdicts do not all agree with that reference's labels.
 """
 
 from __future__ import annotations
@@ -77,7 +80,9 @@ def record_row(record: Record, spec: dict, critiques: dict, reference=None):
     verdict = verdicts(record)
     if verdict is None:
         return None, "a step before the first error is unlabeled"
-    mine = {i: c for i, c in critiques.items() if i < len(verdict)}
+    # A critique whose critic labeled the step the other way would contradict its verdict.
+    mine = {i: c for i, c in critiques.items() if i < len(verdict)
+            and (c.rating is None or (c.rating >= 0) == verdict[i])}
     if not mine:
         return None, f"no {spec['critique_source']} critique of its verified steps"
     if spec.get("agree_with"):
