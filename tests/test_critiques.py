@@ -14,7 +14,7 @@ from api.services import issue_token
 from quality.critiques import critiques_for
 from tests.labeling_factories import add_member, make_project, make_solution
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.portable]
 
 STEPS = ["Let $x = 6$.", "Then $7x = 42$.", "So it is 41.", "# Answer\n\n41"]
 _names = itertools.count()

@@ -13,7 +13,7 @@ from exports.spec import SpecError, normalize_spec
 from exports.writers import iter_rows
 from tests.labeling_factories import add_member, make_project, make_solution
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.portable]
 
 STEPS = ["Let $x = 6$.", "Then $7x = 41$.", "# Answer\n\n41"]
 
