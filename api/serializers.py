@@ -45,8 +45,8 @@ class ProjectSerializer(serializers.ModelSerializer):
     class Meta:
         model = Project
         fields = ["id", "name", "slug", "description", "mode", "rating_scale", "overlap",
-                  "candidates_per_position", "queue_strategy", "gold_rate", "archived_at",
-                  "created", "role"]
+                  "candidates_per_position", "queue_strategy", "gold_rate",
+                  "critique_required_on_bad", "archived_at", "created", "role"]
 
     def get_role(self, obj) -> str | None:
         return self.context.get("roles", {}).get(obj.pk)

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from . import pages
 from .views import (
     certifications,
+    critiques,
     exports,
     ingest,
     labels,
@@ -39,6 +40,9 @@ urlpatterns = [
     path("traces/bulk/", traces.TraceBulkCreate.as_view(), name="traces-bulk"),
     path("assignments/", resources.AssignmentList.as_view(), name="assignments"),
     path("assignments/<int:pk>/", resources.AssignmentDetail.as_view(), name="assignment"),
+    path("assignments/<int:pk>/critiques/", critiques.AssignmentCritiques.as_view(),
+         name="assignment-critiques"),
+    path("critiques/<int:pk>/review/", critiques.CritiqueReview.as_view(), name="critique-review"),
     path("ratings/", ratings.RatingChanges.as_view(), name="ratings"),
     path("runs/", runs.RunListCreate.as_view(), name="runs"),
     path("runs/<int:pk>/", runs.RunDetail.as_view(), name="run"),

@@ -29,7 +29,7 @@ class ProjectForm(forms.ModelForm):
         model = Project
         fields = ["name", "description", "instructions", "mode", "rating_scale", "overlap",
                   "candidates_per_position", "queue_strategy", "lease_seconds", "show_hints",
-                  "gold_rate", "screening_items", "screening_threshold"]
+                  "critique_required_on_bad", "gold_rate", "screening_items", "screening_threshold"]
         widgets = {"instructions": forms.Textarea(attrs={"rows": 10}),
                    "description": forms.Textarea(attrs={"rows": 2})}
 

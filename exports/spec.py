@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 
 from django.utils.dateparse import parse_datetime
 
+from .critique_spec import CRITIQUE_OPTIONS, critique_options
+
 FORMATS = ("prm800k", "trl", "openrlhf", "rlhflow", "processbench", "parquet", "rl_prompts",
-           "agentprocessbench", "trace", "deltabench")
+           "agentprocessbench", "trace", "deltabench", "critiques")
 LABEL_MODES = ("per_annotator", "consensus", "gold")
 GOLD_MODES = ("include", "exclude", "only")
 # Whether gold answer keys become records beside human labels: of gold solutions no human
@@ -72,7 +74,7 @@ def normalize_spec(raw: dict) -> dict:
     known = {"format", "projects", "created_after", "created_before", "finish_reasons", "labels",
              "annotators", "gold", "min_agreement", "machine_labels", "neutral",
              "expand_alternatives", "label_type", "test_fraction", "split_seed", "gold_keys",
-             "placeholder", *BUDGET_FIELDS}
+             "placeholder", *BUDGET_FIELDS, *CRITIQUE_OPTIONS}
     for key in set(raw) - known:
         errors[key] = "Unknown field."
     fmt = raw.get("format", "trl")
@@ -159,6 +161,7 @@ def normalize_spec(raw: dict) -> dict:
     if fmt == "prm800k" and (labels != "per_annotator" or spec["machine_labels"]):
         errors["format"] = "PRM800K records are one annotator's human labels: use per_annotator " \
                            "labels without machine labels."
+    spec.update(critique_options(raw, fmt, errors))
     if errors:
         raise SpecError(errors)
     return spec
@@ -172,7 +175,7 @@ def is_rule(labels) -> bool:
 #: Formats whose rows carry a rule's labels step by step; prm800k records are one annotator's
 #: work, rl_prompts have no labels, agentprocessbench and deltabench give imported records back
 #: as they were; trace gives a long text's steps with their labels.
-RULE_FORMATS = ("trl", "parquet", "openrlhf", "rlhflow", "processbench", "trace")
+RULE_FORMATS = ("trl", "parquet", "openrlhf", "rlhflow", "processbench", "trace", "critiques")
 #: Fields that select human work or human labels, which a rule's labels are not.
 NOT_WITH_RULE = ("finish_reasons", "annotators", "min_agreement", "machine_labels",
                  "expand_alternatives", "gold_keys")

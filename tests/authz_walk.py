@@ -40,7 +40,7 @@ IDS = {
     "project": 424201, "membership": 424202, "problem": 424203, "node": 424204,
     "solution": 424205, "gold": 424206, "assignment": 424207, "rating": 424208,
     "change": 424209, "hint": 424210, "run": 424211, "model": 424212, "snapshot": 424213,
-    "token": 424214, "reward_url": 424215, "insider": 424216,
+    "token": 424214, "reward_url": 424215, "insider": 424216, "critique": 424217,
 }
 GOLD_KEY = "SECRET-GOLD-KEY-e41"
 #: Text that only the victim's objects hold: a body containing one leaked it.
@@ -70,6 +70,7 @@ def build_world(password: str = "walk-pw") -> World:
 
     from annotate.models import (
         Assignment,
+        Critique,
         GoldLabel,
         Membership,
         PreAnnotation,
@@ -113,6 +114,8 @@ def build_world(password: str = "walk-pw") -> World:
                                            status="submitted")
     rating = StepRating.objects.create(id=IDS["rating"], assignment=assignment, node=node, rating=1)
     RatingChange.objects.create(id=IDS["change"], rating=rating, changed_by=insider, new_rating=1)
+    Critique.objects.create(id=IDS["critique"], assignment=assignment, node=node, author=insider,
+                            text="SECRET-STEP-51ab critique")
     PreAnnotation.objects.create(id=IDS["hint"], node=node, kind="prm_score", source=SECRETS[5],
                                  value=0.5)
     run = Run.objects.create(id=IDS["run"], kind="import", project=project, created_by=insider,
@@ -146,6 +149,7 @@ def fingerprint() -> str:
     them); any change the walk makes to the victim's data changes it."""
     from annotate.models import (
         Assignment,
+        Critique,
         GoldLabel,
         Membership,
         PreAnnotation,
@@ -169,6 +173,7 @@ def fingerprint() -> str:
         Assignment.objects.filter(project_id=pid),
         StepRating.objects.filter(assignment__project_id=pid),
         RatingChange.objects.filter(rating__assignment__project_id=pid),
+        Critique.objects.filter(assignment__project_id=pid),
         PreAnnotation.objects.filter(node__problem__project_id=pid),
         Run.objects.filter(project_id=pid), PrmModel.objects.filter(project_id=pid),
         ExportSnapshot.objects.filter(projects=pid),
@@ -291,6 +296,12 @@ RULES: dict[str, Rule] = {
         "project": P, "format": "trace", "items": [{"question": "x", "text": "y"}]}),
     "api:assignments": R({"GET": "login"}, query={"project": P, "solution": S}),
     "api:assignment": R({"GET": "reviewer"}, {"pk": "assignment"}, body={"status": "active"}),
+    # Critiques: the task's annotator writes them; reviewers (and the annotator) read them;
+    # reviewers correct a submitted task's critique.
+    "api:assignment-critiques": R({"GET": "reviewer", "POST": "assignee", "PATCH": "assignee",
+                                   "DELETE": "assignee"}, TASK,
+                                  body={"node": IDS["node"], "id": IDS["critique"], "text": "x"}),
+    "api:critique-review": R({"PATCH": "reviewer"}, {"pk": "critique"}, body={"text": "hijacked"}),
     "api:ratings": R({"GET": "login"}, query={"project": P}),
     "api:runs": R({"GET": "login", "POST": "admin"}, query={"project": P},
                   body={"project": P, "kind": "score_solutions", "params": {}}),

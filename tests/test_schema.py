@@ -78,6 +78,14 @@ def _real_objects(lab) -> tuple[dict[tuple[str, str], int], str]:
                 "exports": snapshot.pk, "models": model.pk, "tokens": token.pk}
     ids = {(method, route): pk for route, pk in by_route.items() for method in ("get", "post")}
     ids[("delete", "tokens")] = spare.pk
+    # Critiques: written on an assignment, corrected at /api/critiques/<id>/review/.
+    from annotate.models import Critique
+
+    a1 = lab["assignments"]["a1"]
+    critique = Critique.objects.create(assignment=a1, node_id=a1.ratings.first().node_id,
+                                       author=a1.annotator, text="fuzz critique")
+    ids.update({("patch", "assignments"): a1.pk, ("delete", "assignments"): a1.pk,
+                ("patch", "critiques"): critique.pk})
     return ids, key
 
 

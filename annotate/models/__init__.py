@@ -1,5 +1,6 @@
 """The labeling domain: problems and their step trees, projects, assignments and ratings."""
 
+from .critiques import Critique
 from .hints import PreAnnotation
 from .labeling import Assignment, GoldLabel, RatingChange, StepRating
 from .problems import Problem, Solution, StepNode
@@ -8,6 +9,7 @@ from .traces import SolutionTrace, StepGroup
 
 __all__ = [
     "Assignment",
+    "Critique",
     "GoldLabel",
     "Membership",
     "PreAnnotation",

@@ -84,6 +84,8 @@ class Project(models.Model):
     show_hints = models.BooleanField(
         default=False, help_text="Show machine pre-annotations to annotators, marked as hints."
     )
+    critique_required_on_bad = models.BooleanField(
+        default=False, help_text="A Bad step needs a written critique before the task is submitted.")
     gold_rate = models.FloatField(
         default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
     )

@@ -382,6 +382,11 @@ def finish(assignment_id: int, user, *, reason: str, note: str = "") -> Assignme
         if reason in ("solution", "found_error"):
             if not state.walk_done or state.suggested_reason != reason:
                 raise LabelingError(_not_ready_message(state, reason), 409)
+        from .critiques import missing_on_bad  # imports this module
+
+        missing = missing_on_bad(state)
+        if missing:
+            raise LabelingError(missing, 409)
         now = timezone.now()
         assignment.presentation = state.presentation
         assignment.status = Assignment.Status.SUBMITTED

@@ -114,7 +114,8 @@ def _spec_from_query(request) -> dict:
     except ValueError:
         raise ValidationError({"project": "Give integer project ids."})
     for name in ("created_after", "created_before", "labels", "gold", "neutral", "label_type",
-                 "split_seed", "gold_keys", "placeholder"):
+                 "split_seed", "gold_keys", "placeholder",
+                 "critique_source", "critique_machine_source", "agree_with"):
         if q.get(name):
             raw[name] = q.get(name)
     if q.getlist("finish_reason"):
@@ -159,6 +160,8 @@ class ExportStream(APIView):
         P("neutral", OpenApiTypes.STR, enum=["positive", "negative"]),
         P("label_type", OpenApiTypes.STR, enum=["hard", "soft"]),
         P("created_after", OpenApiTypes.DATETIME), P("created_before", OpenApiTypes.DATETIME),
+        P("critique_source", OpenApiTypes.STR, enum=["human", "machine", "accepted_machine"]),
+        P("critique_machine_source", OpenApiTypes.STR), P("agree_with", OpenApiTypes.STR),
         P("limit", OpenApiTypes.INT)],
         responses={(200, "application/jsonl"): OpenApiTypes.STR})
     def get(self, request):

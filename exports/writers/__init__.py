@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from . import agentprocessbench, chat, openrlhf, prm800k, processbench, rl_prompts, traces, trl
+from . import agentprocessbench, chat, critiques, openrlhf, prm800k, processbench, rl_prompts, traces, trl
 
 Rows = Iterator[tuple[str, dict, int]]
 
@@ -27,6 +27,7 @@ FORMATS: dict[str, tuple[Callable[..., Rows], str]] = {
     "agentprocessbench": (agentprocessbench.iter_rows, "jsonl"),
     "trace": (traces.iter_trace_rows, "jsonl"),
     "deltabench": (traces.iter_deltabench_rows, "jsonl"),
+    "critiques": (critiques.iter_rows, "jsonl"),
 }
 
 

@@ -2,9 +2,12 @@
 and ``label`` = index of the first bad step, or -1 when every step is fine.
 
 A record is left out when its label is unknown: no bad step and some step unlabeled,
-or the final answer's correctness not known.
+or the final answer's correctness not known. Where the first error has a human critique
+(the annotator's own for one annotator's labels, else any annotator's), the row has
+``critique``: its text, and ``correction``: the corrected step, if one was written.
 """
 
+from ..critique_rows import batches, step_critiques
 from ..records import Record, step_sources
 from ..selectors import iter_records
 
@@ -27,7 +30,15 @@ def record_row(record: Record, spec: dict) -> dict | None:
 
 
 def iter_rows(spec: dict, refused: list | None = None, tally=None):
-    for record in iter_records(spec, tally):
-        row = record_row(record, spec)
-        if row is not None:
+    for batch in batches(iter_records(spec, tally)):
+        critiques = step_critiques(batch)
+        for record in batch:
+            row = record_row(record, spec)
+            if row is None:
+                continue
+            first = critiques.get(record.id, {}).get(row["label"]) if row["label"] >= 0 else None
+            if first is not None:
+                row["critique"] = first.text
+                if first.correction:
+                    row["correction"] = first.correction
             yield record.split, row, len(row["steps"])
