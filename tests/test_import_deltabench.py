@@ -8,11 +8,21 @@ import json
 import pytest
 from django.core.management import call_command
 
-from annotate.models import Assignment, Project, Solution, SolutionTrace, StepGroup, StepRating
+from annotate.models import (
+    Assignment,
+    Critique,
+    Project,
+    Solution,
+    SolutionTrace,
+    StepGroup,
+    StepRating,
+)
 from annotate.services.imports import import_deltabench
 from annotate.services.imports.common import solution_path
 from annotate.services.imports.deltabench import LABELER
 from annotate.services.resegment import ResegmentError, resegment
+from exports.spec import normalize_spec
+from exports.writers import iter_rows
 
 pytestmark = [pytest.mark.portable, pytest.mark.django_db]
 
@@ -95,6 +105,42 @@ def test_an_unuseful_correct_section_is_okay_and_an_error_section_is_bad_from_it
     assert [ratings[n.pk] for n in path[0:3]] == [0, 0, 0]
     # section 7 (paragraphs 43-51) has its error at paragraph 50: 43-49 correct, 50-51 bad
     assert [ratings[n.pk] for n in path[42:51]] == [1] * 7 + [-1, -1]
+
+
+def test_explanations_are_critiques_of_the_first_wrong_step_with_the_correction(project, lines):
+    import_deltabench(project, lines, source_name="examples.jsonl")
+    records = [json.loads(line) for line in lines]
+    want = 0
+    for record in records:
+        solution = Solution.objects.get(project=project, external_id=record["id"])
+        path = solution_path(solution)
+        sections = {i + 1: s for i, s in enumerate(record["sections"])}
+        critiques = {c.node_id: c for c in Critique.objects.filter(assignment__solution=solution)
+                     .select_related("correction", "author")}
+        for info in record["sections_labeled_info"]:
+            if info["reasoning_correctness"] != "1" or not info["explanation"].strip():
+                continue
+            want += 1
+            error = int(info["error_step"] or sections[info["section_number"]]["start"])
+            critique = critiques.pop(path[error - 1].pk)
+            assert critique.text == info["explanation"].strip()
+            assert (critique.origin, critique.author.username) == ("written", LABELER)
+            assert critique.correction.text == info["correction"].strip()
+            assert critique.correction.parent_id == path[error - 2].pk  # a sibling of the step
+            assert critique.correction.author == "human"
+        assert critiques == {}
+    assert want == Critique.objects.filter(assignment__project=project).count() == 9
+    # the ProcessBench row of a trace gains its first error's critique and correction
+    first = records[0]
+    spec = normalize_spec({"projects": [project.pk], "format": "processbench"})
+    row = next(r for _s, r, _n in iter_rows(spec) if r["problem"] == first["question"])
+    info = next(i for i in first["sections_labeled_info"] if i["reasoning_correctness"] == "1")
+    assert row["label"] == int(info["error_step"]) - 1
+    assert (row["critique"], row["correction"]) == (info["explanation"].strip(),
+                                                    info["correction"].strip())
+    # a second import writes no second critique
+    import_deltabench(project, lines, source_name="examples.jsonl")
+    assert Critique.objects.filter(assignment__project=project).count() == 9
 
 
 def test_malformed_records_are_refused_with_their_reasons(project, lines):

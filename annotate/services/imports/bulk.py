@@ -25,6 +25,7 @@ from django.db.models import BooleanField, ExpressionWrapper, Q
 
 from annotate.models import (
     Assignment,
+    Critique,
     GoldLabel,
     PreAnnotation,
     Problem,
@@ -456,14 +457,20 @@ class BatchWriter:
                 else:
                     ids[key] = pk
             self._reject(reasons)
-        ratings = []
+        ratings, critiques = [], []
         for key, pk in ids.items():
             r, _, _, spec = wanted[key]
             self.credits[r]["assignments"] += 1
             self.credits[r]["ratings"] += len(spec.ratings)
             ratings += [{"assignment_id": pk, "node_id": self.node_ids[r][i], "rating": rating,
                          "flagged": flagged} for i, rating, flagged in spec.ratings]
+            self.credits[r]["critiques"] += len(spec.critiques)
+            critiques += [{"assignment_id": pk, "node_id": self.node_ids[r][i], "text": text,
+                           "author_id": key[1],
+                           "correction_id": None if c is None else self.node_ids[r][c]}
+                          for i, text, c in spec.critiques]
         copy_new_rows(StepRating, ratings)
+        copy_new_rows(Critique, critiques)
 
     def _existing_assignments(self, keys: list[tuple]) -> dict[tuple, tuple]:
         found = {}

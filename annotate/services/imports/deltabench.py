@@ -22,14 +22,20 @@ source ``import`` by the inactive user ``deltabench-human``:
   (correct but not moving the solution forward, PRM800K's "Okay").
 - An empty label ("", DeltaBench leaves the sections after the first error unlabeled) and
   paragraphs outside every section are left unrated.
+
+A section with an error and an ``explanation`` gives that labeler a ``Critique`` of its
+first wrong step (``error_step``, else the section's first), whose corrected step is the
+``correction`` (a human sibling of that step, as PRM800K's own steps are). The group's
+metadata keeps both as imported, for the export.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from annotate.models import Assignment
+from annotate.models import Assignment, StepNode
 from annotate.segmentation import SegmentationError, segment
+from annotate.services.critiques import MAX_CRITIQUE_CHARS
 
 from .common import (
     MAX_ID_CHARS,
@@ -106,6 +112,7 @@ def plan_deltabench(record: dict) -> RowPlan:
                   "fields": {k: v for k, v in record.items() if k not in OWN},
                   "extra_labels": [{"keys": list(info), "labels": info} for info in extra]}))
     ratings: dict[int, int] = {}
+    critiques: list[tuple[int, str, int | None]] = []
     for index, section in enumerate(sections):
         label = labels.get(index)
         plan.groups.append(GroupSpec(
@@ -115,12 +122,20 @@ def plan_deltabench(record: dict) -> RowPlan:
                       "labels": label, "label_keys": list(label or {})}))
         if label is not None:
             ratings.update(section_ratings(section, label))
+            critique = section_critique(section, label)
+            if critique is not None:
+                position, explanation, correction = critique
+                fixed = None if not correction else plan.child(
+                    problem, chain[position - 1] if position else None, correction,
+                    author=StepNode.Author.HUMAN)
+                critiques.append((chain[position], explanation, fixed))
     if ratings:
         plan.assignments.append(AssignmentSpec(
             solution=solution, labeler=LABELER,
             fields={"status": Assignment.Status.SUBMITTED, "source": Assignment.Source.IMPORT},
             presentation=lambda node_id: [],
             ratings=[(chain[p], rating, None) for p, rating in sorted(ratings.items())],
+            critiques=critiques,
             conflict_message=lambda _at: (
                 f"{LABELER} already has an assignment on this trace; Stepwise keeps one per "
                 f"labeler and solution")))
@@ -147,6 +162,19 @@ def section_ratings(section: dict, label: dict) -> dict[int, int]:
     error = label.get("error_step") or ""
     start = int(error) if error else first
     return {p - 1: (good if p < start else -1) for p in range(first, last + 1)}
+
+
+def section_critique(section: dict, label: dict) -> tuple[int, str, str] | None:
+    """(step position (0-based), explanation, correction) of a section with an error and an
+    explanation: a critique of its first wrong step, the correction its corrected step."""
+    explanation = str(label.get("explanation") or "").strip()
+    if label.get("reasoning_correctness") != "1" or not explanation:
+        return None
+    error = label.get("error_step") or ""
+    position = (int(error) if error else section["start"]) - 1
+    correction = str(label.get("correction") or "").strip()
+    return (position, explanation[:MAX_CRITIQUE_CHARS],
+            correction[:MAX_SOLUTION_CHARS])
 
 
 def _sections(record: dict, paragraphs: int) -> list[dict]:

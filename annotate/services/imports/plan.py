@@ -66,6 +66,8 @@ class AssignmentSpec:
     presentation: Callable[[Callable[[int], int]], list]
     ratings: list[tuple[int, int | None, bool | None]]  # (node index, rating, flagged)
     conflict_message: Callable[[Any], str]  # the existing labeled_at -> the rejection reason
+    #: (node index, text, corrected step's node index or None): the labeler's critiques
+    critiques: list[tuple[int, str, int | None]] = field(default_factory=list)
 
 
 @dataclass
