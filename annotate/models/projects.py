@@ -13,6 +13,12 @@ DEFAULT_KEYMAP = {
     "undo": "u",
     "submit": "Enter",
     "instructions": "?",
+    # The long-trace page (docs/labeling.md): jumps, and rating the cursor's section at once.
+    "next_unrated": "n",
+    "next_flagged": "m",
+    "group_great": "G",
+    "group_okay": "O",
+    "group_bad": "B",
 }
 
 

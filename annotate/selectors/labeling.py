@@ -24,6 +24,8 @@ from annotate.models import (
     PreAnnotation,
     Project,
     Solution,
+    SolutionTrace,
+    StepGroup,
     StepNode,
     StepRating,
 )
@@ -109,6 +111,12 @@ class TaskState:
     suggested_reason: str | None  # the finish reason Enter would submit
     presentation: list[dict]
     path: list | None = None  # first-error mode: the solution's steps (reused within a request)
+    # What an action changed, for an answer with only the changed parts
+    # (selectors.label_changes): node ids whose rating or flag changed, and the presentation
+    # shown before the action. None: not an action (a page load), or not known.
+    changed: set | None = None
+    shown_before: list | None = None
+    layout: object = None  # selectors.long_trace.Layout: the rail and groups of a long solution
 
     @property
     def items(self) -> list[Item]:
@@ -155,6 +163,10 @@ def _action_sql(lock: bool, vendor: str) -> str:
                 " a.project_id AND m.user_id = a.annotator_id) AS _is_member")
     # Whether the solution is an agent trajectory (its messages load only then).
     cols.append(f"s.{Solution._meta.get_field('trajectory').column} <> '{{}}' AS _has_trajectory")
+    # Whether it has a source trace or step groups (the long-trace page loads them only then).
+    cols.append(f"(EXISTS (SELECT 1 FROM {SolutionTrace._meta.db_table} t WHERE t.solution_id ="
+                f" s.id) OR EXISTS (SELECT 1 FROM {StepGroup._meta.db_table} g WHERE"
+                " g.solution_id = s.id)) AS _has_trace")
     sql = (f"SELECT {', '.join(cols)} FROM {Assignment._meta.db_table} a"
            f" JOIN {Project._meta.db_table} p ON p.id = a.project_id"
            f" JOIN {Solution._meta.db_table} s ON s.id = a.solution_id WHERE a.id = %s")
@@ -179,6 +191,7 @@ def assignment_for_action(assignment_id: int, *, lock: bool = False) -> Assignme
     assignment.project.show_hints = bool(assignment.project.show_hints)  # SQLite gives 0/1
     assignment.is_member = bool(assignment._is_member)
     assignment.solution.has_trajectory = bool(assignment._has_trajectory)
+    assignment.solution.has_trace = bool(assignment._has_trace)
     return assignment
 
 

@@ -99,8 +99,14 @@ def _begin(assignment_id: int, user) -> Assignment:
     return assignment
 
 
-def _store(assignment: Assignment, before: TaskState | None = None, ratings=None) -> TaskState:
-    """Re-derive the state; save its presentation and renew the lease in one UPDATE."""
+def _store(assignment: Assignment, before: TaskState | None = None, ratings=None, *,
+           changed: set[int] | None = None) -> TaskState:
+    """Re-derive the state; save its presentation and renew the lease in one UPDATE.
+
+    ``changed``: the node ids whose rating or flag the action changed; with the presentation
+    shown before, they let the page answer with only what changed (selectors.label_changes).
+    """
+    shown = before.presentation if before else list(assignment.presentation or [])
     state = task_state(assignment, path=before.path if before else None, ratings=ratings)
     # Only steps that just appeared can have a rating to carry over: a rating or flag press
     # shows the same steps and pays no extra query.
@@ -112,6 +118,8 @@ def _store(assignment: Assignment, before: TaskState | None = None, ratings=None
     assignment.lease_expires_at = lease_until(assignment.project)
     Assignment.objects.filter(pk=assignment.pk).update(
         presentation=state.presentation, lease_expires_at=assignment.lease_expires_at)
+    if changed is not None:
+        state.changed, state.shown_before = set(changed), shown
     return state
 
 
@@ -238,7 +246,7 @@ def rate_step(assignment_id: int, user, *, node_id, rating, time_ms=None) -> Tas
               if time_ms not in (None, "") else None)
         ratings[node_id] = _set(ratings.get(node_id), assignment, node_id, user, value=value,
                                 time_ms=ms)
-        return _store(assignment, before, ratings)
+        return _store(assignment, before, ratings, changed={node_id})
 
 
 def toggle_flag(assignment_id: int, user, *, node_id) -> TaskState:
@@ -251,7 +259,7 @@ def toggle_flag(assignment_id: int, user, *, node_id) -> TaskState:
         existing = ratings.get(node_id)
         ratings[node_id] = _set(existing, assignment, node_id, user,
                                 flagged=not (existing and existing.flagged))
-        return _store(assignment, before, ratings)
+        return _store(assignment, before, ratings, changed={node_id})
 
 
 def undo(assignment_id: int, user) -> TaskState:
@@ -272,9 +280,14 @@ def undo(assignment_id: int, user) -> TaskState:
                     break
         if target is None:
             raise LabelingError("Nothing to undo.", 409)
-        _set(target.rating, assignment, target.rating.node_id, user, value=target.old_rating,
-             flagged=target.old_flagged, reason="undo")
-        return _store(assignment)
+        # The state before the undo: what the page shows, to answer with only what changed.
+        path, ratings = load_task_data(assignment)
+        before = task_state(assignment, path=path, ratings=ratings)
+        node_id = target.rating.node_id
+        rating = ratings.get(node_id, target.rating)
+        ratings[node_id] = _set(rating, assignment, node_id, user, value=target.old_rating,
+                                flagged=target.old_flagged, reason="undo")
+        return _store(assignment, before, ratings, changed={node_id})
 
 
 def choose_candidate(assignment_id: int, user, *, position, index) -> TaskState:
