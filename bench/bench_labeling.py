@@ -93,10 +93,11 @@ def build_project(slug: str, n_solutions: int, steps: int = 1) -> Project:
                     node_id += 1
                 last_ids.append((problem, parent))
         with cur.copy("COPY annotate_solution (project_id, problem_id, last_step_id, final_answer,"
-                      " is_correct, source, external_id, is_gold, metadata, created)"
+                      " is_correct, source, external_id, is_gold, metadata, trajectory, created)"
                       " FROM STDIN") as copy:
             for problem, last in last_ids:
-                copy.write_row((project.pk, problem, last, "1", None, "import", "", False, "{}", "now"))
+                copy.write_row((project.pk, problem, last, "1", None, "import", "", False, "{}",
+                                "{}", "now"))
         cur.execute("ANALYZE annotate_problem; ANALYZE annotate_stepnode; ANALYZE annotate_solution;"
                     " ANALYZE annotate_assignment")
     print(f"  built {n_solutions:,} solutions x {steps} steps in {time.perf_counter() - t0:.1f} s")

@@ -7,15 +7,25 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
+from django.conf import settings
+
 from annotate.models import Problem, Solution, SolutionTrace, StepGroup
 from annotate.services.tree import store_path
 
-EXAMPLES = Path("/work/shared/data/deltabench/examples.jsonl")
+
+def examples_path() -> Path:
+    """The shared data's DeltaBench sample (STEPWISE_SHARED_DATA, as the ``shared_data``
+    fixture reads it)."""
+    for root in (Path(settings.SHARED_DATA_DIR), Path("/work/shared/data")):
+        path = root / "deltabench" / "examples.jsonl"
+        if path.exists():
+            return path
+    raise FileNotFoundError("deltabench/examples.jsonl not found; set STEPWISE_SHARED_DATA.")
 
 
 @lru_cache(maxsize=1)
 def deltabench_record() -> dict:
-    with EXAMPLES.open(encoding="utf-8") as fh:
+    with examples_path().open(encoding="utf-8") as fh:
         return json.loads(fh.readline())
 
 
