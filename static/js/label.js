@@ -172,6 +172,7 @@
 
   // A rail cell: jump to its step when shown; say so when the walk has not reached it.
   function railJump(cell) {
+    cell.blur();  // keys go back to the page (Enter submits, not this button)
     var el = items().find(function (x) { return x.dataset.node === cell.dataset.node; });
     if (!el) { flash("Step " + (Number(cell.dataset.pos) + 1) + " is not shown yet: rate the steps before it.", "info"); return; }
     lastRated = null;
