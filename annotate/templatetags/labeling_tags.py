@@ -129,3 +129,12 @@ def rail_cell(cell, oob: bool = False) -> str:
         f' data-pos="{int(cell.index)}" data-node="{int(cell.node_id)}" data-state="{cell.state}"'
         f' title="{escape(", ".join(words))}" aria-label="{escape(", ".join(words))}"{attrs}>'
         f"</button>")
+
+
+@register.simple_tag
+def plain_position(pos, state) -> str:
+    """A plain long-trace step built without the template engine (position_html.py); ""
+    when ``_position.html`` must render it."""
+    from .position_html import plain_position as build
+
+    return mark_safe(build(pos, state, lambda text: _render(str(text or ""))))
