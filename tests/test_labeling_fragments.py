@@ -146,3 +146,20 @@ def test_resume_of_a_fully_shown_trace_renders_every_step(client, make_user):
     page = client.get(f"/task/{task}/").content.decode()
     assert page.count('data-state="great"') == 362
     assert 'id="submit-btn"' in page
+
+
+@pytest.mark.portable
+def test_new_long_trace_keys_yield_to_a_projects_own_keys():
+    from django.core.exceptions import ValidationError
+
+    from annotate.models.projects import merged_keymap, validate_keymap
+
+    # A project that bound "n" to next before the long-trace keys existed keeps it.
+    merged = merged_keymap({"next": "n"})
+    assert merged["next"] == "n" and "next_unrated" not in merged
+    validate_keymap({"next": "n"})
+    assert merged_keymap({})["next_unrated"] == "n"
+    # Collisions are refused as before: two own keys, or a new action on an old default.
+    for bad in ({"great": "g", "bad": "g"}, {"next_unrated": "j"}, {"group_bad": "w"}):
+        with pytest.raises(ValidationError):
+            validate_keymap(bad)
