@@ -9,6 +9,7 @@ urlpatterns = [
     path("p/<slug:slug>/next/", labeling.start, name="start"),
     path("task/<int:pk>/", labeling.task, name="task"),
     path("task/<int:pk>/rate/", labeling.rate, name="rate"),
+    path("task/<int:pk>/rate-group/", labeling.rate_group, name="rate_group"),
     path("task/<int:pk>/flag/", labeling.flag, name="flag"),
     path("task/<int:pk>/undo/", labeling.undo, name="undo"),
     path("task/<int:pk>/choose/", labeling.choose, name="choose"),

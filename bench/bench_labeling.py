@@ -93,10 +93,11 @@ def build_project(slug: str, n_solutions: int, steps: int = 1) -> Project:
                     node_id += 1
                 last_ids.append((problem, parent))
         with cur.copy("COPY annotate_solution (project_id, problem_id, last_step_id, final_answer,"
-                      " is_correct, source, external_id, is_gold, metadata, created)"
+                      " is_correct, source, external_id, is_gold, metadata, trajectory, created)"
                       " FROM STDIN") as copy:
             for problem, last in last_ids:
-                copy.write_row((project.pk, problem, last, "1", None, "import", "", False, "{}", "now"))
+                copy.write_row((project.pk, problem, last, "1", None, "import", "", False, "{}",
+                                "{}", "now"))
         cur.execute("ANALYZE annotate_problem; ANALYZE annotate_stepnode; ANALYZE annotate_solution;"
                     " ANALYZE annotate_assignment")
     print(f"  built {n_solutions:,} solutions x {steps} steps in {time.perf_counter() - t0:.1f} s")
@@ -323,6 +324,7 @@ def bench_annotators(n: int, args) -> None:
         setups.append((f"the same, served from {args.compare_tree}",
                        {**setups[0][1], "tree": args.compare_tree}))
     p99s: dict[str, list[float]] = {name: [] for name, _ in setups}
+    p50s: dict[str, list[float]] = {name: [] for name, _ in setups}
     for rep in range(args.repeat):
         for name, server in setups:
             print(f"{n} annotators, run {rep + 1}/{args.repeat}, {name} "
@@ -336,6 +338,14 @@ def bench_annotators(n: int, args) -> None:
             print(f"  label save (HTTP POST rate): {fmt(saves)}  ({len(saves) / args.seconds:.0f}/s)")
             print(f"  next task  (HTTP GET next, after the first): {fmt(nexts)}", flush=True)
             p99s[name].append(pct(saves, 99))
+            p50s[name].append(pct(saves, 50))
+    for name, values in p50s.items():
+        print(f"label save p50 with {n} annotators, {name}: median of {len(values)} runs "
+              f"{statistics.median(values):.1f} ms (runs: {', '.join(f'{v:.1f}' for v in values)})")
+    if len(setups) == 2:
+        mine, base = (statistics.median(v) for v in p50s.values())
+        print(f"  ratio of median p50s, {setups[0][0]} / {setups[1][0]}: {mine / base:.2f}x"
+              f" ({(1 - mine / base):.0%} lower)")
     for name, values in p99s.items():
         print(f"label save p99 with {n} annotators, {name}: median of {len(values)} runs "
               f"{statistics.median(values):.1f} ms (runs: {', '.join(f'{v:.1f}' for v in values)})")
@@ -436,7 +446,7 @@ def main() -> None:
                         help="runs per concurrency level (the machine is noisy: compare medians)")
     parser.add_argument("--baseline", action="store_true",
                         help="interleave runs of the pre-gunicorn.conf.py set-up (2x8 threads)")
-    parser.add_argument("--compare-tree", default=None, metavar="PATH",
+    parser.add_argument("--compare-tree", "--baseline-checkout", default=None, metavar="PATH",
                         help="interleave runs of the same set-up served from another checkout "
                              "(e.g. a `git worktree add /tmp/old <commit>`): old code against new")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/8",

@@ -335,6 +335,7 @@ RULES: dict[str, Rule] = {
     "annotate:start": R({"GET": "member", "POST": "member"}, SLUG_ARG, body={}),
     "annotate:task": R({"GET": "assignee"}, TASK),
     "annotate:rate": R({"POST": "assignee"}, TASK, body=RATE),
+    "annotate:rate_group": R({"POST": "assignee"}, TASK, body=RATE),
     "annotate:flag": R({"POST": "assignee"}, TASK, body=RATE),
     "annotate:undo": R({"POST": "assignee"}, TASK, body=RATE),
     "annotate:choose": R({"POST": "assignee"}, TASK, body=RATE),

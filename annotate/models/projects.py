@@ -13,7 +13,26 @@ DEFAULT_KEYMAP = {
     "undo": "u",
     "submit": "Enter",
     "instructions": "?",
+    # The long-trace page (docs/labeling.md): jumps, and rating the cursor's section at once.
+    "next_unrated": "n",
+    "next_flagged": "m",
+    "group_great": "G",
+    "group_okay": "O",
+    "group_bad": "B",
 }
+# Actions added after projects had chosen their keys: their default key yields to a key a
+# project already gave another action (that action keeps it; this one has no key until the
+# project picks one), so an existing keymap never starts to collide.
+YIELDING_DEFAULTS = ("next_unrated", "next_flagged", "group_great", "group_okay", "group_bad")
+
+
+def merged_keymap(keymap: dict | None) -> dict:
+    custom = dict(keymap or {})
+    taken = {k for a, k in custom.items()}
+    merged = {a: k for a, k in DEFAULT_KEYMAP.items()
+              if a in custom or a not in YIELDING_DEFAULTS or k not in taken}
+    merged.update(custom)
+    return merged
 
 
 # Keys the labeling page binds itself (static/js/label.js): no action may take one, or
@@ -37,7 +56,7 @@ def validate_keymap(keymap: dict) -> None:
     unknown = set(keymap) - set(DEFAULT_KEYMAP)
     if unknown:
         raise ValidationError(f"Unknown keymap actions: {', '.join(sorted(unknown))}.")
-    merged = {**DEFAULT_KEYMAP, **keymap}
+    merged = merged_keymap(keymap)
     seen: dict[str, str] = {}
     for action, key in merged.items():
         if not isinstance(key, str) or not key:
@@ -113,7 +132,7 @@ class Project(models.Model):
 
     @property
     def effective_keymap(self) -> dict:
-        return {**DEFAULT_KEYMAP, **(self.keymap or {})}
+        return merged_keymap(self.keymap)
 
 
 class Membership(models.Model):

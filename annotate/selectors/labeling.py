@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from django.db import connection
+from django.db.models.base import ModelState
 
 from annotate.models import (
     Assignment,
@@ -24,6 +25,8 @@ from annotate.models import (
     PreAnnotation,
     Project,
     Solution,
+    SolutionTrace,
+    StepGroup,
     StepNode,
     StepRating,
 )
@@ -109,6 +112,12 @@ class TaskState:
     suggested_reason: str | None  # the finish reason Enter would submit
     presentation: list[dict]
     path: list | None = None  # first-error mode: the solution's steps (reused within a request)
+    # What an action changed, for an answer with only the changed parts
+    # (selectors.label_changes): node ids whose rating or flag changed, and the presentation
+    # shown before the action. None: not an action (a page load), or not known.
+    changed: set | None = None
+    shown_before: list | None = None
+    layout: object = None  # selectors.long_trace.Layout: the rail and groups of a long solution
 
     @property
     def items(self) -> list[Item]:
@@ -155,6 +164,10 @@ def _action_sql(lock: bool, vendor: str) -> str:
                 " a.project_id AND m.user_id = a.annotator_id) AS _is_member")
     # Whether the solution is an agent trajectory (its messages load only then).
     cols.append(f"s.{Solution._meta.get_field('trajectory').column} <> '{{}}' AS _has_trajectory")
+    # Whether it has a source trace or step groups (the long-trace page loads them only then).
+    cols.append(f"(EXISTS (SELECT 1 FROM {SolutionTrace._meta.db_table} t WHERE t.solution_id ="
+                f" s.id) OR EXISTS (SELECT 1 FROM {StepGroup._meta.db_table} g WHERE"
+                " g.solution_id = s.id)) AS _has_trace")
     sql = (f"SELECT {', '.join(cols)} FROM {Assignment._meta.db_table} a"
            f" JOIN {Project._meta.db_table} p ON p.id = a.project_id"
            f" JOIN {Solution._meta.db_table} s ON s.id = a.solution_id WHERE a.id = %s")
@@ -179,6 +192,7 @@ def assignment_for_action(assignment_id: int, *, lock: bool = False) -> Assignme
     assignment.project.show_hints = bool(assignment.project.show_hints)  # SQLite gives 0/1
     assignment.is_member = bool(assignment._is_member)
     assignment.solution.has_trajectory = bool(assignment._has_trajectory)
+    assignment.solution.has_trace = bool(assignment._has_trace)
     return assignment
 
 
@@ -192,38 +206,59 @@ _RATING_FIELDS = _in_model_order(StepRating,
                                  ("id", "node_id", "rating", "flagged", "time_spent_ms"))
 
 
+# The node columns the page and actions read; the rest (text_hash, generator, created) load
+# on first access. Rows become model instances without Model.__init__ (``_built``): for a
+# 362-step trace, __init__ per row cost more than the query and the page's rendering.
+_NODE_FIELDS = _in_model_order(StepNode, ("id", "problem_id", "parent_id", "depth", "text",
+                                          "author", "author_user_id"))
+
+
+def _built(model, names, values):
+    """A model instance from a row of ``names`` (the model's own attnames), as from_db would
+    give, minus the per-field work of __init__; the fields not given are deferred."""
+    obj = model.__new__(model)
+    obj.__dict__.update(zip(names, values))
+    state = ModelState()
+    state.adding, state.db = False, connection.alias
+    obj._state = state
+    return obj
+
+
 def path_and_ratings(solution, assignment: Assignment
                      ) -> tuple[list[StepNode], dict[int, StepRating]]:
     """``solution_path`` and ``load_ratings`` in one round trip: every first-error request
     needs both. Node rows and rating rows come as one UNION, each padded with NULLs."""
     node_table, rating_table = StepNode._meta.db_table, StepRating._meta.db_table
-    node_cols = [f.column for f in StepNode._meta.concrete_fields]
+    node_cols = [StepNode._meta.get_field(f).column for f in _NODE_FIELDS]
     rating_cols = [StepRating._meta.get_field(f).column for f in _RATING_FIELDS]
     pad_nodes = ", ".join(["NULL"] * len(node_cols))
-    rows = StepNode.objects.raw(
-        f"""WITH RECURSIVE up(id, parent_id) AS (
-                SELECT id, parent_id FROM {node_table} WHERE id = %s
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""WITH RECURSIVE up(id, parent_id) AS (
+                    SELECT id, parent_id FROM {node_table} WHERE id = %s
+                    UNION ALL
+                    SELECT n.id, n.parent_id FROM {node_table} n JOIN up ON n.id = up.parent_id)
+                SELECT {", ".join(f"n.{c}" for c in node_cols)},
+                       {", ".join(f"NULL AS r_{c}" for c in rating_cols)}
+                  FROM {node_table} n WHERE n.id IN (SELECT id FROM up)
                 UNION ALL
-                SELECT n.id, n.parent_id FROM {node_table} n JOIN up ON n.id = up.parent_id)
-            SELECT {", ".join(f"n.{c}" for c in node_cols)},
-                   {", ".join(f"NULL AS r_{c}" for c in rating_cols)}
-              FROM {node_table} n WHERE n.id IN (SELECT id FROM up)
-            UNION ALL
-            SELECT {pad_nodes}, {", ".join(f"r.{c}" for c in rating_cols)}
-              FROM {rating_table} r WHERE r.assignment_id = %s""",
-        [solution.last_step_id, assignment.pk])
+                SELECT {pad_nodes}, {", ".join(f"r.{c}" for c in rating_cols)}
+                  FROM {rating_table} r WHERE r.assignment_id = %s""",
+            [solution.last_step_id, assignment.pk])
+        rows = cur.fetchall()
+    n_node = len(node_cols)
     path, ratings = [], {}
     for row in rows:
-        if row.pk is not None:
-            path.append(row)
+        if row[0] is not None:
+            path.append(_built(StepNode, _NODE_FIELDS, row[:n_node]))
             continue
-        values = [getattr(row, f"r_{c}") for c in rating_cols]
-        rating = StepRating.from_db(connection.alias, _RATING_FIELDS, values)
+        rating = _built(StepRating, _RATING_FIELDS, row[n_node:])
         if rating.flagged is not None:
             rating.flagged = bool(rating.flagged)  # SQLite gives 0/1 for an unconverted column
         rating.assignment = assignment
         ratings[rating.node_id] = rating
-    return sorted(path, key=lambda n: n.depth), ratings
+    path.sort(key=lambda n: n.depth)
+    return path, ratings
 
 
 def _item(node: StepNode, ratings: dict, role: str) -> Item:

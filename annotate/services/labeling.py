@@ -25,7 +25,7 @@ from annotate.selectors.labeling import (
     task_state,
 )
 
-from . import blind, candidates
+from . import blind, candidates, rating_write
 from .queue import lease_until, slot_freed
 
 MAX_STEP_CHARS = 5000
@@ -99,8 +99,16 @@ def _begin(assignment_id: int, user) -> Assignment:
     return assignment
 
 
-def _store(assignment: Assignment, before: TaskState | None = None, ratings=None) -> TaskState:
-    """Re-derive the state; save its presentation and renew the lease in one UPDATE."""
+def _store(assignment: Assignment, before: TaskState | None = None, ratings=None, *,
+           changed: set[int] | None = None, write=None) -> TaskState:
+    """Re-derive the state; save its presentation and renew the lease in one UPDATE.
+
+    ``changed``: the node ids whose rating or flag the action changed; with the presentation
+    shown before, they let the page answer with only what changed (selectors.label_changes).
+    ``write``: a rating changed in memory only (``rating_write.prepare``), written together
+    with the presentation and lease (one statement on PostgreSQL).
+    """
+    shown = before.presentation if before else list(assignment.presentation or [])
     state = task_state(assignment, path=before.path if before else None, ratings=ratings)
     # Only steps that just appeared can have a rating to carry over: a rating or flag press
     # shows the same steps and pays no extra query.
@@ -110,8 +118,13 @@ def _store(assignment: Assignment, before: TaskState | None = None, ratings=None
     _ask_for_candidates(assignment, state)
     assignment.presentation = state.presentation
     assignment.lease_expires_at = lease_until(assignment.project)
-    Assignment.objects.filter(pk=assignment.pk).update(
-        presentation=state.presentation, lease_expires_at=assignment.lease_expires_at)
+    if write is not None:
+        rating_write.flush(write, assignment, state.presentation, assignment.lease_expires_at)
+    else:
+        Assignment.objects.filter(pk=assignment.pk).update(
+            presentation=state.presentation, lease_expires_at=assignment.lease_expires_at)
+    if changed is not None:
+        state.changed, state.shown_before = set(changed), shown
     return state
 
 
@@ -216,6 +229,12 @@ def _set(rating: StepRating | None, assignment: Assignment, node_id: int, user, 
     return rating
 
 
+def _deferred_write(assignment: Assignment) -> bool:
+    """First-error mode writes a rating with the presentation (``rating_write``); branch mode
+    writes it at once, since carrying earlier ratings over re-reads the ratings."""
+    return assignment.project.mode == Project.Mode.FIRST_ERROR
+
+
 def _node_in_task(state: TaskState, node_id) -> int:
     node_id = _parse_int(node_id, "The step id")
     if node_id not in rateable_node_ids(state):
@@ -236,9 +255,14 @@ def rate_step(assignment_id: int, user, *, node_id, rating, time_ms=None) -> Tas
         node_id = _node_in_task(before, node_id)
         ms = (max(0, min(_parse_int(time_ms, "The time"), 24 * 3600 * 1000))
               if time_ms not in (None, "") else None)
+        if _deferred_write(assignment):
+            write = rating_write.prepare(ratings.get(node_id), assignment, node_id, user,
+                                         value=value, time_ms=ms)
+            ratings[node_id] = write.rating
+            return _store(assignment, before, ratings, changed={node_id}, write=write)
         ratings[node_id] = _set(ratings.get(node_id), assignment, node_id, user, value=value,
                                 time_ms=ms)
-        return _store(assignment, before, ratings)
+        return _store(assignment, before, ratings, changed={node_id})
 
 
 def toggle_flag(assignment_id: int, user, *, node_id) -> TaskState:
@@ -249,9 +273,13 @@ def toggle_flag(assignment_id: int, user, *, node_id) -> TaskState:
         before = task_state(assignment, path=path, ratings=ratings)
         node_id = _node_in_task(before, node_id)
         existing = ratings.get(node_id)
-        ratings[node_id] = _set(existing, assignment, node_id, user,
-                                flagged=not (existing and existing.flagged))
-        return _store(assignment, before, ratings)
+        flagged = not (existing and existing.flagged)
+        if _deferred_write(assignment):
+            write = rating_write.prepare(existing, assignment, node_id, user, flagged=flagged)
+            ratings[node_id] = write.rating
+            return _store(assignment, before, ratings, changed={node_id}, write=write)
+        ratings[node_id] = _set(existing, assignment, node_id, user, flagged=flagged)
+        return _store(assignment, before, ratings, changed={node_id})
 
 
 def undo(assignment_id: int, user) -> TaskState:
@@ -272,9 +300,14 @@ def undo(assignment_id: int, user) -> TaskState:
                     break
         if target is None:
             raise LabelingError("Nothing to undo.", 409)
-        _set(target.rating, assignment, target.rating.node_id, user, value=target.old_rating,
-             flagged=target.old_flagged, reason="undo")
-        return _store(assignment)
+        # The state before the undo: what the page shows, to answer with only what changed.
+        path, ratings = load_task_data(assignment)
+        before = task_state(assignment, path=path, ratings=ratings)
+        node_id = target.rating.node_id
+        rating = ratings.get(node_id, target.rating)
+        ratings[node_id] = _set(rating, assignment, node_id, user, value=target.old_rating,
+                                flagged=target.old_flagged, reason="undo")
+        return _store(assignment, before, ratings, changed={node_id})
 
 
 def choose_candidate(assignment_id: int, user, *, position, index) -> TaskState:

@@ -90,3 +90,51 @@ def task_progress(state) -> dict:
         "rated": sum(1 for i in items if i.rating is not None),
         "shown": len(items),
     }
+
+
+@register.filter
+def get_item(mapping, key):
+    """``mapping[key]`` or None: the long-trace page's position -> group lookups."""
+    return mapping.get(key) if mapping else None
+
+
+@register.filter
+def machine_flag(hints) -> bool:
+    from annotate.selectors.long_trace import machine_flags
+
+    return machine_flags(hints or [])
+
+
+_CELL_WORDS = {"hidden": "not shown yet", "unrated": "unrated", "great": "Great", "okay": "Okay",
+               "bad": "Bad"}
+
+
+@register.simple_tag
+def rail_cell(cell, oob: bool = False) -> str:
+    """One rail cell (a step's state), built directly: the rail of a 362-step trace has 362,
+    and an include per cell cost more than the whole rest of the page."""
+    classes = ["rail-cell", cell.state]
+    words = [f"Step {cell.index + 1}: {_CELL_WORDS.get(cell.state, cell.state)}"]
+    if cell.flagged:
+        classes.append("flagged")
+        words.append("unsure")
+    if cell.hint:
+        classes.append("hint")
+        words.append("a machine source flags it")
+    if cell.group_start:
+        classes.append("group-start")
+    attrs = ' hx-swap-oob="true"' if oob else ""
+    return mark_safe(
+        f'<button type="button" class="{" ".join(classes)}" id="rail-{int(cell.index)}"'
+        f' data-pos="{int(cell.index)}" data-node="{int(cell.node_id)}" data-state="{cell.state}"'
+        f' title="{escape(", ".join(words))}" aria-label="{escape(", ".join(words))}"{attrs}>'
+        f"</button>")
+
+
+@register.simple_tag
+def plain_position(pos, state) -> str:
+    """A plain long-trace step built without the template engine (position_html.py); ""
+    when ``_position.html`` must render it."""
+    from .position_html import plain_position as build
+
+    return mark_safe(build(pos, state, lambda text: _render(str(text or ""))))

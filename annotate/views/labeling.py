@@ -1,7 +1,11 @@
 """The labeling page and its htmx actions. Thin: parse, call a service, render.
 
-Every action answers with the re-rendered task panel, or a 4xx plain-text message that
-the page shows in its message bar (label.js); nothing already saved is touched then.
+A rating, flag or undo answers with only what it changed (htmx out-of-band swaps of the
+changed positions, rail cells and group headers, the progress and hint lines:
+``_changes.html``, planned by ``selectors.label_changes``), so the answer's size does not
+grow with the number of steps. Other actions, and any change too wide for parts, answer
+with the re-rendered task panel. Errors are a 4xx plain-text message that the page shows in
+its message bar (label.js); nothing already saved is touched then.
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ from django.urls import get_script_prefix, reverse
 from django.views.decorators.http import require_POST
 
 from annotate.models import Assignment, Project
+from annotate.selectors.label_changes import changes_of
 from annotate.selectors.labeling import task_state
+from annotate.selectors.long_trace import attach_layout
 from annotate.selectors.progress import held_task, tasks_done
 from annotate.selectors.projects import active_project_and_role
 from annotate.selectors.trajectories import attach_context
-from annotate.services import labeling
+from annotate.services import group_rating, labeling
 from annotate.services.labeling import LabelingError
 from annotate.services.queue import QueueError, next_task, skip_task
 from annotate.templatetags.labeling_tags import reason_words
@@ -39,7 +45,7 @@ def _member_project(request, slug: str) -> Project:
     return project
 
 
-_PANEL_ACTIONS = ("rate", "flag", "undo", "choose", "finish")
+_PANEL_ACTIONS = ("rate", "flag", "undo", "choose", "finish", "rate_group")
 _PLACEHOLDER = 987654321
 
 
@@ -57,9 +63,24 @@ def _panel_urls(pk: int) -> dict[str, str]:
 
 def _panel(request, state, status: int = 200):
     attach_context(state)
+    attach_layout(state)
     ctx = {"state": state, "assignment": state.assignment, "project": state.project,
            "urls": _panel_urls(state.assignment.pk)}
     return render(request, "annotate/_task.html", ctx, status=status)
+
+
+def _answer(request, state):
+    """Only what the action changed where that is known and narrow; else the whole panel."""
+    attach_layout(state, all_hints=False)
+    changes = changes_of(state)
+    if changes is None:
+        return _panel(request, state)
+    attach_context(state)
+    ctx = {"state": state, "assignment": state.assignment, "project": state.project,
+           "changes": changes}
+    response = render(request, "annotate/_changes.html", ctx)
+    response["HX-Reswap"] = "none"  # the parts carry their own targets (hx-swap-oob)
+    return response
 
 
 @login_required
@@ -106,6 +127,7 @@ def task(request, pk: int):
     if request.htmx:  # the panel alone (polling for candidates): no problem, no keymap
         return _panel(request, state)
     attach_context(state)
+    attach_layout(state)
     ctx = {"state": state, "assignment": assignment, "project": assignment.project,
            "urls": _panel_urls(assignment.pk), "problem": assignment.solution.problem,
            "keymap": assignment.project.effective_keymap,
@@ -123,7 +145,7 @@ def _action(fn):
             state = fn(request, pk)
         except LabelingError as exc:
             return _error(str(exc), exc.status)
-        return _panel(request, state)
+        return _answer(request, state)
 
     view.__name__ = fn.__name__
     return view
@@ -134,6 +156,13 @@ def rate(request, pk):
     p = request.POST
     return labeling.rate_step(pk, request.user, node_id=p.get("node"), rating=p.get("rating"),
                               time_ms=p.get("ms"))
+
+
+@_action
+def rate_group(request, pk):
+    p = request.POST
+    return group_rating.rate_group(pk, request.user, group_id=p.get("group"),
+                                   rating=p.get("rating"))
 
 
 @_action

@@ -1,5 +1,7 @@
-// Keyboard-first labeling: a cursor over the shown steps; every key is one htmx POST
-// that answers with the re-rendered task panel. Requests run one at a time, in order.
+// Keyboard-first labeling: a cursor over the shown steps; every key is one htmx POST.
+// A rating, flag or undo answers with only what changed (out-of-band swaps of the changed
+// positions, rail cells and lines, and #task-state with the panel's new data-* values);
+// other actions answer with the re-rendered task panel. Requests run one at a time, in order.
 (function () {
   "use strict";
   var keymap = {};
@@ -53,9 +55,49 @@
     markJustRated();
   }
 
+  // An answer in parts brings the panel's state in #task-state: copy it onto the panel, and
+  // render math and JSON in the parts that changed.
+  function syncState(p) {
+    var st = document.getElementById("task-state");
+    if (!st || !st.hasAttribute("data-focus")) return;
+    Object.keys(st.dataset).forEach(function (k) { if (k !== "changed") p.dataset[k] = st.dataset[k]; });
+    (st.dataset.changed || "").split(" ").forEach(function (id) {
+      var el = id && document.getElementById(id);
+      if (!el) return;
+      if (window.stepwiseRenderMath) el.querySelectorAll(".math").forEach(window.stepwiseRenderMath);
+      highlightJson(el);
+    });
+    st.removeAttribute("data-focus");
+  }
+
+  // Tool calls and results: JSON with its keys, strings, numbers and literals coloured.
+  // Built from the text as DOM nodes, so nothing in it is ever read as HTML.
+  var JSON_TOKEN = /("(?:\\.|[^"\\])*")(\s*:)?|\b(true|false|null)\b|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g;
+  function highlightJson(root) {
+    root.querySelectorAll("pre.json:not(.hl)").forEach(function (pre) {
+      var text = pre.textContent, at = 0, m, frag = document.createDocumentFragment();
+      JSON_TOKEN.lastIndex = 0;
+      while ((m = JSON_TOKEN.exec(text)) !== null) {
+        if (m.index > at) frag.appendChild(document.createTextNode(text.slice(at, m.index)));
+        var span = document.createElement("span");
+        span.className = m[1] ? (m[2] ? "j-key" : "j-str") : (m[3] ? "j-lit" : "j-num");
+        span.textContent = m[1] || m[0];
+        frag.appendChild(span);
+        if (m[2]) frag.appendChild(document.createTextNode(m[2]));
+        at = JSON_TOKEN.lastIndex;
+      }
+      if (at < text.length) frag.appendChild(document.createTextNode(text.slice(at)));
+      pre.textContent = "";
+      pre.appendChild(frag);
+      pre.classList.add("hl");
+    });
+  }
+
   function afterSwap() {
     var p = panel();
     if (!p) return;
+    syncState(p);
+    highlightJson(p);
     var form = document.getElementById("own-step");
     if (form) {
       form.hidden = p.dataset.canWrite !== "1";
@@ -107,6 +149,35 @@
     var j = Math.max(0, Math.min(all.length - 1, i + delta));
     lastRated = null;
     if (all[j]) setCursor(all[j].dataset.node);
+  }
+
+  // The next item after the cursor that matches (wrapping round), e.g. unrated or flagged.
+  function jumpTo(match, none) {
+    var all = items();
+    var i = all.findIndex(function (x) { return x.dataset.node === cursor; });
+    for (var k = 1; k <= all.length; k++) {
+      var el = all[(i + k) % all.length];
+      if (match(el)) { lastRated = null; setCursor(el.dataset.node); return; }
+    }
+    flash(none, "info");
+  }
+
+  function rateGroup(value, groupId) {
+    var el = cursorItem();
+    groupId = groupId || (el && el.dataset.group);
+    if (!groupId) { flash("The highlighted step is not in a section."); return; }
+    lastRated = null;
+    post(panel().dataset.groupUrl, { group: groupId, rating: value });
+  }
+
+  // A rail cell: jump to its step when shown; say so when the walk has not reached it.
+  function railJump(cell) {
+    cell.blur();  // keys go back to the page (Enter submits, not this button)
+    var el = items().find(function (x) { return x.dataset.node === cell.dataset.node; });
+    if (!el) { flash("Step " + (Number(cell.dataset.pos) + 1) + " is not shown yet: rate the steps before it.", "info"); return; }
+    lastRated = null;
+    setCursor(el.dataset.node);
+    el.scrollIntoView({ block: "center" });
   }
 
   function submit() {
@@ -167,6 +238,10 @@
     if (t.closest("#give-up")) { giveUp(); return; }
     if (t.closest("#show-instructions") || t.closest("#close-instructions")) { toggleInstructions(); return; }
     if (!panel() || !panel().contains(t)) return;
+    var cell = t.closest(".rail-cell");
+    if (cell) { railJump(cell); return; }
+    var gbtn = t.closest(".group-rate-btn");
+    if (gbtn) { rateGroup(Number(gbtn.dataset.rating), gbtn.dataset.group); return; }
     if (t.closest("#undo-btn")) { lastRated = null; post(panel().dataset.undoUrl, {}); return; }
     if (t.closest("#submit-btn")) { submit(); return; }
     var item = t.closest(".item[data-node]");
@@ -230,6 +305,13 @@
       case "undo": lastRated = null; post(panel().dataset.undoUrl, {}); break;
       case "submit": submit(); break;
       case "instructions": toggleInstructions(); break;
+      case "next_unrated":
+        jumpTo(function (x) { return x.dataset.rating === ""; }, "Every shown step is rated."); break;
+      case "next_flagged":
+        jumpTo(function (x) { return x.classList.contains("machine-flag"); }, "No shown step is flagged by a machine source."); break;
+      case "group_great": rateGroup(1); break;
+      case "group_okay": rateGroup(0); break;
+      case "group_bad": rateGroup(-1); break;
     }
   }
 

@@ -1,0 +1,114 @@
+"""Read side of the long-trace page: the rail (every step's state) and the step groups.
+
+A solution gets them when it has a source trace or groups (``SolutionTrace``, ``StepGroup``)
+or at least ``LONG_STEPS`` steps; shorter ones keep the plain page (``state.layout`` None).
+First-error mode only: there the solution's path fixes every position in advance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from annotate.models import PreAnnotation, Project, SolutionTrace, StepGroup
+from annotate.services import blind
+
+LONG_STEPS = 20
+_RATING_STATE = {1: "great", 0: "okay", -1: "bad"}
+
+
+@dataclass
+class Cell:
+    index: int
+    node_id: int
+    state: str = "hidden"  # "hidden" (not shown yet), "unrated", "great", "okay", "bad"
+    flagged: bool = False  # the annotator marked it unsure
+    hint: bool = False  # a machine source says it is likely wrong
+    group_start: bool = False
+
+
+@dataclass
+class Group:
+    pk: int
+    index: int
+    start: int
+    end: int
+    title: str
+    rated: int = 0
+    bad: bool = False
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start
+
+    @property
+    def state(self) -> str:
+        if self.bad:
+            return "bad"
+        return "done" if self.rated == self.size else ("part" if self.rated else "unrated")
+
+
+@dataclass
+class Layout:
+    cells: list[Cell]
+    groups: list[Group]
+    group_at: dict[int, Group] = field(default_factory=dict)  # position -> group starting there
+    group_of: dict[int, Group] = field(default_factory=dict)  # position -> its group
+
+
+def machine_flags(hints) -> bool:
+    """A machine source flags a step: a Bad label, or under even odds of being good."""
+    return any(h.rating == -1 or (h.value is not None and h.value < 0.5) for h in hints)
+
+
+def is_long(state) -> bool:
+    if state.project.mode != Project.Mode.FIRST_ERROR or state.path is None:
+        return False
+    if len(state.path) >= LONG_STEPS:
+        return True
+    solution = state.assignment.solution
+    has_trace = getattr(solution, "has_trace", None)
+    if has_trace is None:  # a page load reads the whole row: ask once
+        has_trace = (SolutionTrace.objects.filter(solution_id=solution.pk).exists()
+                     or StepGroup.objects.filter(solution_id=solution.pk).exists())
+    return has_trace
+
+
+def attach_layout(state, *, all_hints: bool = True) -> None:
+    """``state.layout`` for a long solution. ``all_hints``: read the machine hints of every
+    step for the rail (a page load); an action's answer reads only the shown steps' hints."""
+    if not is_long(state):
+        state.layout = None
+        return
+    path = state.path
+    cells = [Cell(i, node.pk) for i, node in enumerate(path)]
+    for pos in state.positions:
+        item = pos.items[0]
+        cell = cells[pos.index]
+        cell.state = _RATING_STATE.get(item.rating, "unrated")
+        cell.flagged = bool(item.flagged)
+        cell.hint = machine_flags(item.hints)
+    if all_hints and state.project.show_hints:
+        hints = PreAnnotation.objects.filter(node_id__in=[c.node_id for c in cells],
+                                             scope__in=(0, state.assignment.solution_id))
+        hidden = blind.hidden_hints(state.assignment)
+        if hidden is not None:
+            hints = hints.exclude(hidden)
+        by_node: dict[int, list] = {}
+        for h in hints.only("node_id", "rating", "value"):
+            by_node.setdefault(h.node_id, []).append(h)
+        for cell in cells:
+            cell.hint = machine_flags(by_node.get(cell.node_id, []))
+    groups = [Group(g.pk, g.index, g.start, min(g.end, len(path)), g.title)
+              for g in StepGroup.objects.filter(solution_id=state.assignment.solution_id)
+              .only("id", "index", "start", "end", "title").order_by("index")
+              if g.start < len(path)]
+    layout = Layout(cells, groups)
+    for g in groups:
+        layout.group_at[g.start] = g
+        cells[g.start].group_start = True
+        for i in range(g.start, g.end):
+            layout.group_of[i] = g
+            if cells[i].state not in ("hidden", "unrated"):
+                g.rated += 1
+            g.bad = g.bad or cells[i].state == "bad"
+    state.layout = layout
