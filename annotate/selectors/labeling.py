@@ -143,7 +143,7 @@ _ACTION_FIELDS = {
     Assignment: ("id", "project_id", "solution_id", "annotator_id", "status", "lease_expires_at",
                  "started_at", "finish_reason", "presentation"),
     Project: ("id", "slug", "mode", "rating_scale", "overlap", "candidates_per_position",
-              "lease_seconds", "show_hints"),
+              "lease_seconds", "show_hints", "critique_required_on_bad"),
     Solution: ("id", "problem_id", "last_step_id"),
 }
 
