@@ -38,12 +38,13 @@ TMP = Path(tempfile.mkdtemp(prefix="bench-lessons-"))
 HELD_OUT_SEED = 202  # bench/train_demo_prm.py's held-out demo solutions
 
 
-def setup_django(database: str) -> None:
+def setup_django(database: str, extra_dirs: tuple[str, ...] = ()) -> None:
     os.environ.update(DJANGO_SETTINGS_MODULE="stepwise.settings", DATABASE_URL=database,
                       SECRET_KEY="bench-lessons", STEPWISE_DATA_DIR=str(TMP / "data"),
                       STEPWISE_MODELS_DIR=str(TMP / "models"), HF_HUB_OFFLINE="1",
                       TRANSFORMERS_VERBOSITY="error", STEPWISE_TORCH_THREADS="1",
-                      STEPWISE_MODEL_DIRS=f"{REPO / 'data' / 'test-models'},{TMP / 'models'}")
+                      STEPWISE_MODEL_DIRS=",".join([str(REPO / "data" / "test-models"),
+                                                    str(TMP / "models"), *extra_dirs]))
     import django
 
     django.setup()
@@ -139,7 +140,8 @@ def main() -> None:
     from faults import create_database
 
     create_database(args.database_url)
-    setup_django(args.database_url)
+    setup_django(args.database_url,
+                 (str(Path(args.judge).resolve().parent),) if args.judge else ())
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)

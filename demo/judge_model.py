@@ -37,7 +37,7 @@ CHAT_TEMPLATE = ("{% for m in messages %}{{ m['content'] | trim }}\n{% endfor %}
 
 @dataclass
 class JudgeBuildConfig:
-    steps: int = 400
+    steps: int = 1000
     layers: int = 2
     width: int = 128
     heads: int = 4
@@ -90,11 +90,11 @@ def _slip(value: int, op: str, n: int, rng: random.Random) -> tuple[str, int, in
 
 
 def training_solution(problem: domain.ArithProblem, rng: random.Random) -> list[str]:
-    """Right (35%), one planted error (35%) or scattered slips (30%), the answer sometimes off."""
+    """Right (30%), one planted error (35%) or scattered slips (35%), the answer sometimes off."""
     roll = rng.random()
-    if roll < 0.35:
+    if roll < 0.3:
         steps = domain.correct_steps(problem)
-    elif roll < 0.7:
+    elif roll < 0.65:
         steps = domain.flawed_steps(problem, rng)[0]
     else:
         steps, value = [], problem.start
@@ -184,7 +184,7 @@ def train_demo_judge(out_dir: Path, config: JudgeBuildConfig = JudgeBuildConfig(
             "template": TEMPLATE_KEY, "config": asdict(config)}
 
 
-def evaluate_demo_judge(path: Path, n_solutions: int = 96, seed: int = 1) -> dict:
+def evaluate_demo_judge(path: Path, n_solutions: int = 64, seed: int = 1) -> dict:
     """Greedy verdicts on fresh solutions, against the exact checker (in process)."""
     from generation.judging.parsing import parse
     from generation.loader import load_model
