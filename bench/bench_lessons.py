@@ -12,7 +12,7 @@ the judge the first). Then a PRM is trained on each source's labels (the trainer
 optimizer steps: every training set is cycled to the same number of solutions) and its step
 AUROC measured on held-out problems.
 
-    python bench/bench_lessons.py [--problems 60] [--prm-epochs 4]
+    python bench/bench_lessons.py [--problems 30] [--prm-solutions 240] [--prm-epochs 2]
     python bench/bench_lessons.py --quick          # a smoke run (a few minutes)
 
 Needs PostgreSQL (``--database-url``; the database is dropped and created). Prints a JSON
@@ -119,18 +119,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database-url",
                         default="postgres://postgres@127.0.0.1:5432/stepwise_bench_lessons")
-    parser.add_argument("--problems", type=int, default=60)
+    parser.add_argument("--problems", type=int, default=30)
     parser.add_argument("--per-problem", type=int, default=2)
     parser.add_argument("--error-rate", type=float, default=0.5)
     parser.add_argument("--base", default="", help="PRM base (default: MiniLM cut to 2 layers)")
-    parser.add_argument("--prm-solutions", type=int, default=480,
+    parser.add_argument("--prm-solutions", type=int, default=240,
                         help="every PRM's training set is cycled to this many solutions")
-    parser.add_argument("--prm-epochs", type=int, default=4)
+    parser.add_argument("--prm-epochs", type=int, default=2)
     parser.add_argument("--prm-batch", type=int, default=16)
     parser.add_argument("--prm-lr", type=float, default=2e-4)
     parser.add_argument("--prm-head-lr", type=float, default=2e-3)
     parser.add_argument("--held-out", type=int, default=100, help="held-out problems (2 each)")
-    parser.add_argument("--judge", default="", help="a demo judge's folder (default: build/cache)")
+    parser.add_argument("--judge", default="",
+                        help="a demo judge's folder (default: build or reuse the cached one); one "
+                             "still being built elsewhere is waited for")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     if args.quick:
@@ -158,17 +160,18 @@ def main() -> None:
     for n in (8, 16):
         specs[f"mc_hard@{n}"], info = sources.monte_carlo(project, solutions, n, TMP)
         emit("monte_carlo", rollouts_per_step=n, **info)
-    specs["judge"], info = sources.judge(solutions, args.judge or None)
-    emit("judge", **info)
-    specs["agree(mc@16, judge)"] = {"rule": "agree", "sources": [specs["mc_hard@16"], specs["judge"]]}
-    specs["agree(mc@8, judge)"] = {"rule": "agree", "sources": [specs["mc_hard@8"], specs["judge"]]}
-
     base = resolve_base(args.base, 2, TMP)
     from demo.labeled import training_set
 
     exact_prm, info = train_prm(training_set(args.prm_solutions), base, "exact-other", args)
-    specs["prm (exact labels, other problems)"] = sources.prm_labels(project, solutions, exact_prm)
+    prm_spec = sources.prm_labels(project, solutions, exact_prm)
     emit("prm_labeler", held_out_auroc=held_out_auroc(exact_prm, args.held_out), **info)
+
+    specs["judge"], info = sources.judge(solutions, args.judge or None)
+    emit("judge", **info)
+    specs["agree(mc@8, judge)"] = {"rule": "agree", "sources": [specs["mc_hard@8"], specs["judge"]]}
+    specs["agree(mc@16, judge)"] = {"rule": "agree", "sources": [specs["mc_hard@16"], specs["judge"]]}
+    specs["prm (exact labels, other problems)"] = prm_spec
 
     rows = {}
     ids = [s.pk for s in solutions]

@@ -49,11 +49,16 @@ def judge(solutions, path: str | None) -> tuple[str, dict]:
     """``judge:demo-judge``: the demo judge in process, greedy, one sample."""
     import time
 
-    from demo.judge_model import TEMPLATE_KEY
+    from demo.judge_model import MARKER, TEMPLATE_KEY
     from demo.testing import build_test_judge
     from generation.judging.services import JudgeSpec, judge_settings, judge_solutions
 
     folder = path or str(build_test_judge())
+    waited = time.perf_counter()
+    while not (Path(folder) / MARKER).exists():  # a build still running elsewhere
+        if time.perf_counter() - waited > 3600:
+            raise SystemExit(f"No finished demo judge at {folder}.")
+        time.sleep(10)
     settings = judge_settings({"delimiter": "\n"}, {"model": folder, "batch_size": 16})
     spec = JudgeSpec(source=JUDGE_SOURCE, template=TEMPLATE_KEY, max_new_tokens=160)
     started = time.perf_counter()

@@ -37,11 +37,11 @@ CHAT_TEMPLATE = ("{% for m in messages %}{{ m['content'] | trim }}\n{% endfor %}
 
 @dataclass
 class JudgeBuildConfig:
-    steps: int = 1000
+    steps: int = 2000
     layers: int = 2
     width: int = 128
     heads: int = 4
-    batch_size: int = 16
+    batch_size: int = 8
     lr: float = 3e-3
     seed: int = 0
     train_solutions: int = 12000

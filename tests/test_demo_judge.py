@@ -19,6 +19,8 @@ from tests.conftest import stop_process, wait_for_run
 from tests.inference_server import start_transformers_serve
 from workers.models import Run
 
+# Judging through `transformers serve` is one request at a time, on a shared 2-core machine.
+pytestmark = [pytest.mark.timeout(1200)]
 # Measured on fresh seeded solutions: 0.9+ of steps right, balanced 0.85+ (docs/labels.md).
 ACCURACY_FLOOR = 0.75
 BALANCED_FLOOR = 0.65
@@ -41,7 +43,7 @@ def judge_server(tmp_path_factory):
 def judged_project(slug: str, generator: dict, seed: int) -> Project:
     project = Project.objects.create(name=slug, slug=slug, generator={
         "model": generator["model"], "delimiter": "\n", "retries": 2, "timeout": 120})
-    seed_demo_content(project, n_problems=10, solutions_per_problem=2, seed=seed)
+    seed_demo_content(project, n_problems=8, solutions_per_problem=2, seed=seed)
     return project
 
 
@@ -65,7 +67,7 @@ def check_judged(run: Run, source: str) -> dict:
     assert run.status == Run.Status.SUCCEEDED, run.error
     result = scored(source)
     labels = result["labels"]
-    assert result["steps"] == run.result["steps"] == len(labels) > 40 and result["wrong_steps"] >= 5
+    assert result["steps"] == run.result["steps"] == len(labels) > 30 and result["wrong_steps"] >= 5
     assert run.result["unparsed"] <= 0.05 * len(labels)
     assert result["accuracy"] >= ACCURACY_FLOOR and result["balanced"] >= BALANCED_FLOOR, result
     read = [label for label in labels if label.rating is not None]
@@ -80,8 +82,9 @@ def test_a_judge_run_against_a_server_serving_the_demo_judge(judge_server, celer
     model_dir, base_url = judge_server
     project = judged_project("judged-served", {"model": model_dir}, seed=11)
     run = wait_for_run(start_judge(project=project, judge={
-        "source": "demo-judge", "template": TEMPLATE_KEY, "max_new_tokens": 160,
-        "generator": {"model": model_dir, "backend": "openai", "base_url": base_url}}),
+        "source": "demo-judge", "template": TEMPLATE_KEY, "max_new_tokens": 120,
+        "generator": {"model": model_dir, "backend": "openai", "base_url": base_url,
+                      "concurrency": 4}}),
         timeout=600)
     result = check_judged(run, "demo-judge")
     assert run.result["version"]["backend"] == "openai"
@@ -101,7 +104,7 @@ def test_the_demo_judge_in_process_through_its_chat_template(judge_server, celer
         prompt.endswith("Judge all 2 steps.\nVerdicts:\n")
     project = judged_project("judged-local", {"model": model_dir}, seed=12)
     run = wait_for_run(start_judge(project=project, judge={
-        "source": "demo-judge-local", "template": TEMPLATE_KEY, "max_new_tokens": 160,
+        "source": "demo-judge-local", "template": TEMPLATE_KEY, "max_new_tokens": 120,
         "generator": {"model": model_dir}}), timeout=600)
     check_judged(run, "demo-judge-local")
     assert run.result["version"]["backend"] != "openai"
