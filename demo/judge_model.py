@@ -11,8 +11,9 @@ as a conversation, one line per step, in the form the judge parser reads::
 A wrong step's reason is the step the checker expected from the value the previous step
 stated. The conversation is rendered by a chat template saved in the tokenizer, so the
 in-process backend, ``transformers serve`` and vLLM all build the same prompt. It is trained
-on a small budget on purpose: good, not perfect (the Lessons experiment measures a judge that
-errs). Training solutions are the domain's own: right ones, ones with a planted error carried
+on a small budget (about 6 minutes of one core): at the default build it writes the format and
+copies each step into its reason, but calls nearly every step correct (docs/labels.md, "The
+demo judge"; more steps are what it lacks). Training solutions are the domain's own: right ones, ones with a planted error carried
 forward, and ones with scattered slips (wrong results, operands, operators, answers).
 """
 
