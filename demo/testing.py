@@ -39,12 +39,12 @@ def cached_model_dir(folder: str, name: str, config) -> Path:
     return CHECKOUT / "data" / folder / f"{name}-{digest}"
 
 
-def machine_cache_dir(name: str, config) -> Path:
+def machine_cache_dir(name: str, config, sources=("model.py", "domain.py")) -> Path:
     """Where a build is kept for every checkout on this machine (``STEPWISE_CACHE_DIR``,
     default ``~/.cache/stepwise``), keyed by the config and the code that trains, so a change
     to either builds anew: a fresh clone (CI's) copies the model instead of training it."""
-    sources = b"".join((CHECKOUT / "demo" / f).read_bytes() for f in ("model.py", "domain.py"))
-    digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode() + sources)
+    code = b"".join((CHECKOUT / "demo" / f).read_bytes() for f in sources)
+    digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode() + code)
     root = Path(os.environ.get("STEPWISE_CACHE_DIR") or Path.home() / ".cache" / "stepwise")
     return root / "test-models" / f"{name}-{digest.hexdigest()[:16]}"
 
@@ -65,6 +65,30 @@ def build_test_model(config: BuildConfig = TEST_CONFIG) -> Path:
             shutil.copytree(shared, out)
         built = not ensure_demo_model(out, config, evaluate=False, log=lambda _m: None)["cached"]
         if built or not (shared / marker).exists():
+            _keep(out, shared)
+    return out
+
+
+def build_test_judge(config=None) -> Path:
+    """The demo judge (``demo/judge_model.py``), built and cached like the test model:
+    ``data/test-models/demo-judge-<hash>`` in the checkout, copied from or kept in the machine's
+    cache. ``STEPWISE_TEST_JUDGE=<path>`` uses an existing one (``manage.py build_demo_judge``)."""
+    from .judge_model import MARKER, JudgeBuildConfig, ensure_demo_judge
+
+    override = os.environ.get("STEPWISE_TEST_JUDGE")
+    if override:
+        return Path(override)
+    config = config or JudgeBuildConfig()
+    out = cached_model_dir("test-models", "demo-judge", config)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shared = machine_cache_dir("demo-judge", config, ("model.py", "domain.py", "judge_model.py"))
+    with open(out.parent / ".demo-judge.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / MARKER).exists() and (shared / MARKER).exists():
+            shutil.rmtree(out, ignore_errors=True)
+            shutil.copytree(shared, out)
+        built = not ensure_demo_judge(out, config, log=lambda _m: None)["cached"]
+        if built or not (shared / MARKER).exists():
             _keep(out, shared)
     return out
 

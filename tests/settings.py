@@ -52,3 +52,5 @@ CELERY_IMPORTS = ["tests.fault_kinds"]
 STEPWISE_MODEL_DIRS = [*STEPWISE_MODEL_DIRS, str(Path(__file__).resolve().parent.parent / "data" / "test-models")]  # noqa: F405
 if os.environ.get("STEPWISE_TEST_MODEL"):  # demo.testing's override: a model elsewhere
     STEPWISE_MODEL_DIRS.append(str(Path(os.environ["STEPWISE_TEST_MODEL"]).parent))
+if os.environ.get("STEPWISE_TEST_JUDGE"):  # and the demo judge's
+    STEPWISE_MODEL_DIRS.append(str(Path(os.environ["STEPWISE_TEST_JUDGE"]).parent))

@@ -2,12 +2,14 @@
 
 A template's ``key`` (``name@version``) goes into every label it produces; changing a
 prompt's text means a new version, never an edit in place (a certificate or a report row
-names the version it was measured on). Two defaults:
+names the version it was measured on). The defaults:
 
 * ``step_verdicts``: a verdict (correct / neutral / incorrect) and a one-sentence reason for
   every step, one line per step: ``Step 3: incorrect - 5 + 3 = 8, not 9.``
 * ``earliest_error``: ProcessBench's question, the index of the earliest wrong step (or -1
   when every step is right), in ``\\boxed{}``.
+
+and ``demo_steps``, the per-step question in few words for the tiny demo judge.
 """
 
 from __future__ import annotations
@@ -56,7 +58,14 @@ EARLIEST_ERROR = JudgeTemplate(
          "step, return the index of the earliest step that contains the error (1 to {n}). If "
          "every step is correct, return -1. Put your final answer in \\boxed{{}}.")
 
-DEFAULTS = {t.key: t for t in (STEP_VERDICTS, EARLIEST_ERROR)}
+# The demo judge's (demo/judge_model.py): the per-step verdict question in few words, since a
+# tiny model's context cannot hold the default prompt; answered and parsed like step_verdicts.
+DEMO_STEPS = JudgeTemplate(
+    name="demo_steps", version=1, style="step_verdicts",
+    system="",
+    user="Problem: {problem}\n{steps}\nJudge all {n} steps.")
+
+DEFAULTS = {t.key: t for t in (STEP_VERDICTS, EARLIEST_ERROR, DEMO_STEPS)}
 
 
 STYLES = ("step_verdicts", "earliest_error")
