@@ -10,6 +10,9 @@ position falls past ``max_length`` is cut. Each row gets ``stepwise: {"tokens", 
 (trainers drop unknown columns; ProcessBench rows add ``label_cut``: the first bad step is
 cut), and the snapshot's metadata the totals.
 
+A ``critiques`` row is a chat, counted as SFTTrainer tokenizes it (``exports/chat_budget.py``):
+its tokens and the step verdicts past ``max_length``.
+
 The tokenizer is a model the export's projects may name (``generation.modeldirs``), loaded
 with ``generation.tokenizer``: the export worker imports no torch for a fast tokenizer.
 """
