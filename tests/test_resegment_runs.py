@@ -149,3 +149,51 @@ def test_foreign_ids_and_bad_forms_are_400s_in_the_console(client, make_user):
         response = client.post(page, data)
         assert response.status_code == 400 and message in response.content.decode(), data
     assert not Run.objects.filter(kind="resegment").exists()
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_an_llm_run_through_a_real_transformers_serve_server(celery_worker, make_user, tmp_path):
+    """The llm strategy over HTTP (the ``openai`` backend against ``transformers serve``): the
+    server's answers are read like any model's, and refused per trace when they name no cut."""
+    import shutil
+    from pathlib import Path
+
+    from django.conf import settings as django_settings
+
+    from demo.testing import build_test_model
+    from tests.conftest import stop_process
+    from tests.inference_server import sampling_model_dir, start_transformers_serve
+    from tests.test_judge_backends import CHAT_TEMPLATE
+
+    model_dir = sampling_model_dir(build_test_model(),
+                                   Path(django_settings.MODELS_DIR) / f"recut-{tmp_path.name}")
+    config_path = model_dir / "tokenizer_config.json"
+    config = json.loads(config_path.read_text())
+    config_path.unlink()  # a link into the shared model: write a copy of our own
+    config_path.write_text(json.dumps({**config, "chat_template": CHAT_TEMPLATE}))
+    proc, base_url = start_transformers_serve(model_dir, tmp_path / "serve.log")
+    try:
+        admin = make_user("serve-recut-admin")
+        project = traced_project("serve-recut", admin, ["<think>A. B.</think> 3"], generator={
+            "model": str(model_dir), "backend": "openai", "base_url": base_url, "retries": 1,
+            "timeout": 60})
+        [solution] = Solution.objects.filter(project=project)
+        before = list(solution.trace.spans)
+        run = wait_for_run(start_resegment_run(project, admin), timeout=240)
+        assert run.status == Run.Status.SUCCEEDED, run.error
+        assert (run.result["recut"], run.result["refused_count"]) == (0, 1)
+        [[refused_id, why]] = run.result["refused"]
+        assert refused_id == solution.pk and why.startswith("LLM segmentation refused: the model's")
+        solution.trace.refresh_from_db()
+        assert solution.trace.spans == before
+    finally:
+        stop_process(proc)
+        shutil.rmtree(model_dir, ignore_errors=True)
+
+
+def start_resegment_run(project, user):
+    from generation.resegmenting import start_resegment
+
+    return start_resegment(project=project, strategy="llm", options={"max_new_tokens": 16},
+                           user=user)
