@@ -9,7 +9,7 @@ from typing import Any
 from rest_framework.exceptions import ValidationError
 
 STARTABLE_KINDS = ("generate_solutions", "generate_candidates", "autolabel", "judge",
-                   "train_prm", "score_solutions", "search", "export")
+                   "train_prm", "score_solutions", "search", "export", "resegment")
 
 #: kind -> {param: (type, required)}; types: "int", "ids", "str", "bool", "dict", "strs"
 PARAMS: dict[str, dict[str, tuple[str, bool]]] = {
@@ -23,6 +23,8 @@ PARAMS: dict[str, dict[str, tuple[str, bool]]] = {
                   "hyperparameters": ("dict", False), "snapshot_id": ("int", False),
                   "snapshot_split": ("str", False), "labels": ("dict", False),
                   "score_after": ("bool", False)},
+    "resegment": {"strategy": ("str", True), "options": ("dict", False),
+                  "generator": ("dict", False), "solution_ids": ("ids", False)},
     "score_solutions": {"prm_model_id": ("int", True), "solution_ids": ("ids", False)},
     "search": {"prm_model_id": ("int", True), "problem_ids": ("ids", False),
                "max_budget": ("int", False), "aggregate": ("str", False), "limit": ("int", False)},
@@ -96,6 +98,12 @@ def start_api_run(kind: str, project, params: dict, user):
 
             run = start_judge(project=project, judge=params["judge"],
                               solution_ids=params.get("solution_ids"), user=user)
+        elif kind == "resegment":
+            from generation.resegmenting import start_resegment
+
+            run = start_resegment(project=project, strategy=params["strategy"],
+                                  options=params.get("options"), generator=params.get("generator"),
+                                  solution_ids=params.get("solution_ids"), user=user)
         elif kind == "train_prm":
             run = _train(project, params, user)
         elif kind == "search":

@@ -68,7 +68,11 @@ def create_snapshot(*, user, raw_spec: dict, name: str = "") -> ExportSnapshot:
     if spec.get("tokenizer"):
         from .token_budget import tokenizer_folder
 
-        tokenizer_folder(spec["tokenizer"], spec["projects"])  # SpecError if not allowed
+        folder = tokenizer_folder(spec["tokenizer"], spec["projects"])  # SpecError if not allowed
+        if spec["format"] == "critiques":
+            from .chat_budget import check_chat_template
+
+            check_chat_template(folder, spec["tokenizer"])
     name = (name or "").strip()[:200] or default_name(spec, projects)
     for attempt in range(5):
         try:

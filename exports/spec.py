@@ -24,7 +24,7 @@ FINISH_REASONS = ("solution", "found_error", "give_up", "bad_problem")
 #: A token budget (exports/token_budget.py): a tokenizer and a max_length, with TRL's PRM
 #: layout's prompt limit and step separator (its PRMConfig defaults).
 BUDGET_FIELDS = ("tokenizer", "max_length", "max_prompt_length", "step_separator")
-BUDGET_FORMATS = ("trl", "parquet", "processbench")
+BUDGET_FORMATS = ("trl", "parquet", "processbench", "critiques")
 MAX_TOKENS = 131_072
 
 
@@ -218,12 +218,19 @@ def _budget(raw: dict, spec: dict, fmt, errors: dict) -> None:
                                "deployment allows), with max_length.")
     if fmt in FORMATS and fmt not in BUDGET_FORMATS:
         errors["tokenizer"] = (f"Token budgets are counted for {', '.join(BUDGET_FORMATS)} rows "
-                               f"(TRL's PRM layout); {fmt} rows are not.")
+                               f"(TRL's PRM layout, or SFTTrainer's chat); {fmt} rows are not.")
     if raw.get("max_length") is None:
         errors["max_length"] = "Give max_length (the trainer's, in tokens) with the tokenizer."
         length = None
     else:
         length = _count(raw["max_length"], "max_length", 16, MAX_TOKENS, errors)
+    if fmt == "critiques":  # SFTTrainer's chat: no prompt limit, no step separator
+        for name in ("max_prompt_length", "step_separator"):
+            if raw.get(name) is not None:
+                errors[name] = "TRL's PRM layout only; a critiques row is one chat."
+        spec.update({"tokenizer": tokenizer.strip() if isinstance(tokenizer, str) else tokenizer,
+                     "max_length": length, "max_prompt_length": None, "step_separator": None})
+        return
     prompt = raw.get("max_prompt_length", 512)
     prompt = None if prompt is None else _count(prompt, "max_prompt_length", 1, MAX_TOKENS, errors)
     separator = raw.get("step_separator", "\n")

@@ -10,6 +10,9 @@ position falls past ``max_length`` is cut. Each row gets ``stepwise: {"tokens", 
 (trainers drop unknown columns; ProcessBench rows add ``label_cut``: the first bad step is
 cut), and the snapshot's metadata the totals.
 
+A ``critiques`` row is a chat, counted as SFTTrainer tokenizes it (``exports/chat_budget.py``):
+its tokens and the step verdicts past ``max_length``.
+
 The tokenizer is a model the export's projects may name (``generation.modeldirs``), loaded
 with ``generation.tokenizer``: the export worker imports no torch for a fast tokenizer.
 """
@@ -42,15 +45,21 @@ def tokenizer_folder(name: str, project_ids: list[int]) -> Path:
 
 
 class TokenBudget:
-    def __init__(self, spec: dict, tokenizer):
+    def __init__(self, spec: dict, tokenizer, folder: Path | None = None):
         self.spec, self.tokenizer = spec, tokenizer
         self.max_length = spec["max_length"]
         self.max_prompt_length = spec["max_prompt_length"]
+        self.rows = self.rows_cut = self.steps = self.cut = self.labels_cut = 0
+        self.chat = None
+        if spec["format"] == "critiques":  # a chat row (exports/chat_budget.py)
+            from .chat_budget import ChatBudget
+
+            self.chat = ChatBudget(folder, tokenizer, spec["tokenizer"])
+            return
         self.separator = tokenizer.encode(spec["step_separator"], add_special_tokens=False)
         if not self.separator:
             raise SpecError({"step_separator": "The tokenizer turns the step separator into "
                                                "no token at all."})
-        self.rows = self.rows_cut = self.steps = self.cut = self.labels_cut = 0
 
     @classmethod
     def from_spec(cls, spec: dict) -> TokenBudget | None:
@@ -58,7 +67,8 @@ class TokenBudget:
             return None
         from generation.tokenizer import load_tokenizer
 
-        return cls(spec, load_tokenizer(tokenizer_folder(spec["tokenizer"], spec["projects"])))
+        folder = tokenizer_folder(spec["tokenizer"], spec["projects"])
+        return cls(spec, load_tokenizer(folder), folder)
 
     def label_positions(self, prompt: str, steps: list[str]) -> tuple[int, list[int]]:
         """(tokens, the position of each step's label), as TRL's PRM trainer lays them out
@@ -77,6 +87,14 @@ class TokenBudget:
 
     def mark(self, row: dict) -> None:
         """Add the row's ``stepwise`` counts, and them to the totals."""
+        if self.chat is not None:
+            counts = self.chat.count(row, self.max_length)
+            row["stepwise"].update(tokens=counts["tokens"], cut_steps=counts["cut_steps"])
+            self.rows += 1
+            self.rows_cut += counts["over"]
+            self.steps += counts["verdicts"]
+            self.cut += counts["cut_steps"]
+            return
         if "completions" in row:
             prompt, steps = row["prompt"], row["completions"]
         else:  # ProcessBench
@@ -94,6 +112,10 @@ class TokenBudget:
         self.cut += cut
 
     def summary(self) -> dict:
+        if self.chat is not None:
+            return {"tokenizer": self.spec["tokenizer"], "max_length": self.max_length,
+                    "layout": "sft_chat", "rows": self.rows, "rows_over": self.rows_cut,
+                    "labeled_steps": self.steps, "cut_steps": self.cut}
         out = {"tokenizer": self.spec["tokenizer"], "max_length": self.max_length,
                "max_prompt_length": self.max_prompt_length,
                "step_separator": self.spec["step_separator"], "layout": "trl_prm",

@@ -85,7 +85,8 @@ def segment_with_model(text: str, settings: GeneratorSettings, *, max_new_tokens
     return parse_answer(text, answer.text, max_steps=max_steps, max_step_chars=max_step_chars)
 
 
-def resegment_with_model(solution, settings: GeneratorSettings, **options):
+def resegment_with_model(solution, settings: GeneratorSettings, *, run_id: int | None = None,
+                         **options):
     """Re-cut ``solution``'s trace by the model (``annotate.services.resegment``)."""
     from annotate.models import SolutionTrace
     from annotate.services.resegment import ResegmentError, resegment
@@ -106,4 +107,4 @@ def resegment_with_model(solution, settings: GeneratorSettings, **options):
         raise ResegmentError(f"LLM segmentation refused: {exc}") from None
     return resegment(solution, spans=spans, segmentation={
         "strategy": "llm", "model": settings.model_name, "backend": settings.backend,
-        "prompt_version": PROMPT_VERSION})
+        "prompt_version": PROMPT_VERSION}, run_id=run_id)

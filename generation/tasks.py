@@ -53,3 +53,12 @@ def generate_candidates_run(ctx: RunContext, problem_id: int, parent_id: int | N
     ctx.progress(stats["created"], k)
     ctx.log(f"{stats['created']} new candidates, {stats['duplicates_dropped']} duplicates dropped")
     return stats
+
+
+@run_task("resegment", queue="gpu", soft_time_limit=6 * 3600)
+def resegment_run(ctx: RunContext, solution_ids: list[int], strategy: str, options: dict,
+                  generator: dict) -> dict:
+    """Re-cut traces (``generation.resegmenting``): on the gpu queue, as ``llm`` needs a model."""
+    from .resegmenting import resegment_solutions
+
+    return resegment_solutions(ctx, solution_ids, strategy, options or {}, generator or {})

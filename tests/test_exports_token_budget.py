@@ -180,7 +180,7 @@ def test_bad_budgets_are_400s_with_their_reason(make_user, tmp_path, demo_name, 
         ({"tokenizer": demo_name, "max_length": 64, "step_separator": ""}, "step_separator",
          "non-empty"),
         ({"tokenizer": demo_name, "max_length": 64, "format": "openrlhf"}, "tokenizer",
-         "trl, parquet, processbench rows"),
+         "trl, parquet, processbench, critiques rows"),
     ]
     for extra, field, says in cases:
         resp = reviewer.post("/api/exports/", {"spec": {**base, **extra}}, format="json")

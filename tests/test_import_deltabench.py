@@ -240,6 +240,7 @@ def test_console_recut_action(project, lines, client, make_user):
     from django.urls import reverse
 
     from annotate.models import Membership
+    from workers.models import Run
 
     import_deltabench(project, lines[:1], source_name="one.jsonl")
     solution = Solution.objects.get(project=project)
@@ -252,14 +253,14 @@ def test_console_recut_action(project, lines, client, make_user):
     client.force_login(admin)
     assert "1 imported long trace." in client.get(url).content.decode()
     bad = client.post(url, {"strategy": "sentence", "options": "[1]"})
-    assert bad.status_code == 400 and "Give a JSON object." in bad.content.decode()
+    assert bad.status_code == 400 and "Give Options as a JSON object." in bad.content.decode()
     bad = client.post(url, {"strategy": "sentence", "solutions": "999999"})
     assert bad.status_code == 400
-    assert "No traced solution of this project has id(s) 999999." in bad.content.decode()
-    bad = client.post(url, {"strategy": "sentence", "options": '{"max_steps": 5}'})
-    assert bad.status_code == 400 and "at most 5 are allowed (max_steps)" in bad.content.decode()
+    assert "Some solutions are not traced solutions of this project" in bad.content.decode()
+    # The re-cut itself is a resegment Run (tests/test_resegment_runs.py runs one in a worker).
     ok = client.post(url, {"strategy": "sentence", "solutions": str(solution.pk)})
-    assert ok.status_code == 200
-    assert f"solution {solution.pk}: 362 -&gt; " in ok.content.decode()
-    solution.refresh_from_db()
-    assert solution.trace.segmentation["strategy"] == "sentence"
+    assert ok.status_code == 302
+    run = Run.objects.get(kind="resegment", project=project)
+    assert ok["Location"] == reverse("manage:run", args=[project.slug, run.pk])
+    assert run.params == {"strategy": "sentence", "options": {}, "generator": {},
+                          "solution_ids": [solution.pk]}

@@ -13,7 +13,7 @@ nodes and stay with the old ones.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from django.db import transaction
 
@@ -44,8 +44,12 @@ class ResegmentReport:
 
 
 def resegment(solution: Solution, *, strategy: str | None = None, options: dict | None = None,
-              spans: list | None = None, segmentation: dict | None = None) -> ResegmentReport:
-    """Cut ``solution``'s trace by ``strategy`` (with ``options``) or to the given ``spans``."""
+              spans: list | None = None, segmentation: dict | None = None,
+              run_id: int | None = None) -> ResegmentReport:
+    """Cut ``solution``'s trace by ``strategy`` (with ``options``) or to the given ``spans``.
+
+    With ``run_id`` (a ``resegment`` Run) the trace records the Run and the report; a second
+    call of the same Run (a redelivered message) returns that report and changes nothing."""
     trace = SolutionTrace.objects.filter(solution=solution).first()
     if trace is None:
         raise ResegmentError(f"solution {solution.pk} has no trace (it was not imported as a "
@@ -72,6 +76,10 @@ def resegment(solution: Solution, *, strategy: str | None = None, options: dict 
     segmentation = {**segmentation, **kept}
     with transaction.atomic():
         solution = Solution.objects.select_for_update().get(pk=solution.pk)
+        if run_id is not None:
+            done = done_by_run(solution, run_id)
+            if done is not None:
+                return done
         old_path = path_of(solution.last_step)
         old = [tuple(s) for s in trace.spans]
         if len(old_path) != len(old):
@@ -100,9 +108,22 @@ def resegment(solution: Solution, *, strategy: str | None = None, options: dict 
             group.save(update_fields=["start", "end"])
             report.groups.append((group.start, group.end))
         trace.spans = [list(s) for s in new]
-        before = {k: v for k, v in (trace.segmentation or {}).items() if k != "previous"}
+        before = {k: v for k, v in (trace.segmentation or {}).items()
+                  if k not in ("previous", "run", "report")}
         trace.segmentation = {**segmentation, "previous": before}
+        if run_id is not None:
+            trace.segmentation.update(run=run_id, report=asdict(report))
         trace.save(update_fields=["spans", "segmentation"])
+    return report
+
+
+def done_by_run(solution: Solution, run_id: int) -> ResegmentReport | None:
+    """The report of the re-cut Run ``run_id`` already made of ``solution``'s trace, or None."""
+    seg = SolutionTrace.objects.filter(solution=solution).values_list("segmentation", flat=True).first()
+    if not seg or seg.get("run") != run_id or not isinstance(seg.get("report"), dict):
+        return None
+    report = ResegmentReport(**seg["report"])
+    report.groups = [tuple(g) for g in report.groups]
     return report
 
 
