@@ -121,7 +121,9 @@ class TaskState:
 
     @property
     def items(self) -> list[Item]:
-        return [item for p in self.positions for item in p.rateable]
+        # ``Position.rateable``, inlined: this runs several times per request over every
+        # shown position (362 on a long trace).
+        return [item for p in self.positions for item in p.items if item.role != "human"]
 
     @property
     def focus_id(self) -> int | None:
@@ -395,11 +397,15 @@ def task_state(assignment: Assignment, *, path=None, ratings=None,
 
 
 def _first_changed(before: TaskState, changed) -> int:
-    """The first position of ``before`` with a changed node; 0 (derive it all) when none."""
-    for pos in before.positions:
-        if any(item.node.pk in changed for item in pos.items):
-            return pos.index
-    return 0
+    """The first position of ``before`` with a changed node; 0 (derive it all) when none.
+    A path step's position is its index on the path; any other shown node (a candidate) is
+    at the last position, the Bad one."""
+    last = len(before.positions) - 1
+    if last < 0 or before.path is None:
+        return 0
+    at = {node.id: i for i, node in enumerate(before.path[:last + 1])}
+    found = [at.get(pk, last) for pk in changed]
+    return min(*found, last) if found else 0
 
 
 def load_task_data(assignment: Assignment) -> tuple[list | None, dict[int, StepRating]]:
