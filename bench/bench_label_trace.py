@@ -3,7 +3,7 @@ label-save latency (p50, p99) and answer bytes at several trace lengths in the s
 and the page load (server time) of the 362-paragraph DeltaBench trace.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/stepwise_bench \\
-      python bench/bench_label_trace.py --steps 5,50,362,1000 --saves 30
+      python bench/bench_label_trace.py --steps 5,50,362,1000 --saves 30 --repeat 3
 
 Each length gets a fresh task of the DeltaBench trace (paragraphs repeated past 362), in
 first-error mode. "head": the first saves of the task (few steps shown); "tail": the last
@@ -15,6 +15,7 @@ The database is migrated and written to: use a scratch database.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import re
 import statistics
@@ -82,25 +83,39 @@ def time_saves(client: Client, task: int, nodes: list[int]) -> tuple[list, list,
     return times, sizes, queries
 
 
-def bench_saves(lengths: list[int], saves: int) -> None:
-    rows = {}
-    for steps in lengths:
-        n = min(saves + 1, steps)
-        client, task, nodes = task_for(steps, "head")
-        head = time_saves(client, task, nodes[:n])
-        client, task, nodes = task_for(steps, "tail")
-        pre_rate(task, nodes[: steps - n])
-        client.get(f"/task/{task}/")  # the page as the annotator opens it (stores nothing)
-        tail = time_saves(client, task, nodes[steps - n:])
-        rows[steps] = (head, tail)
-    base_head, base_tail = (statistics.median(x[0]) for x in rows[lengths[0]])
+def bench_saves(lengths: list[int], saves: int, repeat: int = 1) -> None:
+    """``repeat`` rounds, each timing every length in turn (interleaved, so that all lengths
+    see the same machine noise); the summary gives the median over rounds of each p50."""
+    p50s: dict[tuple[int, str], list[float]] = {}
     print(f"label save (POST rate, answer in parts), {saves} saves per row, in process:")
-    for steps, parts in rows.items():
-        for name, (times, sizes, queries), base in zip(("head", "tail"), parts,
-                                                       (base_head, base_tail), strict=True):
-            print(f"  {steps:5d} steps, {name}: p50 {pct(times, 50):6.2f} ms  p99 {pct(times, 99):6.2f} ms"
-                  f"  p50 ratio to {lengths[0]} steps {statistics.median(times) / base:4.2f}x"
-                  f"  answer {min(sizes)}-{max(sizes)} bytes  {queries} queries")
+    for rnd in range(repeat):
+        rows = {}
+        for steps in lengths:
+            n = min(saves + 1, steps)
+            client, task, nodes = task_for(steps, f"head{rnd}")
+            head = time_saves(client, task, nodes[:n])
+            client, task, nodes = task_for(steps, f"tail{rnd}")
+            pre_rate(task, nodes[: steps - n])
+            client.get(f"/task/{task}/")  # the page as the annotator opens it (stores nothing)
+            tail = time_saves(client, task, nodes[steps - n:])
+            rows[steps] = (head, tail)
+        base_head, base_tail = (statistics.median(x[0]) for x in rows[lengths[0]])
+        for steps, parts in rows.items():
+            for name, (times, sizes, queries), base in zip(("head", "tail"), parts,
+                                                           (base_head, base_tail), strict=True):
+                p50s.setdefault((steps, name), []).append(statistics.median(times))
+                print(f"  round {rnd + 1}/{repeat}: {steps:5d} steps, {name}: p50 {pct(times, 50):6.2f} ms"
+                      f"  p99 {pct(times, 99):6.2f} ms"
+                      f"  p50 ratio to {lengths[0]} steps {statistics.median(times) / base:4.2f}x"
+                      f"  answer {min(sizes)}-{max(sizes)} bytes  {queries} queries")
+    print(f"median over {repeat} rounds of each round's p50 (ratio: against {lengths[0]} steps):")
+    for name in ("head", "tail"):
+        base = statistics.median(p50s[(lengths[0], name)])
+        for steps in lengths:
+            values = p50s[(steps, name)]
+            print(f"  {steps:5d} steps, {name}: p50 {statistics.median(values):6.2f} ms"
+                  f"  ratio {statistics.median(values) / base:4.2f}x"
+                  f"  (rounds: {', '.join(f'{v:.1f}' for v in values)})")
 
 
 def bench_page(steps: int, loads: int) -> None:
@@ -129,12 +144,23 @@ def main() -> None:
     parser.add_argument("--saves", type=int, default=30, help="timed saves per length and phase")
     parser.add_argument("--page-steps", type=int, default=362)
     parser.add_argument("--loads", type=int, default=20, help="timed page loads")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds of the save timings, lengths interleaved within each")
+    parser.add_argument("--no-freeze", action="store_true",
+                        help="leave the start-up objects to the garbage collector (gunicorn's"
+                             " workers freeze them: gunicorn.conf.py, post_worker_init)")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("This benchmark needs PostgreSQL: set DATABASE_URL.")
     call_command("migrate", verbosity=0)
-    print(f"database {connection.settings_dict['NAME']}, {os.cpu_count()} CPUs")
-    bench_saves([int(x) for x in args.steps.split(",") if x], args.saves)
+    if not args.no_freeze:
+        # As a gunicorn worker does once it has loaded Django: without it, the full
+        # collections that walk Django's ~150k start-up objects land on the saves that
+        # allocate most (the long traces) and are counted as their latency.
+        gc.freeze()
+    print(f"database {connection.settings_dict['NAME']}, {os.cpu_count()} CPUs,"
+          f" start-up objects {'left to' if args.no_freeze else 'frozen out of'} the GC")
+    bench_saves([int(x) for x in args.steps.split(",") if x], args.saves, args.repeat)
     bench_page(args.page_steps, args.loads)
 
 

@@ -43,7 +43,8 @@ def changes_of(state) -> Changes | None:
     for pos in state.positions:
         if pos.index >= len(old):
             added.append(pos)
-        elif (_shape(old[pos.index]) != _shape(state.presentation[pos.index])
+        elif ((old[pos.index] is not state.presentation[pos.index]  # kept as it was
+               and _shape(old[pos.index]) != _shape(state.presentation[pos.index]))
               or any(i.node.pk in changed for i in pos.items)):
             replaced.append(pos)
     if len(replaced) + len(added) > MAX_TOUCHED:

@@ -121,7 +121,9 @@ class TaskState:
 
     @property
     def items(self) -> list[Item]:
-        return [item for p in self.positions for item in p.rateable]
+        # ``Position.rateable``, inlined: this runs several times per request over every
+        # shown position (362 on a long trace).
+        return [item for p in self.positions for item in p.items if item.role != "human"]
 
     @property
     def focus_id(self) -> int | None:
@@ -213,13 +215,15 @@ _NODE_FIELDS = _in_model_order(StepNode, ("id", "problem_id", "parent_id", "dept
                                           "author", "author_user_id"))
 
 
-def _built(model, names, values):
+def _built(model, names, values, alias: str):
     """A model instance from a row of ``names`` (the model's own attnames), as from_db would
-    give, minus the per-field work of __init__; the fields not given are deferred."""
+    give, minus the per-field work of __init__; the fields not given are deferred.
+    ``alias``: the connection's alias, read once per query by the caller (``connection`` is
+    a thread-local proxy: reading it per row cost more than building the row)."""
     obj = model.__new__(model)
     obj.__dict__.update(zip(names, values))
     state = ModelState()
-    state.adding, state.db = False, connection.alias
+    state.adding, state.db = False, alias
     obj._state = state
     return obj
 
@@ -246,16 +250,18 @@ def path_and_ratings(solution, assignment: Assignment
                   FROM {rating_table} r WHERE r.assignment_id = %s""",
             [solution.last_step_id, assignment.pk])
         rows = cur.fetchall()
-    n_node = len(node_cols)
+    n_node, alias, assignment_pk = len(node_cols), connection.alias, assignment.pk
     path, ratings = [], {}
     for row in rows:
         if row[0] is not None:
-            path.append(_built(StepNode, _NODE_FIELDS, row[:n_node]))
+            path.append(_built(StepNode, _NODE_FIELDS, row[:n_node], alias))
             continue
-        rating = _built(StepRating, _RATING_FIELDS, row[n_node:])
+        rating = _built(StepRating, _RATING_FIELDS, row[n_node:], alias)
         if rating.flagged is not None:
             rating.flagged = bool(rating.flagged)  # SQLite gives 0/1 for an unconverted column
-        rating.assignment = assignment
+        # ``rating.assignment = assignment`` without the descriptor's per-row checks.
+        rating.assignment_id = assignment_pk
+        rating._state.fields_cache = {"assignment": assignment}
         ratings[rating.node_id] = rating
     path.sort(key=lambda n: n.depth)
     return path, ratings
@@ -278,13 +284,19 @@ def _merge_candidates(stored: list[int], fresh: list[StepNode], limit: int) -> l
     return ids
 
 
-def _first_error_state(assignment: Assignment, ratings: dict, path=None) -> TaskState:
+def _first_error_state(assignment: Assignment, ratings: dict, path=None, *,
+                       kept: TaskState | None = None, start: int = 0) -> TaskState:
+    """``kept``/``start``: a state derived earlier in this request whose positions before
+    ``start`` still hold (their ratings did not change); the walk resumes at ``start``."""
     project, solution = assignment.project, assignment.solution
     path = path if path is not None else solution_path(solution)
     stored = list(assignment.presentation or [])
     positions, presentation = [], []
+    if kept is not None and start:
+        positions, presentation = kept.positions[:start], kept.presentation[:start]
     walk_done, reason = False, None
-    for i, node in enumerate(path):
+    for i in range(len(positions), len(path)):
+        node = path[i]
         item = _item(node, ratings, "step")
         parent_id = node.parent_id
         if item.rating == -1:
@@ -359,20 +371,41 @@ def _branch_state(assignment: Assignment, ratings: dict) -> TaskState:
     return TaskState(assignment, project, positions, walk_done, reason, stored)
 
 
-def task_state(assignment: Assignment, *, path=None, ratings=None) -> TaskState:
-    """The task as the annotator sees it. ``path``/``ratings``: already loaded in this request."""
+def task_state(assignment: Assignment, *, path=None, ratings=None,
+               before: TaskState | None = None, changed=None) -> TaskState:
+    """The task as the annotator sees it. ``path``/``ratings``: already loaded in this request.
+
+    ``before``/``changed``: the state this request derived before changing the ratings of the
+    nodes ``changed``; in first-error mode the positions before the first changed one are
+    kept as they are (a rating changes nothing before its own step), so a save at the end of
+    a long walk derives only its tail."""
     if ratings is None and path is None:
         path, ratings = load_task_data(assignment)
     elif ratings is None:
         ratings = load_ratings(assignment)
+    start = 0
     if assignment.project.mode == Project.Mode.BRANCH:
         state = _branch_state(assignment, ratings)
     else:
-        state = _first_error_state(assignment, ratings, path)
+        if before is not None and changed:
+            start = _first_changed(before, changed)
+        state = _first_error_state(assignment, ratings, path, kept=before, start=start)
     if assignment.project.show_hints:
-        _attach_hints(state)
-    _attach_runs(state)
+        _attach_hints(state, start)
+    _attach_runs(state, start)
     return state
+
+
+def _first_changed(before: TaskState, changed) -> int:
+    """The first position of ``before`` with a changed node; 0 (derive it all) when none.
+    A path step's position is its index on the path; any other shown node (a candidate) is
+    at the last position, the Bad one."""
+    last = len(before.positions) - 1
+    if last < 0 or before.path is None:
+        return 0
+    at = {node.id: i for i, node in enumerate(before.path[:last + 1])}
+    found = [at.get(pk, last) for pk in changed]
+    return min(*found, last) if found else 0
 
 
 def load_task_data(assignment: Assignment) -> tuple[list | None, dict[int, StepRating]]:
@@ -382,10 +415,12 @@ def load_task_data(assignment: Assignment) -> tuple[list | None, dict[int, StepR
     return path_and_ratings(assignment.solution, assignment)
 
 
-def _attach_hints(state: TaskState) -> None:
-    """Machine pre-annotations for the shown steps; display only, never ratings."""
+def _attach_hints(state: TaskState, start: int = 0) -> None:
+    """Machine pre-annotations for the shown steps from position ``start`` on (the ones
+    before it are kept from an earlier state, hints included); display only, never ratings."""
     by_node: dict[int, list] = {}
-    ids = [item.node.pk for p in state.positions for item in p.items]
+    positions = state.positions[start:]
+    ids = [item.node.pk for p in positions for item in p.items]
     # A label given in another solution's context (a judge's, PreAnnotation.scope) is not shown.
     scopes = (0, state.assignment.solution_id)
     hints = PreAnnotation.objects.filter(node_id__in=ids, scope__in=scopes)
@@ -394,15 +429,15 @@ def _attach_hints(state: TaskState) -> None:
         hints = hints.exclude(hidden)
     for hint in hints.order_by("kind", "source"):
         by_node.setdefault(hint.node_id, []).append(hint)
-    for p in state.positions:
+    for p in positions:
         for item in p.items:
             item.hints = by_node.get(item.node.pk, [])
 
 
-def _attach_runs(state: TaskState) -> None:
+def _attach_runs(state: TaskState, start: int = 0) -> None:
     from workers.models import Run
 
-    for pos in state.positions:
+    for pos in state.positions[start:]:
         if pos.waiting and pos.index < len(state.presentation):
             run_id = state.presentation[pos.index].get("run")
             if run_id is not None:

@@ -109,12 +109,15 @@ def _store(assignment: Assignment, before: TaskState | None = None, ratings=None
     with the presentation and lease (one statement on PostgreSQL).
     """
     shown = before.presentation if before else list(assignment.presentation or [])
-    state = task_state(assignment, path=before.path if before else None, ratings=ratings)
-    # Only steps that just appeared can have a rating to carry over: a rating or flag press
-    # shows the same steps and pays no extra query.
-    shown_before = {i.node.pk for i in before.items} if before else set()
-    if carry_over_ratings(assignment, state, skip=shown_before):
-        state = task_state(assignment, path=state.path)
+    # First-error mode re-derives only from the first changed step on (task_state ``before``).
+    state = task_state(assignment, path=before.path if before else None, ratings=ratings,
+                       before=before if ratings is not None else None, changed=changed)
+    if assignment.project.mode == Project.Mode.BRANCH:
+        # Only steps that just appeared can have a rating to carry over: a rating or flag
+        # press shows the same steps and pays no extra query.
+        shown_before = {i.node.pk for i in before.items} if before else set()
+        if carry_over_ratings(assignment, state, skip=shown_before):
+            state = task_state(assignment, path=state.path)
     _ask_for_candidates(assignment, state)
     assignment.presentation = state.presentation
     assignment.lease_expires_at = lease_until(assignment.project)

@@ -1,7 +1,8 @@
 """A plain step of a long trace as HTML, built directly: the 362-step page spent most of its
 time in the template engine walking ``_position.html`` once per step. Used by that template
-for the common case (one step on the path, rated or not, no hints, no agent turns, not the
-Bad position); everything else still renders through the template. The output matches the
+for the common case of first-error mode, long trace or not (one step on the path, rated or
+not, no hints, no agent turns, not the Bad position): a short solution's save renders two
+such steps, a noticeable share of its CPU. Everything else still renders through the template. The output matches the
 template's markup for that case."""
 
 
@@ -13,13 +14,13 @@ _NAME = {1: "Great", 0: "Okay", -1: "Bad"}
 
 def plain_position(pos, state, markdown) -> str:
     """The position's inner markup, or "" when the template must render it."""
-    if (state.layout is None or pos.bad or pos.human or pos.waiting or pos.context
-            or pos.turn or pos.after or len(pos.items) != 1):
+    if (state.project.mode != "first_error" or pos.bad or pos.human or pos.waiting
+            or pos.context or pos.turn or pos.after or len(pos.items) != 1):
         return ""
     item = pos.items[0]
     if item.role != "step" or item.hints:
         return ""
-    group = state.layout.group_of.get(pos.index)
+    group = state.layout.group_of.get(pos.index) if state.layout is not None else None
     node = item.node
     rating = "" if item.rating is None else str(item.rating)
     classes = f"item step {_CLASS.get(item.rating, 'unrated')}{' chosen' if item.chosen else ''}"
