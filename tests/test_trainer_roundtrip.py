@@ -10,6 +10,7 @@ The page is driven by its keyboard model (docs/labeling.md) and stable ids only.
 import pytest
 
 from annotate.models import Assignment, Membership, Solution, StepNode
+from annotate.services import critiques
 from exports.services import create_snapshot, snapshot_file
 from exports.spec import FORMATS
 from tests.conftest import wait_for_run
@@ -28,6 +29,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 FE_STEPS = ["Let $x = 6$.", "Then $7x = 43$.", "So it is 43.", "# Answer\n\n43"]
 FE_ALTERNATIVE = "Then $7x = 42$."
+FE_CRITIQUE = "$7 \\cdot 6 = 42$, not 43."
 FE_STATEMENT = "Problem FE: what is 7*6?"
 BRANCH = [t for t, _r in WALK]
 
@@ -76,11 +78,15 @@ def _rate_shown(page, position: int, ratings: dict[str, int]) -> list[str]:
     return order
 
 
-def _walk_first_error(page):
+def _walk_first_error(page, annotator):
     _press_and_wait(page, KEYS[1])   # "Let x = 6": Great
     _press_and_wait(page, KEYS[-1])  # "Then 7x = 43": Bad, which ends the walk
     _press_and_wait(page, KEYS[1])   # its alternative "Then 7x = 42": Great
     assert page.get_attribute("#task", "data-reason") == "found_error"
+    # The critique of the Bad step, as a labeling client writes it (the critique API's service)
+    held = Assignment.objects.get(annotator=annotator, status="active")
+    bad = StepNode.objects.get(problem=held.solution.problem, text=FE_STEPS[1])
+    critiques.write(held.pk, annotator, node_id=bad.pk, text=FE_CRITIQUE)
     page.keyboard.press("Enter")
     page.keyboard.press("Enter")  # confirms the submit
     page.wait_for_selector("#no-tasks")
@@ -135,7 +141,7 @@ def test_keyboard_labels_reach_every_trainer_format(live_server, page, make_user
 
     _login(page, live_server, "kb-walker")
     _start(page, live_server, fe)
-    _walk_first_error(page)
+    _walk_first_error(page, annotator)
     _start(page, live_server, branch)
     _walk_branch(page, branch)
     done = Assignment.objects.filter(annotator=annotator, status="submitted")
@@ -185,6 +191,14 @@ def test_keyboard_labels_reach_every_trainer_format(live_server, page, make_user
 
     bench = {r["problem"]: (r["steps"], r["label"], r["final_answer_correct"])
              for r in data["processbench"]}
+    fe_bench = next(r for r in data["processbench"] if r["problem"] == FE_STATEMENT)
+    assert fe_bench["critique"] == FE_CRITIQUE  # the first error's critique
+
+    # critiques: the walk with the Bad step's critique (the all-correct walk has none: refused)
+    (chat,) = [r["messages"] for r in data["critiques"]]
+    assert FE_STATEMENT in chat[0]["content"] and FE_STEPS[1] in chat[0]["content"]
+    assert FE_CRITIQUE in chat[1]["content"]
+    assert chat[1]["content"].rstrip().endswith("The first wrong step is \\boxed{1}.")
     assert bench == {FE_STATEMENT: (FE_STEPS, 1, False), STATEMENT: (BRANCH, -1, True)}
 
     prm = {r["question"]["problem"]: r["label"] for r in data["prm800k"]}
