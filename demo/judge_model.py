@@ -2,26 +2,19 @@
 short reason for every step, trained from the exact checker.
 
 It answers the compact ``demo_steps`` judge template (``generation/judging/templates.py``)
-as a conversation, two lines per step: a scratchpad ``Check k:`` line that computes what the
-step should say (the problem's operation applied to the value the previous step stated, as the
-demo generator computes a step), then the verdict line the judge parser reads::
+as a conversation, one line per step, in the form the judge parser reads::
 
-    Check 1: 12 + 5 = 17
     Step 1: correct - 12 + 5 = 17
-    Check 2: 17 - 3 = 14
     Step 2: incorrect - 17 - 3 = 15 is wrong: 17 - 3 = 14
-    Check 3: the last value is 15
     Step 3: correct - the answer is 15
 
-Computing first leaves the verdict a comparison of the step with its check; a judge that had
-to write the verdict before the computation learned the prior (most steps are right) and called
-every step correct. A check line never matches the parser's ``Step k:`` pattern, so the parser
-reads the verdicts only. A wrong step's reason is its check. The conversation is rendered by a
-chat template saved in the tokenizer, so the in-process backend, ``transformers serve`` and
-vLLM all build the same prompt. Training solutions are the domain's own: right ones, ones with
-a planted error carried forward, and ones with scattered slips (wrong results, operands,
-operators, answers), oversampling wrong steps (``TRAIN_MIX``); the budget is about 6 minutes of
-one core (docs/labels.md, "The demo judge").
+A wrong step's reason is the step the checker expected from the value the previous step
+stated. The conversation is rendered by a chat template saved in the tokenizer, so the
+in-process backend, ``transformers serve`` and vLLM all build the same prompt. It is trained
+on a small budget (about 6 minutes of one core): at the default build it writes the format and
+copies each step into its reason, but calls nearly every step correct (docs/labels.md, "The
+demo judge"; more steps are what it lacks). Training solutions are the domain's own: right ones, ones with a planted error carried
+forward, and ones with scattered slips (wrong results, operands, operators, answers).
 """
 
 from __future__ import annotations
@@ -45,12 +38,12 @@ CHAT_TEMPLATE = ("{% for m in messages %}{{ m['content'] | trim }}\n{% endfor %}
 
 @dataclass
 class JudgeBuildConfig:
-    steps: int = 1500
+    steps: int = 2000
     layers: int = 2
     width: int = 128
     heads: int = 4
     batch_size: int = 8
-    lr: float = 5e-3
+    lr: float = 3e-3
     seed: int = 0
     train_solutions: int = 12000
 
@@ -80,33 +73,9 @@ def step_reasons(problem: domain.ArithProblem, steps: list[str]) -> list[tuple[b
     return out
 
 
-def check_lines(problem: domain.ArithProblem, steps: list[str]) -> list[str]:
-    """The scratchpad line before each verdict: what the step should say, computed first.
-
-    An operation step's check is the problem's operation applied to the value the previous
-    step stated (``Check 2: 17 - 3 = 14``), an answer's the last stated value; the verdict
-    after it is then a comparison of the step with its check. No check line matches the
-    verdict parser's ``Step k:`` pattern, so the parser reads the verdict lines only."""
-    out, value = [], problem.start
-    for i, text in enumerate(steps, 1):
-        if domain.parse_answer(text) is not None:
-            out.append(f"Check {i}: the last value is {value}")
-            continue
-        match = domain._STEP_RE.match(text)
-        if i <= len(problem.ops) and value is not None:
-            op, n = problem.ops[i - 1]
-            out.append(f"Check {i}: {domain.format_step(value, op, n, domain.apply(value, op, n))}")
-        else:
-            out.append(f"Check {i}: no such step")
-        value = int(match[4]) if match else None
-    return out
-
-
 def judge_answer(problem: domain.ArithProblem, steps: list[str]) -> str:
-    verdicts = step_reasons(problem, steps)
-    return "\n".join(f"{check}\nStep {k}: {'correct' if ok else 'incorrect'} - {reason}"
-                      for k, (check, (ok, reason)) in
-                      enumerate(zip(check_lines(problem, steps), verdicts), 1))
+    return "\n".join(f"Step {k}: {'correct' if ok else 'incorrect'} - {reason}"
+                     for k, (ok, reason) in enumerate(step_reasons(problem, steps), 1))
 
 
 def _slip(value: int, op: str, n: int, rng: random.Random) -> tuple[str, int, int]:
@@ -121,19 +90,17 @@ def _slip(value: int, op: str, n: int, rng: random.Random) -> tuple[str, int, in
     return op, n, max(new, 0)
 
 
-def training_solution(problem: domain.ArithProblem, rng: random.Random, *, right: float = 0.3,
-                      planted: float = 0.35, slip_rate: float = 0.3) -> list[str]:
-    """Right (30%), one planted error (35%) or scattered slips (35%, each step slipping with
-    ``slip_rate``), the answer sometimes off: the evaluation's mix (about 21% wrong steps)."""
+def training_solution(problem: domain.ArithProblem, rng: random.Random) -> list[str]:
+    """Right (30%), one planted error (35%) or scattered slips (35%), the answer sometimes off."""
     roll = rng.random()
-    if roll < right:
+    if roll < 0.3:
         steps = domain.correct_steps(problem)
-    elif roll < right + planted:
+    elif roll < 0.65:
         steps = domain.flawed_steps(problem, rng)[0]
     else:
         steps, value = [], problem.start
         for op, n in problem.ops:
-            if rng.random() < slip_rate:
+            if rng.random() < 0.3:
                 op, n, new = _slip(value, op, n, rng)
             else:
                 new = domain.apply(value, op, n)
@@ -152,17 +119,12 @@ def judge_messages(statement: str, steps: list[str]) -> list[dict]:
     return template(TEMPLATE_KEY).messages(statement, steps)
 
 
-# Training oversamples wrong steps (about 45% of steps, against 21% in the evaluation's mix):
-# on the evaluation's own mix the judge learns the prior and calls every step correct.
-TRAIN_MIX = {"right": 0.05, "planted": 0.15, "slip_rate": 0.7}
-
-
 def training_pairs(n: int, seed: int) -> list[tuple[str, str]]:
     rng = random.Random(seed)
     pairs = []
     for _ in range(n):
         problem = domain.random_problem(rng)
-        steps = training_solution(problem, rng, **TRAIN_MIX)
+        steps = training_solution(problem, rng)
         pairs.append((render(judge_messages(problem.statement, steps)), judge_answer(problem, steps)))
     return pairs
 
@@ -181,8 +143,8 @@ def train_demo_judge(out_dir: Path, config: JudgeBuildConfig = JudgeBuildConfig(
     torch.manual_seed(config.seed)
     torch.set_num_threads(max(1, int(os.environ.get("STEPWISE_TORCH_THREADS", "1"))))
     pairs = training_pairs(config.train_solutions, config.seed)
-    extra = [f"Check {k}: no such step\nStep {k}: correct incorrect - the answer is wrong: "
-             "the last value is" for k in range(1, 10)]
+    extra = [f"Step {k}: correct incorrect - the answer is wrong: the last value is"
+             for k in range(1, 10)]
     tokenizer = build_tokenizer([a + b for a, b in pairs] + extra)
     tokenizer.chat_template = CHAT_TEMPLATE
     input_ids, attention, labels = _encode(tokenizer, pairs)
@@ -237,7 +199,7 @@ def evaluate_demo_judge(path: Path, n_solutions: int = 64, seed: int = 1) -> dic
         cases.append((problem, training_solution(problem, rng)))
     prompts = [tokenizer.apply_chat_template(judge_messages(p.statement, s), tokenize=False,
                                              add_generation_prompt=True) for p, s in cases]
-    outs = sample(model, tokenizer, prompts, n=1, max_new_tokens=192, temperature=0.0, seed=seed)
+    outs = sample(model, tokenizer, prompts, n=1, max_new_tokens=160, temperature=0.0, seed=seed)
     return score_answers([(p, s, o[0].text) for (p, s), o in zip(cases, outs)], parse)
 
 
