@@ -9,9 +9,9 @@ Screenshots: DATA_DIR/screenshots/long_trace_*.png (data/test/screenshots/ in te
 
 import pytest
 
-from annotate.models import Membership, PreAnnotation, Project, StepGroup, StepRating
+from annotate.models import PreAnnotation, Project, StepGroup, StepRating
 
-from .browser_helpers import screenshot
+from .browser_helpers import screenshot, start_labeling
 from .trace_factories import make_trace_solution
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -29,21 +29,6 @@ RAW_MATH = """sel => {
   });
   return out;
 }"""
-
-
-def _login_and_start(page, live_server, make_user, project):
-    user = make_user("annotator")
-    Membership.objects.create(project=project, user=user, role="annotator")
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", "annotator")
-    page.fill("input[name=password]", "pw-for-tests")
-    page.keyboard.press("Enter")
-    page.wait_for_selector("#project-list")
-    page.goto(f"{live_server.url}/p/{project.slug}/next/")
-    if page.locator("#start-task").count():
-        page.click("#start-task")
-    page.wait_for_selector("#task .item.cursor")
-    return user
 
 
 def _cursor_pos(page) -> int:
@@ -72,7 +57,7 @@ def test_long_trace_by_keyboard_end_to_end(live_server, page, make_user):
     groups = list(StepGroup.objects.filter(solution=solution).order_by("index"))
     first = solution.problem.nodes.order_by("depth").first()
     PreAnnotation.objects.create(node=first, kind="prm_score", source="prm-test", value=0.1)
-    user = _login_and_start(page, live_server, make_user, project)
+    user = start_labeling(page, live_server, make_user, project)
 
     # Load: a rail of all 362 steps, the first section's description, step 1 under the cursor.
     assert page.locator("#rail .rail-cell").count() == 362
@@ -167,7 +152,7 @@ def test_trajectory_tool_calls_highlighted_after_a_rating(live_server, page, sha
     project = Project.objects.create(name="Agents", slug="agents", mode="first_error", overlap=2)
     report = import_trajectories(project, lines, source_name="hotpotqa.jsonl")
     assert (report.created, report.rejected) == (3, [])
-    _login_and_start(page, live_server, make_user, project)
+    start_labeling(page, live_server, make_user, project)
     call = page.locator('#pos-0 details.tool-call').first
     assert call.locator("summary").inner_text() == "Tool call · search"
     assert call.locator("pre.json .j-key").count() > 0  # highlighted on load

@@ -11,10 +11,10 @@ import json
 
 import pytest
 
-from annotate.models import Membership, Project, StepRating
+from annotate.models import Project, StepRating
 from annotate.services.imports import import_trajectories
 
-from .browser_helpers import screenshot
+from .browser_helpers import screenshot, start_labeling
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -27,17 +27,7 @@ def test_trajectory_context_and_tool_calls_after_a_key_press(live_server, page, 
     project = Project.objects.create(name="Agents", slug="agents", mode="first_error", overlap=2)
     report = import_trajectories(project, lines, source_name="hotpotqa.jsonl")
     assert (report.created, report.rejected) == (3, [])
-    user = make_user("annotator")
-    Membership.objects.create(project=project, user=user, role="annotator")
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", "annotator")
-    page.fill("input[name=password]", "pw-for-tests")
-    page.keyboard.press("Enter")
-    page.wait_for_selector("#project-list")
-    page.goto(f"{live_server.url}/p/{project.slug}/next/")
-    if page.locator("#start-task").count():
-        page.click("#start-task")
-    page.wait_for_selector("#task .item.cursor")
+    user = start_labeling(page, live_server, make_user, project)
 
     # Before the first step: the system prompt (collapsed) and the user's question.
     before = page.locator('#task .context[data-before="0"]')
