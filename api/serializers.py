@@ -46,7 +46,8 @@ class ProjectSerializer(serializers.ModelSerializer):
         model = Project
         fields = ["id", "name", "slug", "description", "mode", "rating_scale", "overlap",
                   "candidates_per_position", "queue_strategy", "gold_rate",
-                  "critique_required_on_bad", "archived_at", "created", "role"]
+                  "critique_required_on_bad", "verify_source", "verify_blind_share",
+                  "archived_at", "created", "role"]
 
     def get_role(self, obj) -> str | None:
         return self.context.get("roles", {}).get(obj.pk)
@@ -170,7 +171,7 @@ class RatingSerializer(serializers.ModelSerializer):
     class Meta:
         model = StepRating
         fields = ["id", "assignment", "project", "solution", "annotator", "node", "rating",
-                  "flagged", "time_spent_ms", "created", "updated"]
+                  "flagged", "time_spent_ms", "shown", "created", "updated"]
 
 
 class RatingPageSerializer(serializers.Serializer):

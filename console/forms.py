@@ -12,6 +12,7 @@ from annotate.models.projects import DEFAULT_KEYMAP, validate_keymap
 from annotate.services import queue_strategies
 from outbound.credentials import UNKNOWN as SECRET_REFUSED
 from outbound.credentials import secret_names
+from quality.labels import UnknownSource, machine_source
 
 
 def strategy_choices() -> list[tuple[str, str]]:
@@ -29,7 +30,8 @@ class ProjectForm(forms.ModelForm):
         model = Project
         fields = ["name", "description", "instructions", "mode", "rating_scale", "overlap",
                   "candidates_per_position", "queue_strategy", "lease_seconds", "show_hints",
-                  "critique_required_on_bad", "gold_rate", "screening_items", "screening_threshold"]
+                  "verify_source", "verify_blind_share", "critique_required_on_bad", "gold_rate",
+                  "screening_items", "screening_threshold"]
         widgets = {"instructions": forms.Textarea(attrs={"rows": 10}),
                    "description": forms.Textarea(attrs={"rows": 2})}
 
@@ -42,6 +44,15 @@ class ProjectForm(forms.ModelForm):
         self.fields["queue_strategy"] = forms.ChoiceField(choices=choices)
         keymap = self.instance.effective_keymap if self.instance.pk else DEFAULT_KEYMAP
         self.initial.setdefault("keymap", "\n".join(f"{a} = {k}" for a, k in keymap.items()))
+
+    def clean_verify_source(self) -> str:
+        spec = (self.cleaned_data.get("verify_source") or "").strip()
+        if spec:
+            try:
+                machine_source(spec)
+            except UnknownSource as exc:
+                raise ValidationError(str(exc)) from None
+        return spec
 
     def clean_keymap(self) -> dict:
         text = self.cleaned_data.get("keymap") or ""

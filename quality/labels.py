@@ -22,10 +22,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db.models import Max
+from django.db.models import Max, Q
 
 from annotate.models import Assignment, GoldLabel, PreAnnotation, StepRating
 from annotate.selectors.paths import solution_paths
+from annotate.selectors.verdicts import Verdict
 
 from .consensus import consensus_labels
 
@@ -142,12 +143,7 @@ def _node_labels(source: Source, chunk, paths, project=None) -> dict[tuple[int, 
             node_solutions.setdefault(node, []).append(sid)
     qs = (PreAnnotation.objects.filter(node__problem__project=project) if project is not None
           else PreAnnotation.objects.filter(node_id__in=list(node_solutions)))
-    if source.family in RATED_KINDS:
-        qs = qs.filter(kind=RATED_KINDS[source.family], source=source.name)
-    else:
-        qs = qs.filter(kind=SCORED_KINDS[source.family])
-        if source.name:
-            qs = qs.filter(source=source.name)
+    qs = qs.filter(machine_rows(source))
     out = {}
     # Unscoped rows first, then rows given in a solution's context, which win there; oldest
     # first, so where several unnamed sources label a step the newest is kept.
@@ -159,6 +155,61 @@ def _node_labels(source: Source, chunk, paths, project=None) -> dict[tuple[int, 
             if scope in (0, sid):
                 out[(sid, node)] = label
     return out
+
+
+def machine_rows(source: Source) -> Q:
+    """The PreAnnotation rows of a machine source (judge, imported, Monte Carlo, PRM)."""
+    if source.family in RATED_KINDS:
+        return Q(kind=RATED_KINDS[source.family], source=source.name)
+    if source.family not in SCORED_KINDS:
+        raise UnknownSource(f"'{source.spec}' is not a machine source")
+    return Q(kind=SCORED_KINDS[source.family], **({"source": source.name} if source.name else {}))
+
+
+def machine_source(spec: str) -> Source:
+    """A spec that names a machine source (verify mode shows one); UnknownSource otherwise."""
+    source = parse_source(spec)
+    if source.family not in RATED_KINDS and source.family not in SCORED_KINDS:
+        raise UnknownSource(f"'{spec}' is a human or gold source; verify mode shows a machine "
+                            "source: judge:<name>, imported:<name>, mc_hard, mc_soft or prm:<model>")
+    return source
+
+
+def node_verdicts(spec: str, solution_id: int, node_ids: list[int], exclude: Q | None = None
+                  ) -> dict[int, Verdict]:
+    """Verify mode's reader (``annotate.selectors.verdicts``): the source's label of each node
+    in this solution's context, with its reason, how sure it is and its version. The labels
+    are ``labels_for``'s: the same rows, precedence and thresholds."""
+    source = machine_source(spec)
+    qs = PreAnnotation.objects.filter(machine_rows(source), node_id__in=node_ids,
+                                      scope__in=(0, solution_id))
+    if exclude is not None:
+        qs = qs.exclude(exclude)
+    out: dict[int, Verdict] = {}
+    for node, value, rating, reason, provenance in qs.order_by("scope", "created", "id").values_list(
+            "node_id", "value", "rating", "reason", "provenance"):
+        provenance = provenance if isinstance(provenance, dict) else {}
+        label = _discrete(source, value, rating, provenance.get("unparsed"))
+        out[node] = Verdict(label, reason or "", _sureness(source, value, provenance),
+                            _version(provenance))
+    return out
+
+
+def _sureness(source: Source, value: float, provenance: dict) -> float:
+    """A judge's k-sample agreement where it has one; else how far the probability is from
+    the threshold that makes it a label, scaled to [0, 1]."""
+    agreement = provenance.get("agreement")
+    if isinstance(agreement, (int, float)):
+        return float(agreement)
+    t = source.threshold if source.threshold is not None else 0.5
+    return round(abs(value - t) / max(t, 1 - t), 4)
+
+
+def _version(provenance: dict) -> dict:
+    version = provenance.get("version")
+    if isinstance(version, dict):
+        return version
+    return {k: v for k, v in provenance.items() if k in ("model", "rollouts", "generator", "run")}
 
 
 def _discrete(source: Source, value: float, rating, unparsed) -> int | None:
@@ -195,9 +246,7 @@ def available_sources(project) -> list[SourceInfo]:
         family = names.get(kind)
         if family is None:
             continue
-        last = provenance.get(last_id) or {}
-        version = last.get("version") if isinstance(last.get("version"), dict) else {
-            k: v for k, v in last.items() if k in ("model", "rollouts", "generator", "run")}
+        version = _version(provenance.get(last_id) or {})
         if family in RATED_KINDS:
             spec, title = f"{family}:{name}", f"{family.title()}: {name}"
         elif family == "prm":

@@ -48,6 +48,9 @@ class Assignment(models.Model):
     is_quality_control = models.BooleanField(default=False)
     is_screening = models.BooleanField(default=False)
     labeled_at = models.DateTimeField(null=True, blank=True)
+    # Verify mode: the machine source whose verdicts this task showed ("" when none: rating
+    # from scratch, or a blind task of a verify-mode project). Drawn when the task is made.
+    shown_source = models.CharField(max_length=200, blank=True, default="")
     # Which candidates were shown at each position, in order, and which one was
     # continued from: [{"candidates": [node_id, ...], "chosen": i|None, "human": node_id|None}].
     presentation = models.JSONField(default=list, blank=True)
@@ -90,8 +93,18 @@ class StepRating(models.Model):
     rating = models.SmallIntegerField(choices=Value.choices, null=True, blank=True)
     flagged = models.BooleanField(null=True, blank=True, help_text="Marked unsure.")
     time_spent_ms = models.PositiveBigIntegerField(null=True, blank=True)
+    # Verify mode's provenance: the machine verdict shown pre-selected when the step was
+    # first rated, {"source": spec, "version": {...}, "rating": -1/0/1 or None}; NULL when
+    # none was shown. Whether the person changed it: ``rating != shown["rating"]``.
+    shown = models.JSONField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
+
+    @property
+    def changed_from_shown(self) -> bool | None:
+        if not self.shown:
+            return None
+        return self.rating != self.shown.get("rating")
 
     class Meta:
         constraints = [

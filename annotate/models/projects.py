@@ -19,11 +19,18 @@ DEFAULT_KEYMAP = {
     "group_great": "G",
     "group_okay": "O",
     "group_bad": "B",
+    # Verify mode (docs/labeling.md): confirm the machine's verdict, accept its verdicts up to
+    # its first Bad, jump to the next step it is unsure of; and a critique of any step.
+    "confirm": "c",
+    "accept": "a",
+    "next_unsure": "x",
+    "critique": "e",
 }
 # Actions added after projects had chosen their keys: their default key yields to a key a
 # project already gave another action (that action keeps it; this one has no key until the
 # project picks one), so an existing keymap never starts to collide.
-YIELDING_DEFAULTS = ("next_unrated", "next_flagged", "group_great", "group_okay", "group_bad")
+YIELDING_DEFAULTS = ("next_unrated", "next_flagged", "group_great", "group_okay", "group_bad",
+                     "confirm", "accept", "next_unsure", "critique")
 
 
 def merged_keymap(keymap: dict | None) -> dict:
@@ -103,6 +110,15 @@ class Project(models.Model):
     show_hints = models.BooleanField(
         default=False, help_text="Show machine pre-annotations to annotators, marked as hints."
     )
+    verify_source = models.CharField(
+        max_length=200, blank=True, default="",
+        help_text="Verify mode: the machine label source whose verdicts and reasons annotators "
+                  "see pre-selected on each step (judge:<name>, imported:<name>, mc_hard, "
+                  "mc_soft[@t], prm:<model>@<t>). Empty: annotators rate from scratch.")
+    verify_blind_share = models.FloatField(
+        default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Verify mode: the share of tasks labeled blind (the source hidden), to measure "
+                  "whether verifying anchors annotators to the machine (label-sources report).")
     critique_required_on_bad = models.BooleanField(
         default=False, help_text="A Bad step needs a written critique before the task is submitted.")
     gold_rate = models.FloatField(

@@ -21,6 +21,7 @@ from django.db.models.base import ModelState
 
 from annotate.models import (
     Assignment,
+    Critique,
     Membership,
     PreAnnotation,
     Project,
@@ -31,6 +32,8 @@ from annotate.models import (
     StepRating,
 )
 from annotate.services import blind
+
+from .verdicts import verdicts_for
 
 ANSWER_MARK = "# Answer"
 
@@ -70,6 +73,8 @@ class Item:
     hints: list = field(default_factory=list)
     role: str = "step"  # "step" (on the walked path), "candidate", "human"
     chosen: bool = False
+    verdict: object = None  # verify mode: the shown source's Verdict (selectors.verdicts)
+    critique: object = None  # the annotator's Critique of the step
 
 
 @dataclass
@@ -143,9 +148,9 @@ class TaskState:
 # CPU, on every key press, than PostgreSQL spent running it.
 _ACTION_FIELDS = {
     Assignment: ("id", "project_id", "solution_id", "annotator_id", "status", "lease_expires_at",
-                 "started_at", "finish_reason", "presentation"),
+                 "started_at", "finish_reason", "presentation", "shown_source"),
     Project: ("id", "slug", "mode", "rating_scale", "overlap", "candidates_per_position",
-              "lease_seconds", "show_hints", "critique_required_on_bad"),
+              "lease_seconds", "show_hints", "critique_required_on_bad", "verify_source"),
     Solution: ("id", "problem_id", "last_step_id"),
 }
 
@@ -164,6 +169,9 @@ def _action_sql(lock: bool, vendor: str) -> str:
     # Whether the annotator is still a member: a removed member's writes stop at once.
     cols.append(f"EXISTS (SELECT 1 FROM {Membership._meta.db_table} m WHERE m.project_id ="
                 " a.project_id AND m.user_id = a.annotator_id) AS _is_member")
+    # Whether the task has critiques (they load only then).
+    cols.append(f"EXISTS (SELECT 1 FROM {Critique._meta.db_table} c WHERE c.assignment_id ="
+                " a.id) AS _has_critiques")
     # Whether the solution is an agent trajectory (its messages load only then).
     cols.append(f"s.{Solution._meta.get_field('trajectory').column} <> '{{}}' AS _has_trajectory")
     # Whether it has a source trace or step groups (the long-trace page loads them only then).
@@ -193,6 +201,7 @@ def assignment_for_action(assignment_id: int, *, lock: bool = False) -> Assignme
         setattr(assignment, attr, obj)
     assignment.project.show_hints = bool(assignment.project.show_hints)  # SQLite gives 0/1
     assignment.is_member = bool(assignment._is_member)
+    assignment.has_critiques = bool(assignment._has_critiques)
     assignment.solution.has_trajectory = bool(assignment._has_trajectory)
     assignment.solution.has_trace = bool(assignment._has_trace)
     return assignment
@@ -392,6 +401,10 @@ def task_state(assignment: Assignment, *, path=None, ratings=None,
         state = _first_error_state(assignment, ratings, path, kept=before, start=start)
     if assignment.project.show_hints:
         _attach_hints(state, start)
+    if assignment.shown_source:
+        attach_verdicts(state, start)
+    if getattr(assignment, "has_critiques", True):
+        _attach_critiques(state, start)
     _attach_runs(state, start)
     return state
 
@@ -432,6 +445,33 @@ def _attach_hints(state: TaskState, start: int = 0) -> None:
     for p in positions:
         for item in p.items:
             item.hints = by_node.get(item.node.pk, [])
+
+
+def attach_verdicts(state: TaskState, start: int = 0) -> None:
+    """Verify mode: the shown source's verdict on each shown step from ``start`` on, minus a
+    source this labeler may not see (blind certification)."""
+    assignment = state.assignment
+    positions = state.positions[start:]
+    ids = [item.node.pk for p in positions for item in p.items if item.role != "human"]
+    if not ids:
+        return
+    found = verdicts_for(assignment.shown_source, assignment.solution_id, ids,
+                         blind.hidden_hints(assignment))
+    for p in positions:
+        for item in p.items:
+            item.verdict = found.get(item.node.pk)
+
+
+def _attach_critiques(state: TaskState, start: int = 0) -> None:
+    positions = state.positions[start:]
+    ids = [item.node.pk for p in positions for item in p.items]
+    if not ids:
+        return
+    found = {c.node_id: c for c in Critique.objects.filter(
+        assignment_id=state.assignment.pk, node_id__in=ids).select_related("correction")}
+    for p in positions:
+        for item in p.items:
+            item.critique = found.get(item.node.pk)
 
 
 def _attach_runs(state: TaskState, start: int = 0) -> None:

@@ -9,7 +9,7 @@ taken from the client, so the record of what was shown is the machine's own text
 
 from __future__ import annotations
 
-from annotate.models import Critique, PreAnnotation, StepNode
+from annotate.models import Assignment, Critique, PreAnnotation, StepNode
 from annotate.selectors.labeling import rateable_node_ids, task_state
 
 from .labeling import (
@@ -162,3 +162,35 @@ def missing_on_bad(state) -> str | None:
         return None
     return ("This project asks for a critique on every Bad step: write one for "
             f"{', '.join(missing)} before submitting.")
+
+
+def save_from_page(assignment_id: int, user, *, node_id, text, correction=None,
+                   origin=None, offered: bool = False) -> int:
+    """The labeling page's critique box: write the step's critique, or edit the one it has.
+    ``offered``: the box was opened with the task's machine reason in it (verify mode), so
+    the record says whether it was accepted, edited or replaced. Returns the node id."""
+    node_id = _parse_int(node_id, "The step id")
+    existing = Critique.objects.filter(assignment_id=assignment_id, node_id=node_id,
+                                       assignment__annotator=user).first()
+    if existing is not None:
+        edit(assignment_id, user, critique_id=existing.pk, text=text,
+             correction=correction or "", origin=origin or None)
+        return node_id
+    shown_source = None
+    if offered:
+        spec = (Assignment.objects.filter(pk=assignment_id, annotator=user)
+                .values_list("shown_source", flat=True).first())
+        shown_source = spec or None
+    write(assignment_id, user, node_id=node_id, text=text, correction=correction or None,
+          shown_source=shown_source, origin=origin or None)
+    return node_id
+
+
+def delete_on_page(assignment_id: int, user, *, node_id) -> int:
+    node_id = _parse_int(node_id, "The step id")
+    existing = Critique.objects.filter(assignment_id=assignment_id, node_id=node_id,
+                                       assignment__annotator=user).first()
+    if existing is None:
+        raise LabelingError("This step has no critique of yours to delete.", 404)
+    delete(assignment_id, user, critique_id=existing.pk)
+    return node_id

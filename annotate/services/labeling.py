@@ -211,9 +211,12 @@ def _parse_int(value, what: str) -> int:
 
 
 def _set(rating: StepRating | None, assignment: Assignment, node_id: int, user, *,
-         value=..., flagged=..., time_ms: int | None = None, reason: str = "annotator") -> StepRating:
+         value=..., flagged=..., time_ms: int | None = None, reason: str = "annotator",
+         shown: dict | None = None) -> StepRating:
     if rating is None:
-        rating = StepRating(assignment=assignment, node_id=node_id)
+        rating = StepRating(assignment=assignment, node_id=node_id, shown=shown)
+    elif rating.pk is not None:
+        rating_write.keep_first_shown(rating, shown)
     old_value, old_flag = rating.rating, rating.flagged
     new_value = old_value if value is ... else value
     new_flag = old_flag if flagged is ... else flagged
@@ -245,6 +248,18 @@ def _node_in_task(state: TaskState, node_id) -> int:
     return node_id
 
 
+def shown_verdict(state: TaskState, node_id: int) -> dict | None:
+    """Verify mode's provenance of a rating: the verdict the task showed on the step."""
+    source = state.assignment.shown_source
+    if not source:
+        return None
+    for item in state.items:
+        if item.node.pk == node_id and item.verdict is not None:
+            return {"source": source, "version": item.verdict.version,
+                    "rating": item.verdict.rating}
+    return None
+
+
 def rate_step(assignment_id: int, user, *, node_id, rating, time_ms=None) -> TaskState:
     """Save one rating as it is made. The same rating twice stores one rating."""
     with _action():
@@ -258,13 +273,14 @@ def rate_step(assignment_id: int, user, *, node_id, rating, time_ms=None) -> Tas
         node_id = _node_in_task(before, node_id)
         ms = (max(0, min(_parse_int(time_ms, "The time"), 24 * 3600 * 1000))
               if time_ms not in (None, "") else None)
+        shown = shown_verdict(before, node_id)
         if _deferred_write(assignment):
             write = rating_write.prepare(ratings.get(node_id), assignment, node_id, user,
-                                         value=value, time_ms=ms)
+                                         value=value, time_ms=ms, shown=shown)
             ratings[node_id] = write.rating
             return _store(assignment, before, ratings, changed={node_id}, write=write)
         ratings[node_id] = _set(ratings.get(node_id), assignment, node_id, user, value=value,
-                                time_ms=ms)
+                                time_ms=ms, shown=shown)
         return _store(assignment, before, ratings, changed={node_id})
 
 

@@ -29,6 +29,7 @@ from annotate.models import Assignment, Project, Solution
 
 from . import blind, queue_gates
 from .queue_strategies import get_strategy
+from .verify_draw import shown_source_for
 
 #: Candidate rows read per attempt; small, so concurrent callers rarely collide.
 WINDOW = 8
@@ -232,6 +233,7 @@ def _claim(project: Project, user, ordered: QuerySet, *, skip_locked: bool, now)
         return Assignment.objects.create(
             project=project, solution_id=solution_id, annotator=user,
             status=Assignment.Status.ACTIVE, lease_expires_at=lease,
+            shown_source=shown_source_for(project, solution_id, user.pk),
         )
     return None
 

@@ -26,11 +26,12 @@ class PendingWrite:
     old_flagged: bool | None
     changed: bool  # rating or flag: an audit row is written
     reason: str = "annotator"
+    shown: dict | None = None  # verify mode: the verdict shown, kept from the first rating on
 
 
 def prepare(rating: StepRating | None, assignment: Assignment, node_id: int, user, *,
             value=..., flagged=..., time_ms: int | None = None,
-            reason: str = "annotator") -> PendingWrite:
+            reason: str = "annotator", shown: dict | None = None) -> PendingWrite:
     """``labeling._set`` in memory: the rating with its new values, not saved yet."""
     if rating is None:
         rating = StepRating(assignment=assignment, node_id=node_id)
@@ -41,7 +42,7 @@ def prepare(rating: StepRating | None, assignment: Assignment, node_id: int, use
         rating.time_spent_ms = (rating.time_spent_ms or 0) + time_ms
     rating.rating, rating.flagged = new_value, new_flag
     return PendingWrite(rating, user.pk, old_value, old_flag,
-                        (new_value, new_flag) != (old_value, old_flag), reason)
+                        (new_value, new_flag) != (old_value, old_flag), reason, shown)
 
 
 def flush(write: PendingWrite, assignment: Assignment, presentation: list,
@@ -50,14 +51,16 @@ def flush(write: PendingWrite, assignment: Assignment, presentation: list,
         return _flush_orm(write, assignment, presentation, lease_expires_at)
     r, now = write.rating, timezone.now()
     rt, ct, at = StepRating._meta.db_table, RatingChange._meta.db_table, Assignment._meta.db_table
+    shown = json.dumps(write.shown) if write.shown else None
     if r.pk is None:
         rating_sql = (f"INSERT INTO {rt} (assignment_id, node_id, rating, flagged, time_spent_ms,"
-                      " created, updated) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id")
-        params = [assignment.pk, r.node_id, r.rating, r.flagged, r.time_spent_ms, now, now]
+                      " shown, created, updated) VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s)"
+                      " RETURNING id")
+        params = [assignment.pk, r.node_id, r.rating, r.flagged, r.time_spent_ms, shown, now, now]
     else:
         rating_sql = (f"UPDATE {rt} SET rating = %s, flagged = %s, time_spent_ms = %s,"
-                      " updated = %s WHERE id = %s RETURNING id")
-        params = [r.rating, r.flagged, r.time_spent_ms, now, r.pk]
+                      " shown = COALESCE(shown, %s::jsonb), updated = %s WHERE id = %s RETURNING id")
+        params = [r.rating, r.flagged, r.time_spent_ms, shown, now, r.pk]
     params += [write.user_id, write.old_rating, r.rating, write.old_flagged, r.flagged,
                write.reason, now, write.changed,
                json.dumps(presentation, cls=DjangoJSONEncoder), lease_expires_at, assignment.pk]
@@ -78,9 +81,11 @@ def _flush_orm(write: PendingWrite, assignment: Assignment, presentation: list,
                lease_expires_at) -> None:
     r = write.rating
     if r.pk is None:
+        r.shown = write.shown
         r.save()
     else:
         r.save(update_fields=["rating", "flagged", "time_spent_ms", "updated"])
+        keep_first_shown(r, write.shown)
     if write.changed:
         RatingChange.objects.create(rating=r, changed_by_id=write.user_id,
                                     old_rating=write.old_rating, new_rating=r.rating,
@@ -88,3 +93,10 @@ def _flush_orm(write: PendingWrite, assignment: Assignment, presentation: list,
                                     reason=write.reason)
     Assignment.objects.filter(pk=assignment.pk).update(
         presentation=presentation, lease_expires_at=lease_expires_at)
+
+
+def keep_first_shown(rating: StepRating, shown: dict | None) -> None:
+    """Record the verdict shown on a rating saved earlier without one (a flag pressed first);
+    a verdict already recorded stays: it is what the person saw when they first rated."""
+    if shown:
+        StepRating.objects.filter(pk=rating.pk, shown__isnull=True).update(shown=shown)

@@ -1,7 +1,7 @@
 """A plain step of a long trace as HTML, built directly: the 362-step page spent most of its
 time in the template engine walking ``_position.html`` once per step. Used by that template
 for the common case of first-error mode, long trace or not (one step on the path, rated or
-not, no hints, no agent turns, not the Bad position): a short solution's save renders two
+not, no hints, no agent turns, not the Bad position, no machine verdict or critique): a short solution's save renders two
 such steps, a noticeable share of its CPU. Everything else still renders through the template. The output matches the
 template's markup for that case."""
 
@@ -18,7 +18,7 @@ def plain_position(pos, state, markdown) -> str:
             or pos.context or pos.turn or pos.after or len(pos.items) != 1):
         return ""
     item = pos.items[0]
-    if item.role != "step" or item.hints:
+    if item.role != "step" or item.hints or item.verdict is not None or item.critique is not None:
         return ""
     group = state.layout.group_of.get(pos.index) if state.layout is not None else None
     node = item.node
@@ -46,6 +46,6 @@ def plain_position(pos, state, markdown) -> str:
             '<button type="button" class="rate-btn great-btn" data-rating="1">Great</button>'
             f'{okay}<button type="button" class="rate-btn bad-btn" data-rating="-1">Bad</button>'
             f'<button type="button" class="flag-btn">{"Not unsure" if item.flagged else "Unsure"}'
-            "</button></div>")
+            '</button><button type="button" class="critique-btn">Critique</button></div>')
     parts.append("</div></div>")
     return "".join(parts)

@@ -26,7 +26,7 @@ from annotate.selectors.long_trace import attach_layout
 from annotate.selectors.progress import held_task, tasks_done
 from annotate.selectors.projects import active_project_and_role
 from annotate.selectors.trajectories import attach_context
-from annotate.services import group_rating, labeling
+from annotate.services import critiques, group_rating, labeling, verify
 from annotate.services.labeling import LabelingError
 from annotate.services.queue import QueueError, next_task, skip_task
 from annotate.templatetags.labeling_tags import reason_words
@@ -45,7 +45,8 @@ def _member_project(request, slug: str) -> Project:
     return project
 
 
-_PANEL_ACTIONS = ("rate", "flag", "undo", "choose", "finish", "rate_group")
+_PANEL_ACTIONS = ("rate", "flag", "undo", "choose", "finish", "rate_group", "accept", "critique",
+                  "critique_delete")
 _PLACEHOLDER = 987654321
 
 
@@ -180,6 +181,34 @@ def choose(request, pk):
     p = request.POST
     return labeling.choose_candidate(pk, request.user, position=p.get("position"),
                                      index=p.get("index"))
+
+
+@_action
+def accept(request, pk):
+    return verify.accept_verdicts(pk, request.user)
+
+
+def _critique_answer(request, pk: int, node_id: int):
+    """The step's position again (its critique shown), as a rating's answer is."""
+    state = task_state(labeling.load_for_user(pk, request.user))
+    state.changed, state.shown_before = {node_id}, state.presentation
+    return state
+
+
+@_action
+def critique(request, pk):
+    p = request.POST
+    node_id = critiques.save_from_page(
+        pk, request.user, node_id=p.get("node"), text=p.get("text", ""),
+        correction=p.get("correction", ""), origin=p.get("origin", ""),
+        offered=p.get("offered") == "1")
+    return _critique_answer(request, pk, node_id)
+
+
+@_action
+def critique_delete(request, pk):
+    node_id = critiques.delete_on_page(pk, request.user, node_id=request.POST.get("node"))
+    return _critique_answer(request, pk, node_id)
 
 
 @_action

@@ -162,6 +162,66 @@
     flash(none, "info");
   }
 
+  // Verify mode: the highlighted step takes the machine's verdict shown on it.
+  function confirmVerdict() {
+    var el = cursorItem();
+    if (!el || !el.hasAttribute("data-verdict") || el.dataset.verdict === "") {
+      flash("The highlighted step has no machine verdict to confirm; rate it yourself.", "info");
+      return;
+    }
+    rate(Number(el.dataset.verdict), el.dataset.node);
+  }
+
+  function acceptVerdicts() {
+    if (!panel().dataset.shownSource) { flash("This task shows no machine verdicts to accept.", "info"); return; }
+    lastRated = null;
+    post(panel().dataset.acceptUrl, {});
+  }
+
+  // The critique box (outside the panel, so a swap never wipes what is typed): opened on
+  // the highlighted step with its critique, or in verify mode with the machine's reason.
+  function openCritique(el) {
+    el = el || cursorItem();
+    var form = document.getElementById("critique-form");
+    if (!el || !form) return;
+    var own = el.querySelector(".critique");
+    var verdict = el.querySelector(".verdict");
+    var reason = verdict ? verdict.dataset.reason || "" : "";
+    var pos = el.closest(".position");
+    form.elements.node.value = el.dataset.node;
+    form.elements.origin.value = "";
+    form.elements.offered.value = !own && reason ? "1" : "";
+    form.elements.text.value = own ? own.dataset.text : reason;
+    form.elements.correction.value = own ? own.dataset.correction : "";
+    document.getElementById("critique-offered").hidden = !(!own && reason);
+    document.getElementById("critique-delete").hidden = !own;
+    document.getElementById("critique-step").textContent = pos ? "step " + (Number(pos.dataset.position) + 1) : "the step";
+    form.hidden = false;
+    form.elements.text.focus();
+  }
+
+  function closeCritique() {
+    var form = document.getElementById("critique-form");
+    if (!form) return;
+    form.hidden = true;
+    form.reset();
+    if (document.activeElement) document.activeElement.blur();
+    if (cursor) setCursor(cursor);
+  }
+
+  var lastStatus = 0;
+  function critiquePost(url, values) {
+    return post(url, values).then(function () { if (lastStatus < 400) closeCritique(); });
+  }
+
+  function saveCritique() {
+    var f = document.getElementById("critique-form").elements;
+    critiquePost(panel().dataset.critiqueUrl, {
+      node: f.node.value, text: f.text.value, correction: f.correction.value,
+      origin: f.origin.value, offered: f.offered.value,
+    });
+  }
+
   function rateGroup(value, groupId) {
     var el = cursorItem();
     groupId = groupId || (el && el.dataset.group);
@@ -237,6 +297,18 @@
     if (!t.closest) return;
     if (t.closest("#give-up")) { giveUp(); return; }
     if (t.closest("#show-instructions") || t.closest("#close-instructions")) { toggleInstructions(); return; }
+    if (t.closest("#critique-cancel")) { closeCritique(); return; }
+    if (t.closest("#critique-replace")) {
+      var cf = document.getElementById("critique-form");
+      if (cf.elements.offered.value === "1") cf.elements.origin.value = "replaced";
+      cf.elements.text.value = "";
+      cf.elements.text.focus();
+      return;
+    }
+    if (t.closest("#critique-delete")) {
+      critiquePost(panel().dataset.critiqueDeleteUrl, { node: document.getElementById("critique-form").elements.node.value });
+      return;
+    }
     if (!panel() || !panel().contains(t)) return;
     var cell = t.closest(".rail-cell");
     if (cell) { railJump(cell); return; }
@@ -257,6 +329,9 @@
       rate(Number(btn.dataset.rating), item.dataset.node);
     } else if (btn.classList.contains("flag-btn")) {
       flag(item.dataset.node);
+    } else if (btn.classList.contains("critique-btn")) {
+      setCursor(item.dataset.node);
+      openCritique(item);
     } else if (btn.classList.contains("choose-btn")) {
       setCursor(item.dataset.node);
       choose(item);
@@ -271,9 +346,15 @@
     if (!panel()) return;
     var t = e.target;
     if (isTyping(t)) {
+      var inCritique = t.form && t.form.id === "critique-form";
       if (t.id === "own-step-text" && e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
         e.preventDefault();
         htmx.trigger(t.form, "submit");
+      } else if (inCritique && e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+        e.preventDefault();
+        saveCritique();
+      } else if (inCritique && e.key === "Escape") {
+        closeCritique();
       } else if (e.key === "Escape") { t.blur(); }
       return;
     }
@@ -309,6 +390,11 @@
         jumpTo(function (x) { return x.dataset.rating === ""; }, "Every shown step is rated."); break;
       case "next_flagged":
         jumpTo(function (x) { return x.classList.contains("machine-flag"); }, "No shown step is flagged by a machine source."); break;
+      case "confirm": confirmVerdict(); break;
+      case "accept": acceptVerdicts(); break;
+      case "next_unsure":
+        jumpTo(function (x) { return x.classList.contains("machine-unsure"); }, "The machine is sure of every shown step."); break;
+      case "critique": openCritique(); break;
       case "group_great": rateGroup(1); break;
       case "group_okay": rateGroup(0); break;
       case "group_bad": rateGroup(-1); break;
@@ -338,7 +424,10 @@
       if (e.detail.xhr && e.detail.xhr.status < 400) flash("");
       afterSwap();
     });
+    var cform = document.getElementById("critique-form");
+    if (cform) cform.addEventListener("submit", function (e) { e.preventDefault(); saveCritique(); });
     document.body.addEventListener("htmx:afterRequest", function (e) {
+      if (e.detail.xhr) lastStatus = e.detail.xhr.status;
       if (e.detail.elt && e.detail.elt.id === "own-step" && e.detail.successful) {
         e.detail.elt.reset();
         document.activeElement.blur();
