@@ -92,6 +92,14 @@ def test_accept_takes_the_verdicts_up_to_the_first_bad(verify, client):
     assert "So it is $42$." in page
     again = _post(client, "accept", assignment)
     assert again.status_code == 409 and "no verdict" in again.content.decode()
+    # The PRM800K record keeps its schema and carries the provenance under its "stepwise" key.
+    from annotate.services.exports.prm800k import prm800k_record
+
+    record = prm800k_record(assignment)
+    assert record["stepwise"]["shown_source"] == SPEC
+    assert record["stepwise"]["shown"] == {
+        str(n): {"source": SPEC, "version": VERSION, "rating": v} for n, v in zip(path[:3], VERDICTS)}
+    assert set(record["label"]["steps"][0]["completions"][0]) == {"text", "rating", "flagged"}
     # Undo takes the accepted ratings back one at a time.
     assert _post(client, "undo", assignment).status_code == 200
     assert StepRating.objects.get(assignment=assignment, node_id=path[2]).rating is None

@@ -38,6 +38,7 @@ class Node(NamedTuple):
 class Rating(NamedTuple):
     rating: int | None
     flagged: bool | None
+    shown: dict | None = None  # verify mode: the machine verdict shown (StepRating.shown)
 
 
 class Row(NamedTuple):
@@ -68,6 +69,7 @@ class Row(NamedTuple):
     annotator_id: int
     problem_external_id: str
     statement_hash: str
+    shown_source: str
 
 
 def _row_fields() -> tuple[str, ...]:
@@ -78,7 +80,7 @@ def _row_fields() -> tuple[str, ...]:
             "solution__metadata", "solution__is_gold", "solution__problem_id",
             "solution__problem__statement", "solution__problem__reference_solution",
             "solution__problem__ground_truth_answer", "project_id", "annotator_id",
-            "solution__problem__external_id", "solution__problem__statement_hash")
+            "solution__problem__external_id", "solution__problem__statement_hash", "shown_source")
 
 
 def _row_of(a: Assignment) -> Row:
@@ -88,7 +90,8 @@ def _row_of(a: Assignment) -> Row:
                a.project.slug if a.project_id else None, a.annotator.get_username(), solution.pk,
                solution.last_step_id, solution.metadata, solution.is_gold, problem.pk,
                problem.statement, problem.reference_solution, problem.ground_truth_answer,
-               a.project_id, a.annotator_id, problem.external_id, problem.statement_hash)
+               a.project_id, a.annotator_id, problem.external_id, problem.statement_hash,
+               a.shown_source)
 
 
 def problem_nodes(problem_ids) -> dict[int, Node]:
@@ -102,9 +105,9 @@ def assignment_ratings(assignment_ids) -> dict[int, dict[int, Rating]]:
     """assignment -> node -> its rating, in one query."""
     out: dict[int, dict[int, Rating]] = {}
     rows = StepRating.objects.filter(assignment_id__in=list(assignment_ids)).values_list(
-        "assignment_id", "node_id", "rating", "flagged")
-    for assignment_id, node_id, rating, flagged in rows:
-        out.setdefault(assignment_id, {})[node_id] = Rating(rating, flagged)
+        "assignment_id", "node_id", "rating", "flagged", "shown")
+    for assignment_id, node_id, rating, flagged, shown in rows:
+        out.setdefault(assignment_id, {})[node_id] = Rating(rating, flagged, shown)
     return out
 
 
@@ -143,7 +146,7 @@ def _record(assignment: Row, nodes: dict[int, Node], ratings: dict[int, Rating])
     if assignment.source == Assignment.Source.IMPORT:
         username = username.removeprefix(LABELER_PREFIX)
     stamp = assignment.labeled_at or assignment.finished_at
-    return {
+    record = {
         "labeler": username,
         "timestamp": stamp.astimezone(UTC).replace(tzinfo=None).isoformat() if stamp else None,
         "generation": assignment.generation,
@@ -162,6 +165,12 @@ def _record(assignment: Row, nodes: dict[int, Node], ratings: dict[int, Rating])
             "is_gold": assignment.is_gold, "path_node_ids": [n.pk for n in path],
         },
     }
+    if assignment.shown_source:
+        # Verify mode's provenance: the machine verdict each rated step showed, by node id.
+        record["stepwise"]["shown_source"] = assignment.shown_source
+        record["stepwise"]["shown"] = {str(node): r.shown for node, r in sorted(ratings.items())
+                                       if r.shown}
+    return record
 
 
 def prm800k_records(assignments: Iterable[Assignment]) -> Iterator[dict]:
