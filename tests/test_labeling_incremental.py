@@ -65,6 +65,13 @@ def test_each_action_answers_with_the_full_derivation(make_user):
     state = group_rating.rate_group(a, user, group_id=group.pk, rating=0)
     assert all(state.positions[i].items[0].rating == 0 for i in range(group.start, group.end))
     _check(state, a)
+    # One undo press takes the whole section back (one batch), then redo it.
+    state = labeling.undo(a, user)
+    assert all(state.positions[i].items[0].rating == 1 for i in range(group.start, group.end)
+               if i != 12)
+    _check(state, a)
+    state = group_rating.rate_group(a, user, group_id=group.pk, rating=0)
+    _check(state, a)
     state = labeling.rate_step(a, user, node_id=nodes[0], rating=-1)  # the first step Bad
     assert len(state.positions) == 1 and state.suggested_reason == "found_error"
     _check(state, a)

@@ -100,9 +100,16 @@ def test_accept_takes_the_verdicts_up_to_the_first_bad(verify, client):
     assert record["stepwise"]["shown"] == {
         str(n): {"source": SPEC, "version": VERSION, "rating": v} for n, v in zip(path[:3], VERDICTS)}
     assert set(record["label"]["steps"][0]["completions"][0]) == {"text", "rating", "flagged"}
-    # Undo takes the accepted ratings back one at a time.
+    # One undo press takes the whole accept back; the next has nothing left.
     assert _post(client, "undo", assignment).status_code == 200
-    assert StepRating.objects.get(assignment=assignment, node_id=path[2]).rating is None
+    assert list(StepRating.objects.filter(assignment=assignment, rating__isnull=False)) == []
+    assert _post(client, "undo", assignment).status_code == 409
+    # A confirm after it is undone on its own.
+    _post(client, "rate", assignment, node=path[0], rating=1)
+    _post(client, "accept", assignment)
+    _post(client, "undo", assignment)
+    assert dict(StepRating.objects.filter(assignment=assignment, rating__isnull=False)
+                .values_list("node_id", "rating")) == {path[0]: 1}
 
 
 def test_accept_stops_before_a_step_without_a_verdict(make_user, client):

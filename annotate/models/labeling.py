@@ -135,6 +135,10 @@ class RatingChange(models.Model):
     old_flagged = models.BooleanField(null=True, blank=True)
     new_flagged = models.BooleanField(null=True, blank=True)
     reason = models.CharField(max_length=40, default="annotator", help_text="annotator, review, ...")
+    batch = models.BigIntegerField(
+        null=True, blank=True,
+        help_text="Changes one action wrote together (a section rated at once, machine verdicts "
+                  "accepted) share it: undo takes them back together.")
     created = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

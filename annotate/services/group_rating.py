@@ -1,6 +1,6 @@
 """Rating a step group (a section) at once: one rating written on each of its steps, in one
-transaction, each with its audit row as for a single rating (undo walks them back one
-step per press). First-error mode only, where a group's steps are fixed positions of the
+transaction, each with its audit row as for a single rating, all in one batch (one undo
+press takes the section back). First-error mode only, where a group's steps are fixed positions of the
 solution's path; the group's first step must be shown (the walk reached it)."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from .labeling import (
     _parse_int,
     _set,
     _store,
+    new_batch,
 )
 
 
@@ -40,11 +41,11 @@ def rate_group(assignment_id: int, user, *, group_id, rating) -> TaskState:
         if current is None or group.start > current.index:
             raise LabelingError("That section is not reached yet: rate the steps before it first.",
                                 409)
-        changed = set()
+        changed, batch = set(), new_batch()
         for node in path[group.start:min(group.end, len(path))]:
             old = ratings.get(node.pk)
             if old is not None and old.rating == value:
                 continue
-            ratings[node.pk] = _set(old, assignment, node.pk, user, value=value)
+            ratings[node.pk] = _set(old, assignment, node.pk, user, value=value, batch=batch)
             changed.add(node.pk)
         return _store(assignment, before, ratings, changed=changed)

@@ -10,6 +10,7 @@ each position) so that a PRM800K export of the assignment is right at any moment
 from __future__ import annotations
 
 import re
+import time
 from contextlib import contextmanager
 
 from django.db import IntegrityError, transaction
@@ -210,9 +211,15 @@ def _parse_int(value, what: str) -> int:
         raise LabelingError(f"{what} must be a whole number.") from None
 
 
+def new_batch() -> int:
+    """An id for the changes one action writes together (``RatingChange.batch``); unique
+    within an assignment, whose row lock orders its actions."""
+    return time.time_ns()
+
+
 def _set(rating: StepRating | None, assignment: Assignment, node_id: int, user, *,
          value=..., flagged=..., time_ms: int | None = None, reason: str = "annotator",
-         shown: dict | None = None) -> StepRating:
+         shown: dict | None = None, batch: int | None = None) -> StepRating:
     if rating is None:
         rating = StepRating(assignment=assignment, node_id=node_id, shown=shown)
     elif rating.pk is not None:
@@ -231,7 +238,7 @@ def _set(rating: StepRating | None, assignment: Assignment, node_id: int, user, 
     if changed:
         RatingChange.objects.create(rating=rating, changed_by=user, old_rating=old_value,
                                     new_rating=new_value, old_flagged=old_flag,
-                                    new_flagged=new_flag, reason=reason)
+                                    new_flagged=new_flag, reason=reason, batch=batch)
     return rating
 
 
@@ -301,32 +308,49 @@ def toggle_flag(assignment_id: int, user, *, node_id) -> TaskState:
         return _store(assignment, before, ratings, changed={node_id})
 
 
+def _undo_units(changes: list[RatingChange]) -> list[tuple[str, list[RatingChange]]]:
+    """Newest first: each action's changes as one unit (a batch written together, else one
+    change), with its reason."""
+    units: list[tuple[str, list[RatingChange]]] = []
+    for change in changes:
+        if change.batch is not None and units and units[-1][1][0].batch == change.batch:
+            units[-1][1].append(change)
+        else:
+            units.append((change.reason, [change]))
+    return units
+
+
 def undo(assignment_id: int, user) -> TaskState:
-    """Revert the latest change not yet undone; repeated presses walk further back."""
+    """Revert the latest action not yet undone (a section rated at once, or verdicts accepted,
+    as a whole); repeated presses walk further back."""
     with _action():
         assignment = _begin(assignment_id, user)
         changes = list(RatingChange.objects.filter(rating__assignment=assignment)
-                       .select_related("rating").order_by("-created", "-id")[:500])
+                       .select_related("rating").order_by("-created", "-id")[:2000])
         pending, target = 0, None
-        for change in changes:
-            if change.reason == "undo":
+        for reason, unit in _undo_units(changes):
+            if reason == "undo":
                 pending += 1
-            elif change.reason == "annotator":
+            elif reason == "annotator":
                 if pending:
                     pending -= 1
                 else:
-                    target = change
+                    target = unit
                     break
         if target is None:
             raise LabelingError("Nothing to undo.", 409)
         # The state before the undo: what the page shows, to answer with only what changed.
         path, ratings = load_task_data(assignment)
         before = task_state(assignment, path=path, ratings=ratings)
-        node_id = target.rating.node_id
-        rating = ratings.get(node_id, target.rating)
-        ratings[node_id] = _set(rating, assignment, node_id, user, value=target.old_rating,
-                                flagged=target.old_flagged, reason="undo")
-        return _store(assignment, before, ratings, changed={node_id})
+        batch = new_batch() if len(target) > 1 else None
+        changed = set()
+        for change in target:
+            node_id = change.rating.node_id
+            rating = ratings.get(node_id, change.rating)
+            ratings[node_id] = _set(rating, assignment, node_id, user, value=change.old_rating,
+                                    flagged=change.old_flagged, reason="undo", batch=batch)
+            changed.add(node_id)
+        return _store(assignment, before, ratings, changed=changed)
 
 
 def choose_candidate(assignment_id: int, user, *, position, index) -> TaskState:

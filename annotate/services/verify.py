@@ -7,7 +7,7 @@ would by confirming one step at a time: each step takes the source's verdict, an
 stops after the source's first Bad, before a step the source gives no usable verdict, or at
 the end. Branch mode takes the verdicts of the current position's unrated candidates, in
 order, stopping after the first Bad. Each accepted step is an ordinary rating with its
-provenance; undo takes them back one at a time.
+provenance, written as one batch: one undo press takes them all back.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from .labeling import (
     _begin,
     _set,
     _store,
+    new_batch,
 )
 
 
@@ -78,7 +79,8 @@ def accept_verdicts(assignment_id: int, user) -> TaskState:
         if not plan:
             raise LabelingError("Nothing to accept here: the machine gives no verdict on the "
                                 "next unrated step. Rate it yourself (1/2/3).", 409)
+        batch = new_batch()
         for node_id, shown in plan:
             ratings[node_id] = _set(ratings.get(node_id), assignment, node_id, user,
-                                    value=shown["rating"], shown=shown)
+                                    value=shown["rating"], shown=shown, batch=batch)
         return _store(assignment, before, ratings, changed={n for n, _ in plan})
