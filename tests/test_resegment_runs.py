@@ -197,3 +197,24 @@ def start_resegment_run(project, user):
 
     return start_resegment(project=project, strategy="llm", options={"max_new_tokens": 16},
                            user=user)
+
+
+@pytest.mark.django_db
+def test_the_generate_command_queues_a_resegment_run_llm_included(make_user):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    project = traced_project("recut-cli", generator={"model": "demo-test-model"})
+    out = StringIO()
+    call_command("generate", "--project", project.slug, "--resegment", "llm",
+                 "--options", '{"max_steps": 50}', stdout=out)
+    run = Run.objects.get(project=project, kind="resegment")
+    assert f"queued resegment run {run.pk}" in out.getvalue()
+    assert run.params["strategy"] == "llm" and run.params["options"] == {"max_steps": 50}
+    assert len(run.params["solution_ids"]) == 2
+    for args, words in ((["--resegment", "llm", "--options", '{"markers": []}'], "takes no option"),
+                        (["--resegment", "nope"], "Unknown strategy"),
+                        (["--resegment", "sentence", "--options", "{"], "take JSON")):
+        with pytest.raises(CommandError, match=words):
+            call_command("generate", "--project", project.slug, *args)

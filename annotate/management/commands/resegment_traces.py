@@ -1,5 +1,7 @@
 """python manage.py resegment_traces --project SLUG --strategy NAME [--options JSON] [--solution ID ...]:
-re-cut imported traces and print what each re-cut carried and dropped."""
+re-cut imported traces in this process by a rule strategy and print what each re-cut carried
+and dropped. The llm strategy needs a model, so it runs in a worker:
+``manage.py generate --project SLUG --resegment llm``."""
 
 import json
 
@@ -15,7 +17,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--project", required=True, help="Project slug.")
-        parser.add_argument("--strategy", required=True, choices=STRATEGIES)
+        parser.add_argument("--strategy", required=True, choices=STRATEGIES,
+                            help="A rule strategy; for llm use `manage.py generate --resegment llm`.")
         parser.add_argument("--options", metavar="JSON", default="{}",
                             help='The strategy\'s options, e.g. {"markers": ["Wait"], "max_steps": 500}.')
         parser.add_argument("--solution", type=int, action="append", default=[],
