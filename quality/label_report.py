@@ -25,8 +25,15 @@ from itertools import combinations
 from annotate.models import Solution
 
 from . import anchoring as anchoring_section
-from .labels import (Labels, SourceInfo, UnknownSource, available_sources, labels_for,
-                     machine_source, parse_source)
+from .labels import (
+    Labels,
+    SourceInfo,
+    UnknownSource,
+    available_sources,
+    labels_for,
+    machine_source,
+    parse_source,
+)
 
 CLASSES = (-1, 0, 1)
 #: References the anchoring section judges a machine verdict wrong by (people, not machines).

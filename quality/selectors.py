@@ -11,11 +11,18 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import (Case, Count, Exists, F, IntegerField, Max, Min, OuterRef, QuerySet,
-                              Value, When)
+from django.db.models import Case, Count, Exists, F, IntegerField, Max, Min, OuterRef, QuerySet, Value, When
 
-from annotate.models import (Assignment, Critique, GoldLabel, Membership, RatingChange, Solution,
-                             StepNode, StepRating)
+from annotate.models import (
+    Assignment,
+    Critique,
+    GoldLabel,
+    Membership,
+    RatingChange,
+    Solution,
+    StepNode,
+    StepRating,
+)
 
 
 def _gold_counts(project, assignment_ids=None) -> list[tuple[int, int, int, int]]:
