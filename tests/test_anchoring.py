@@ -12,7 +12,7 @@ from quality.label_report import build_report, table_rows
 
 from .manage_factories import add, make_project, make_solution, path_of, rate
 
-pytestmark = [pytest.mark.django_db]
+pytestmark = [pytest.mark.django_db, pytest.mark.portable]
 
 SPEC = "judge:demo"
 # The judge's verdict per solution and step (None: an unparsed answer, no verdict).

@@ -11,7 +11,7 @@ from annotate.models import Assignment, Critique, Membership, StepNode
 
 from .manage_factories import add, make_project, make_solution, path_of, rate
 
-pytestmark = [pytest.mark.django_db]
+pytestmark = [pytest.mark.django_db, pytest.mark.portable]
 
 
 @pytest.fixture
