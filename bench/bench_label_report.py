@@ -22,6 +22,12 @@ the rows in Python costs). It then stores the result as the Run would and times 
 page requests through the test client (for a big project: the stored report read back).
 Numbers are printed, never asserted (docs/performance.md, "Label-sources report at 100k
 solutions").
+
+``--anchoring`` adds, at each size, the report's anchoring section (``quality.anchoring``):
+``bench-a``'s tasks of every other solution are marked as having shown ``judge:alpha`` (its
+verdict recorded on each rating as shown), and ``build_report(anchoring="judge:alpha")`` is
+timed beside ``build_report`` without it (the project has no verify source, so the section
+is only its one-line absence), in the same process.
 """
 
 from __future__ import annotations
@@ -197,6 +203,30 @@ def build(n_solutions: int, steps: int):
     return project
 
 
+def mark_shown(project, spec: str = "judge:alpha") -> int:
+    """``bench-a``'s tasks of even-numbered solutions showed ``spec`` (idempotent): the
+    assignment's ``shown_source`` and each rating's ``shown`` (the judge's verdict there)."""
+    from django.db import connection
+
+    from annotate.models import Assignment, PreAnnotation, StepRating
+
+    family, _, name = spec.partition(":")
+    tasks = Assignment.objects.filter(project=project, annotator__username=ANNOTATORS[0])
+    ids = list(tasks.order_by("solution_id").values_list("id", flat=True))
+    tasks.exclude(shown_source="").update(shown_source="")
+    marked = tasks.filter(id__in=ids[::2]).update(shown_source=spec)
+    StepRating.objects.filter(assignment__project=project, shown__isnull=False).update(shown=None)
+    with connection.cursor() as cur:
+        cur.execute(
+            f"UPDATE {StepRating._meta.db_table} r SET shown = jsonb_build_object("
+            "'source', %s::text, 'version', '{}'::jsonb, 'rating', p.rating) "
+            f"FROM {Assignment._meta.db_table} a, {PreAnnotation._meta.db_table} p "
+            "WHERE r.assignment_id = a.id AND a.project_id = %s AND a.shown_source = %s "
+            "AND p.node_id = r.node_id AND p.kind = %s AND p.source = %s "
+            "AND p.scope = a.solution_id", [spec, project.pk, spec, family, name])
+    return marked
+
+
 def baseline(project) -> int:
     """Every source's raw rows of the project, read once, nothing counted."""
     from annotate.models import GoldLabel, PreAnnotation, Solution, StepNode, StepRating
@@ -230,6 +260,8 @@ def main() -> None:
                         help="solutions per project, comma-separated")
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--repeat", type=int, default=2, help="best of N at each size")
+    parser.add_argument("--anchoring", action="store_true",
+                        help="time the anchoring section only, against the report without it")
     args = parser.parse_args()
     setup_django(args.database_url)
 
@@ -250,6 +282,9 @@ def main() -> None:
     from quality import report_runs
     from workers.models import Run
 
+    if args.anchoring:
+        anchoring(projects, args.repeat)
+        return
     admin = get_user_model().objects.get_or_create(username="bench-label-admin",
                                                    defaults={"is_superuser": True})[0]
     client = Client()
@@ -277,6 +312,28 @@ def main() -> None:
               f"{growth:>7} {api:>8.3f}s {page:>8.3f}s  ({how}; {rows:,} raw rows; "
               f"{len(report['sources'])} sources, reference {report['reference']})", flush=True)
         previous = took
+
+
+def anchoring(projects: dict, repeat: int) -> None:
+    """``build_report`` with the anchoring of ``judge:alpha`` against without, per size."""
+    from quality import label_report
+
+    print(f"{'solutions':>10} {'shown tasks':>11} {'report':>9} {'+ anchoring':>12} {'ratio':>7} "
+          f"{'section':>9}  (report: build_report, no verify source; + anchoring: "
+          f"build_report(anchoring='judge:alpha'))")
+    for n, project in projects.items():
+        marked = mark_shown(project)
+        plain = took = float("inf")
+        for _ in range(repeat):  # alternated, so load on the machine falls on both alike
+            plain = min(plain, timed(lambda p=project: label_report.build_report(p), 1)[0])
+            spent, report = timed(
+                lambda p=project: label_report.build_report(p, anchoring="judge:alpha"), 1)
+            took = min(took, spent)
+        overall = report["anchoring"]["overall"]
+        print(f"{n:>10,} {marked:>11,} {plain:>8.2f}s {took:>11.2f}s {took / plain:>6.2f}x "
+              f"{took - plain:>8.2f}s  (shown agreement {overall['shown_agreement']:.3f} on "
+              f"{overall['shown_steps']:,} steps, blind {overall['blind_agreement']:.3f} on "
+              f"{overall['blind_steps']:,}; changed {overall['changed_share']:.3f})", flush=True)
 
 
 if __name__ == "__main__":

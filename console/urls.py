@@ -45,6 +45,8 @@ urlpatterns = [
          name="label_sources_csv"),
     path("<slug:slug>/review/", review.queue, name="review"),
     path("<slug:slug>/review/<int:assignment_id>/", review.detail, name="review_detail"),
+    path("<slug:slug>/review/<int:assignment_id>/critiques/<int:critique_id>/",
+         review.correct_critique_view, name="review_critique"),
     path("<slug:slug>/dashboard/", dashboard.dashboard, name="dashboard"),
     path("<slug:slug>/dashboard/part/<slug:name>/", dashboard.part, name="dashboard_part"),
     path("<slug:slug>/dashboard/<slug:table>.csv", dashboard.table_csv, name="table_csv"),

@@ -18,6 +18,8 @@ MAX_CRITIQUE_CHARS = 4000
 def correct_critique(critique: Critique, reviewer, text) -> Critique:
     if not isinstance(text, str) or not text.strip():
         raise ValidationError("Give the corrected critique's 'text'.")
+    if "\x00" in text:  # PostgreSQL text cannot hold it: a message, not a DataError
+        raise ValidationError("The corrected critique contains a NUL byte.")
     text = text.strip()
     if len(text) > MAX_CRITIQUE_CHARS:
         raise ValidationError(f"A critique is at most {MAX_CRITIQUE_CHARS} characters; this one "

@@ -24,9 +24,20 @@ from itertools import combinations
 
 from annotate.models import Solution
 
-from .labels import Labels, SourceInfo, UnknownSource, available_sources, labels_for, parse_source
+from . import anchoring as anchoring_section
+from .labels import (
+    Labels,
+    SourceInfo,
+    UnknownSource,
+    available_sources,
+    labels_for,
+    machine_source,
+    parse_source,
+)
 
 CLASSES = (-1, 0, 1)
+#: References the anchoring section judges a machine verdict wrong by (people, not machines).
+ANCHORING_REFERENCES = ("gold", "consensus")
 
 
 def cohen_kappa(pairs: list[tuple[int, int]]) -> float | None:
@@ -70,16 +81,22 @@ def _first_error(row: dict[int, int | None]) -> int | None:
 
 
 def build_report(project, reference: str | None = None, sources: list[str] | None = None,
-                 consensus: list[str] | None = None, progress=None) -> dict:
-    """The report (module docstring). ``progress(done, total)``, when given, is called as each
-    source's labels are read (the ``label_report`` Run's progress bar)."""
+                 consensus: list[str] | None = None, anchoring: str | None = None,
+                 progress=None) -> dict:
+    """The report (module docstring). ``anchoring`` names the machine source whose anchoring
+    the report measures (``quality.anchoring``; default the project's verify source).
+    ``progress(done, total)``, when given, is called as each source's labels are read (the
+    ``label_report`` Run's progress bar)."""
     infos = {info.spec: info for info in available_sources(project)}
     specs = list(dict.fromkeys(sources or infos))
     reference = reference or default_reference(list(infos.values()))
+    if anchoring is not None:
+        machine_source(anchoring)  # UnknownSource for a human or malformed one, before any query
     if reference is None:
         return {"reference": None, "sources": [], "steps": 0, "solutions": 0,
                 "available": [], "positions": [], "first_error": [], "pairs": [],
-                "consensus": None}
+                "consensus": None, "anchoring": anchoring_section.absent(
+                    "No step in this project has a label yet.", anchoring)}
     if reference not in specs:
         specs.insert(0, reference)
     for spec in specs:
@@ -111,6 +128,9 @@ def build_report(project, reference: str | None = None, sources: list[str] | Non
         "first_error": _by_first_error(specs, labels, ref),
         "pairs": _pairs(specs, labels),
         "consensus": _consensus(chosen, labels, ref, ids, paths, project) if chosen else None,
+        "anchoring": anchoring_section.anchoring(
+            project, anchoring, paths, reference,
+            ref if parse_source(reference).family in ANCHORING_REFERENCES else None, labels),
     }
 
 
@@ -219,7 +239,7 @@ def in_order(report: dict, key: str) -> list[dict]:
     return [{**row, "cells": [row["sources"][s] for s in specs]} for row in report[key]]
 
 
-TABLES = ("sources", "positions", "first_error", "pairs", "consensus")
+TABLES = ("sources", "positions", "first_error", "pairs", "consensus", "anchoring")
 STATS = ("reference_steps", "compared", "agree", "accuracy", "agreement_on_reference", "kappa")
 #: Columns in a fixed order: a report stored by a Run comes back with its keys reordered.
 SOURCE_COLUMNS = ("source", "title", "family", "labeled", "coverage", "unparsed", "bad", "okay",
@@ -248,6 +268,8 @@ def table_rows(report: dict, table: str) -> list[dict]:
         rule = report["consensus"]
         return [] if rule is None else [{"reference": ref, **{k: rule[k] for k in CONSENSUS_COLUMNS},
                                          "sources": " ".join(rule["sources"])}]
+    if table == "anchoring":
+        return anchoring_section.table_rows(report.get("anchoring"))
     raise KeyError(table)
 
 

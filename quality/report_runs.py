@@ -17,7 +17,7 @@ from annotate.models import Solution
 from workers.models import Run
 from workers.runs import start_run
 
-from .labels import parse_source
+from .labels import machine_source, parse_source
 
 KIND = "label_report"
 #: Above this many solutions the report is precomputed by a Run.
@@ -34,13 +34,19 @@ def is_precomputed(project) -> bool:
         > inline_limit()
 
 
-def report_params(reference: str | None, consensus: list[str] | None) -> dict:
-    """The Run's params for a request's reference and consensus rule; a malformed spec
-    raises UnknownSource (before any Run is made)."""
+def report_params(reference: str | None, consensus: list[str] | None,
+                  anchoring: str | None = None) -> dict:
+    """The Run's params for a request's reference, consensus rule and anchoring source (kept
+    only when named, so the params of a report with the default one stay as they were); a
+    malformed spec raises UnknownSource (before any Run is made)."""
     for spec in [reference, *(consensus or [])]:
         if spec:
             parse_source(spec)
-    return {"reference": reference or None, "consensus": list(consensus) if consensus else None}
+    params = {"reference": reference or None, "consensus": list(consensus) if consensus else None}
+    if anchoring:
+        machine_source(anchoring)
+        params["anchoring"] = anchoring
+    return params
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Read-side quality queries: gold accuracy, screening, the review queue, the audit log.
+"""Read-side quality queries: gold accuracy, screening, the review queue and its critiques,
+the audit log.
 
 Gold accuracy compares a rating with the answer key on "is this step Bad?": PRMBench-style
 keys only know correct/incorrect, so Great vs Okay on a correct step is not a miss.
@@ -10,9 +11,18 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Case, Exists, F, IntegerField, Max, Min, OuterRef, QuerySet, Value, When
+from django.db.models import Case, Count, Exists, F, IntegerField, Max, Min, OuterRef, QuerySet, Value, When
 
-from annotate.models import Assignment, GoldLabel, Membership, RatingChange, Solution, StepNode, StepRating
+from annotate.models import (
+    Assignment,
+    Critique,
+    GoldLabel,
+    Membership,
+    RatingChange,
+    Solution,
+    StepNode,
+    StepRating,
+)
 
 
 def _gold_counts(project, assignment_ids=None) -> list[tuple[int, int, int, int]]:
@@ -230,6 +240,24 @@ def review_queue(project) -> QuerySet[Assignment]:
         .select_related("annotator", "solution__problem")
         .order_by("priority", "finished_at", "id")
     )
+
+
+def task_critiques(assignment: Assignment) -> list:
+    """The task's critiques for the review page, in step order: each with its step number
+    (``step_number``, 1 is the first step), the corrected step and who reviewed it."""
+    rows = list(Critique.objects.filter(assignment=assignment)
+                .select_related("node", "correction", "reviewed_by")
+                .order_by("node__depth", "id"))
+    for critique in rows:
+        critique.step_number = critique.node.depth + 1
+    return rows
+
+
+def critique_counts(assignment_ids) -> dict[int, int]:
+    """{assignment id: how many critiques it has} (those with none are absent)."""
+    return dict(Critique.objects.filter(assignment_id__in=list(assignment_ids))
+                .values("assignment_id").annotate(n=Count("id")).order_by()
+                .values_list("assignment_id", "n"))
 
 
 def audit_log(project) -> QuerySet[RatingChange]:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from annotate.models import Membership
+from annotate.models import Assignment, Membership
 from annotate.services.imports import import_machine_labels
 from workers.models import Run
 
@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 def _project(make_user):
     reviewer, human = make_user("lr-reviewer"), make_user("lr-human")
-    project = make_project("lr")
+    project = make_project("lr", verify_source="judge:a")
     add(project, reviewer, Membership.Role.REVIEWER)
     add(project, human)
     sols = []
@@ -29,7 +29,8 @@ def _project(make_user):
         s.save()
         sols.append(s)
     for s, truth in zip(sols, ([1, 1, -1, -1], [1, 1, 1, 1], [1, -1, 0, 0])):
-        rate(s, human, truth)
+        task = rate(s, human, truth)
+    Assignment.objects.filter(pk=task.pk).update(shown_source="judge:a")  # the last one showed it
     for name, rows in (("a", ([1, 1, -1, 1], [1, None, 1, 0], [1, -1, 0, -1])),
                        ("b", ([1, -1, -1, 1], [1, 1, 1, 0], [0, -1, 0, -1]))):
         import_machine_labels(project, [json.dumps({"solution": s.external_id,
@@ -46,6 +47,7 @@ def test_big_project_report_is_a_run(celery_worker, client, make_user, settings)
     api_url = f"/api/projects/{project.pk}/label-sources/"
     inline = client.get(api_url).json()  # 3 solutions: computed on request
     assert inline["reference"] == "human:consensus" and inline["consensus"]
+    assert inline["anchoring"]["overall"]["shown_steps"] == 4
 
     settings.LABEL_REPORT_INLINE_SOLUTIONS = 2  # now the project counts as big
     html = client.get(page_url).content.decode()
@@ -72,7 +74,7 @@ def test_big_project_report_is_a_run(celery_worker, client, make_user, settings)
     assert 'id="report-computed"' in html and 'id="sources"' in html and "model-a" in html
     stored = client.get(api_url)
     assert stored.status_code == 200 and stored.json() == inline  # the same numbers
-    for table in ("sources", "positions", "first_error", "pairs", "consensus"):  # same CSVs
+    for table in ("sources", "positions", "first_error", "pairs", "consensus", "anchoring"):
         settings.LABEL_REPORT_INLINE_SOLUTIONS = 2000
         on_request = client.get(page_url + f"{table}.csv").content
         settings.LABEL_REPORT_INLINE_SOLUTIONS = 2
@@ -92,3 +94,9 @@ def test_big_project_report_is_a_run(celery_worker, client, make_user, settings)
     assert again.status_code == 202 and again.json()["id"] != run.pk
     wait_for_run(Run.objects.get(pk=again.json()["id"]), timeout=120)
     assert client.get(api_url + "?consensus=nonsense").status_code == 400
+    # Another anchoring source is a Run of its own; a human one is refused before any Run.
+    judged = client.get(api_url + "?anchoring=judge:b")
+    assert judged.status_code == 202 and judged.json()["params"]["anchoring"] == "judge:b"
+    wait_for_run(Run.objects.get(pk=judged.json()["id"]), timeout=120)
+    assert client.get(api_url + "?anchoring=judge:b").json()["anchoring"]["source"] == "judge:b"
+    assert client.get(api_url + "?anchoring=human:lr-human").status_code == 400

@@ -52,6 +52,19 @@ def test_reviewer_compares_sources(live_server, page, make_user):
     assert page.input_value("#reference") == "judge:judge-b"
     assert page.locator("#kappa-matrix tbody tr").count() == 4
     screenshot(page, "manage-label-sources.png")
+    # No verify source: the anchoring section says so; naming a judge measures it, every
+    # task of this project being blind to it.
+    assert "no verify source" in page.inner_text("#anchoring-message")
+    assert page.locator("#anchoring").count() == 0
+    page.select_option("#reference", "human:consensus")
+    page.select_option("#anchoring-source", "judge:judge-a")
+    page.click("#label-sources-form button[type=submit]")
+    page.wait_for_selector("#anchoring")
+    row = page.locator("#anchoring tr[data-annotator='src-human']")
+    assert row.locator(".blind-agreement").inner_text() == "87.5% 7 of 8"
+    assert row.locator(".shown-agreement").inner_text() == "– 0 of 0"
+    assert page.input_value("#anchoring-source") == "judge:judge-a"
+    screenshot(page, "manage-label-sources-anchoring.png")
 
 
 def test_agentprocessbench_judges_against_the_humans(live_server, page, make_user, shared_data):

@@ -88,3 +88,30 @@ def test_first_error_walk_shows_the_error_flag_and_unreached_steps(live_server, 
         (4, "unreached", "fe step 4")]
     assert [mine for *_, mine in rows] == ["Great", "Okay", "Bad ⚑ flagged", "—"]
     assert page.is_visible(f"select[name=label-{steps[3].pk}]")  # still correctable
+
+
+def test_reviewer_corrects_a_critique_in_the_page(live_server, page, make_user):
+    from annotate.models import Critique
+
+    project = make_project("critrev")
+    solution = make_solution(project, n_steps=3, tag="cr")
+    ann, boss = make_user("crit-ann"), make_user("crit-boss")
+    add(project, ann)
+    add(project, boss, Membership.Role.REVIEWER)
+    assignment = rate(solution, ann, [1, -1, None])
+    critique = Critique.objects.create(assignment=assignment, node=path_of(solution)[1],
+                                       author=ann, text="Wrong sum.")
+    sign_in(page, live_server, "crit-boss")
+    page.goto(f"{live_server.url}/manage/critrev/review/")
+    assert page.inner_text(f"tr[data-assignment='{assignment.pk}'] td.critiques") == "1"
+    page.goto(f"{live_server.url}/manage/critrev/review/{assignment.pk}/")
+    box = f"#critique-{critique.pk}"
+    assert page.get_attribute(box, "data-step") == "2"
+    page.fill(f"{box} textarea[name=text]", "$2 + 2 = 4$, not 5.")
+    page.click(f"{box} button[type=submit]")
+    page.wait_for_selector(f"{box} .reviewed")
+    page.wait_for_selector(f"{box} .critique-text .katex")  # LaTeX rendered like steps
+    assert "corrected by crit-boss" in page.inner_text(box)
+    screenshot(page, "review-critique-corrected.png")
+    critique.refresh_from_db()
+    assert (critique.text, critique.annotator_text) == ("$2 + 2 = 4$, not 5.", "Wrong sum.")

@@ -82,6 +82,39 @@ class ConsensusSerializer(serializers.Serializer):
     kept_accuracy = Ratio()
 
 
+class AnchoringStatsSerializer(serializers.Serializer):
+    shown_steps = serializers.IntegerField(help_text="Steps rated in tasks that showed the source, "
+                                           "where it has a parsed verdict.")
+    shown_agree = serializers.IntegerField()
+    blind_steps = serializers.IntegerField(help_text="The same, in tasks that did not show it.")
+    blind_agree = serializers.IntegerField()
+    shown_wrong = serializers.IntegerField(help_text="Shown steps whose verdict the reference "
+                                           "calls wrong.")
+    shown_wrong_accepted = serializers.IntegerField()
+    blind_wrong = serializers.IntegerField()
+    blind_wrong_accepted = serializers.IntegerField()
+    shown_verdicts = serializers.IntegerField(help_text="Ratings that record the verdict shown.")
+    shown_changed = serializers.IntegerField()
+    shown_agreement = Ratio()
+    blind_agreement = Ratio()
+    agreement_gap = Ratio()
+    shown_rubber_stamp = Ratio()
+    blind_rubber_stamp = Ratio()
+    changed_share = Ratio()
+
+
+class AnchoringRowSerializer(AnchoringStatsSerializer):
+    annotator = serializers.CharField()
+
+
+class AnchoringSerializer(serializers.Serializer):
+    source = serializers.CharField(allow_null=True, help_text="The machine source measured.")
+    reference = serializers.CharField(allow_null=True)
+    message = serializers.CharField(allow_blank=True)
+    overall = AnchoringStatsSerializer(allow_null=True)
+    annotators = AnchoringRowSerializer(many=True)
+
+
 class LabelSourcesSerializer(serializers.Serializer):
     reference = serializers.CharField(allow_null=True)
     solutions = serializers.IntegerField()
@@ -92,6 +125,10 @@ class LabelSourcesSerializer(serializers.Serializer):
     first_error = FirstErrorSerializer(many=True)
     pairs = PairSerializer(many=True)
     consensus = ConsensusSerializer(allow_null=True)
+    anchoring = AnchoringSerializer(
+        allow_null=True, required=False,
+        help_text="Agreement with a machine source on tasks that showed it against blind ones "
+                  "(absent from a report stored before it existed).")
 
 
 PARAMS = [
@@ -99,6 +136,8 @@ PARAMS = [
       "human:consensus."),
     OpenApiParameter("consensus", OpenApiTypes.STR, OpenApiParameter.QUERY, many=True,
                      description="Sources of the agree rule (repeat the parameter)."),
+    P("anchoring", OpenApiTypes.STR, "The machine source whose anchoring is measured; default "
+      "the project's verify source."),
 ]
 
 
@@ -118,7 +157,8 @@ class LabelSources(APIView):
     def _params(self, request) -> dict:
         try:
             return report_runs.report_params(request.query_params.get("reference") or None,
-                                             request.query_params.getlist("consensus") or None)
+                                             request.query_params.getlist("consensus") or None,
+                                             request.query_params.get("anchoring") or None)
         except UnknownSource as exc:
             raise ValidationError({"source": [str(exc)]}) from None
 

@@ -17,12 +17,13 @@ from .permissions import STAFF, project_role_required
 def _report(request, project) -> tuple[dict | None, report_runs.Stored | None]:
     """The report for the query's reference and rule, and for a big project what its Runs
     stored (the report is then the newest stored one, None before any finished)."""
-    reference = request.GET.get("reference") or None
-    consensus = request.GET.getlist("consensus") or None
+    params = report_runs.report_params(request.GET.get("reference") or None,
+                                       request.GET.getlist("consensus") or None,
+                                       request.GET.get("anchoring") or None)
     if report_runs.is_precomputed(project):
-        stored = report_runs.stored_report(project, report_runs.report_params(reference, consensus))
+        stored = report_runs.stored_report(project, params)
         return stored.report, stored
-    return label_report.build_report(project, reference=reference, consensus=consensus), None
+    return label_report.build_report(project, **params), None
 
 
 @project_role_required(*STAFF)
@@ -42,6 +43,7 @@ def render_label_sources(request, project, *, cert_error: str = "", status: int 
         "first_error": label_report.in_order(shown, "first_error"),
         "matrix": label_report.kappa_matrix(shown), "tables": label_report.TABLES,
         "query": request.GET.urlencode(), "cert_error": cert_error,
+        "anchoring_param": request.GET.get("anchoring", ""),
         **certify_context(project, request.POST if cert_error else None)}, status=status)
 
 
@@ -76,7 +78,8 @@ def label_sources_recompute(request, project):
     """Start a ``label_report`` Run for the query's reference and rule; back to the page."""
     try:
         params = report_runs.report_params(request.GET.get("reference") or None,
-                                           request.GET.getlist("consensus") or None)
+                                           request.GET.getlist("consensus") or None,
+                                           request.GET.get("anchoring") or None)
     except UnknownSource as exc:
         return HttpResponseBadRequest(str(exc))
     report_runs.recompute(project, request.user, params)
