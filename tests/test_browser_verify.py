@@ -79,7 +79,8 @@ def _cursor(page) -> str:
 
 def test_verify_first_error_mode_by_keyboard(live_server, page, make_user):
     project = Project.objects.create(name="Verify", slug="verify", mode="first_error",
-                                     overlap=1, verify_source=SPEC, candidates_per_position=1)
+                                     overlap=1, verify_source=SPEC, candidates_per_position=1,
+                                     critique_required_on_bad=True)
     solution = make_solution(project, STEPS, answer="7")
     path = _path(solution)
     # The judge: right on steps 1-3, Bad on 4 (its first Bad), unsure of step 1.
@@ -130,6 +131,15 @@ def test_verify_first_error_mode_by_keyboard(live_server, page, make_user):
     # a again: nothing left to accept, said in the message bar.
     _press(page, "a")
     assert "Nothing to accept" in page.inner_text("#flash")
+
+    # The project asks for a critique on every Bad step: submitting without one is refused,
+    # with the reason in the message bar.
+    _press(page, "Enter")
+    page.wait_for_selector("#confirm[open]")
+    _press(page, "Enter")
+    page.wait_for_function("() => document.getElementById('flash').textContent.includes('critique')")
+    assert "write one for step 4" in page.inner_text("#flash")
+    assert Assignment.objects.get(pk=assignment.pk).status == "active"
 
     # e on the Bad step: the box opens with the machine's reason; edited, with a corrected step.
     page.locator(f"{_item(path[3])} .text").click()
