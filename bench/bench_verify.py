@@ -14,7 +14,7 @@ all agree with the checker, else confirm (``c``) the agreeing steps and a digit 
 disagreeing one; both end with Enter, Enter (submit and confirm). The keys counted over HTTP
 are checked against ``verify_keys.walk_counts``.
 
-    python bench/bench_verify.py [--problems 20] [--per-problem 2] [--rounds 2]
+    python bench/bench_verify.py [--problems 30] [--per-problem 2] [--rounds 2]
     python bench/bench_verify.py --judge data/test-models/demo-judge-<hash>
 
 Needs PostgreSQL (``--database-url``; the database is dropped and created). Prints a JSON
@@ -60,7 +60,7 @@ def seeded_pair(args):
     for mode in ("rating", "verify"):
         project = Project.objects.create(
             name=f"Verify bench ({mode})", slug=f"verify-bench-{mode}",
-            mode=Project.Mode.FIRST_ERROR, candidates_per_position=1, overlap=args.rounds + args.latency_rounds,
+            mode=Project.Mode.FIRST_ERROR, candidates_per_position=1, overlap=args.rounds + args.latency_rounds + 1,
             generator={"model": "/nonexistent/model"})  # no candidates are generated
         seed_demo_content(project, n_problems=args.problems, solutions_per_problem=args.per_problem,
                           error_rate=args.error_rate, seed=0)
@@ -202,20 +202,53 @@ def paired_saves(pair, clients, truths, paths) -> dict:
 
 
 def stored_accuracy(tasks, paths, truths) -> dict:
-    """The stored human labels against the checker, on each walk's steps (to the first error)."""
+    """The stored human labels against the checker, on each walk's steps (to the first error),
+    and their provenance: how many carry the verdict shown, and how many changed it."""
     from annotate.models import StepRating
 
-    right = total = missing = 0
+    right = total = missing = shown = changed = 0
     for task, i in tasks:
-        rated = dict(StepRating.objects.filter(assignment_id=task).values_list("node_id", "rating"))
+        rated = {r.node_id: r for r in StepRating.objects.filter(assignment_id=task)}
         for pos in range(vk.walk_length(truths[i])):
-            label = rated.get(paths[i][pos])
-            if label is None:
+            r = rated.get(paths[i][pos])
+            if r is None or r.rating is None:
                 missing += 1
                 continue
             total += 1
-            right += (label > 0) == truths[i][pos]
-    return {"accuracy": round(right / max(total, 1), 4), "labeled": total, "missing": missing}
+            right += (r.rating > 0) == truths[i][pos]
+            shown += r.shown is not None
+            changed += bool(r.changed_from_shown)
+    return {"accuracy": round(right / max(total, 1), 4), "labeled": total, "missing": missing,
+            "with_shown": shown, "changed_from_shown": changed}
+
+
+def queries_per_action(pair, client, truths, paths) -> dict:
+    """SQL statements of one label save in each mode (a task's first step), and of one accept
+    (the rest of a verify task's walk); the probe annotator's own tasks."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    index = {mode: {s.pk: i for i, s in enumerate(solutions)} for mode, (_, solutions) in pair.items()}
+    out = {}
+    for mode in ("rating", "verify"):
+        task, i = take_task(client, pair, mode, index)
+        while vk.walk_length(truths[i]) < 2:  # a walk that leaves a step to accept (both modes alike)
+            html = client.post(f"/task/{task}/rate/", {"node": paths[mode][i][0], "rating": vk.human_rating(
+                truths[i][0])}, **HTMX).content.decode()
+            client.post(f"/task/{task}/finish/", {"reason": STATE.search(html).group(2)}, **HTMX)
+            task, i = take_task(client, pair, mode, index)
+        for what, url, data in (("save", f"/task/{task}/rate/",
+                                 {"node": paths[mode][i][0], "rating": vk.human_rating(truths[i][0])}),
+                                ("accept", f"/task/{task}/accept/", {})):
+            if what == "accept" and mode == "rating":
+                continue
+            with CaptureQueriesContext(connection) as ctx:
+                resp = client.post(url, data, **HTMX)
+            if resp.status_code != 200:
+                raise RuntimeError(f"{what} in {mode}: {resp.status_code} {resp.content[:200]!r}")
+            out[f"{mode}_{what}"] = {"queries": len(ctx.captured_queries), "machine_label_reads": sum(
+                "annotate_preannotation" in q["sql"] for q in ctx.captured_queries)}
+    return out
 
 
 def noisy_checker(project, solutions, truths, source: str) -> tuple[str, dict]:
@@ -252,7 +285,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database-url",
                         default="postgres://postgres@127.0.0.1:5432/stepwise_bench_verify")
-    parser.add_argument("--problems", type=int, default=20)
+    parser.add_argument("--problems", type=int, default=30)
     parser.add_argument("--per-problem", type=int, default=2)
     parser.add_argument("--error-rate", type=float, default=0.5)
     parser.add_argument("--rounds", type=int, default=2,
@@ -318,9 +351,11 @@ def main() -> None:
     judge_score = score(judge_labels, exact_truth(verify_solutions))
     emit("judge_on_walk_steps", **judge_score)
 
-    clients = annotators([p for p, _ in pair.values()], args.rounds + args.latency_rounds)
+    clients = annotators([p for p, _ in pair.values()], args.rounds + args.latency_rounds + 1)
     labeled = label_all(pair, clients[:args.rounds], truths, paths, verdicts)
-    paired = paired_saves(pair, clients[args.rounds:], truths, paths)
+    paired = paired_saves(pair, clients[args.rounds:-1], truths, paths)
+    queries = queries_per_action(pair, clients[-1], truths, paths)
+    emit("queries", **queries)
     emit("paired_saves", **{f"{mode}_{p}_ms": round(pct(ms, p), 2) for mode, ms in paired.items()
                             for p in (50, 99)}, n=len(paired["rating"]))
     perfect = statistics.mean(vk.walk_counts(t, [vk.human_rating(ok) for ok in t])["keys"]
@@ -363,7 +398,8 @@ def main() -> None:
         acc = rows[mode]["label_accuracy"]
         accept = labeled[mode]["lat"].get("accept", [])
         print(f"| {mode} | {keys[mode]:.2f} | {posts[mode]:.2f} | {acc['accuracy']} "
-              f"({acc['labeled']} steps, {acc['missing']} missing) | "
+              f"({acc['labeled']} steps, {acc['missing']} missing; {acc['with_shown']} with a verdict "
+              f"shown, {acc['changed_from_shown']} changed) | "
               f"{pct(saves[mode], 50):.1f} / {pct(saves[mode], 99):.1f} (n={len(saves[mode])}) | "
               + (f"{pct(accept, 50):.1f} / {pct(accept, 99):.1f} (n={len(accept)})" if accept else "-")
               + " |")
@@ -371,7 +407,13 @@ def main() -> None:
         print(f"\nsolutions {kind}: keys rating {k['rating']:.2f}, verify {k['verify']:.2f} "
               f"({k['rating'] / k['verify']:.2f}x)", end="")
     print(f"\n\nA perfect source would give {perfect:.2f} keys per solution in verify mode "
-          f"({keys['rating'] / perfect:.2f}x fewer than rating mode): the ceiling on this data.")
+          f"({keys['rating'] / perfect:.2f}x fewer than rating mode): the ceiling on this data. "
+          f"Without the two submit keys: rating {keys['rating'] - vk.SUBMIT_KEYS:.2f}, verify "
+          f"{keys['verify'] - vk.SUBMIT_KEYS:.2f} "
+          f"({(keys['rating'] - vk.SUBMIT_KEYS) / (keys['verify'] - vk.SUBMIT_KEYS):.2f}x), perfect "
+          f"source {perfect - vk.SUBMIT_KEYS:.2f}.")
+    print("SQL per action (queries, of them machine-label reads): " + "; ".join(
+        f"{k} {v['queries']} ({v['machine_label_reads']})" for k, v in queries.items()))
     print(f"Label saves like for like (the same steps rated in both projects in turn, n={len(paired['rating'])} "
           f"each): rating p50 {pct(paired['rating'], 50):.1f} / p99 {pct(paired['rating'], 99):.1f} ms, "
           f"verify p50 {pct(paired['verify'], 50):.1f} / p99 {pct(paired['verify'], 99):.1f} ms; verify / "
