@@ -115,6 +115,7 @@ class Walker:
     def run(self) -> None:
         resp = self.client.get(f"/task/{self.task}/")
         done, reason, at = self.read(resp.content.decode())
+        last = None
         for _ in range(4 * len(self.path)):
             if done:
                 break
@@ -128,6 +129,7 @@ class Walker:
                 actions = vk.verify_decision(self.verdicts, self.truth, at)
             for action in actions:
                 self.keys += 1
+                last = action.kind
                 if action.kind == "accept":
                     html = self.post("accept", f"/task/{self.task}/accept/", {})
                 else:
@@ -137,7 +139,7 @@ class Walker:
                 done, reason, at = self.read(html)
         if not done:
             raise RuntimeError(f"Task {self.task}: the walk did not end")
-        self.keys += vk.SUBMIT_KEYS
+        self.keys += vk.submit_keys(last)
         self.post("finish", f"/task/{self.task}/finish/", {"reason": reason})
 
 

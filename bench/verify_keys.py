@@ -7,7 +7,9 @@ A step's truth is the exact checker's (True: right); the annotator rates a right
 (+1) and a wrong one Bad (-1). A machine verdict is -1/0/+1, or None where the source gives no
 usable one. Keys (``annotate.models.projects.DEFAULT_KEYMAP``): a digit rates the step, ``c``
 confirms the verdict shown on it, ``a`` accepts the verdicts from the first unrated step up to
-and including the machine's first Bad (``annotate.services.verify``), Enter twice submits.
+and including the machine's first Bad (``annotate.services.verify``; the page shows them as a
+preview first), Enter twice submits, or once when an accept rated the whole walk (the page
+then opens the submit question itself).
 """
 
 from __future__ import annotations
@@ -15,7 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 SUBMIT_KEYS = 2  # Enter, and Enter again to confirm the dialog
+# An accept that rates the whole walk opens the submit question itself (label.js): Enter.
+SUBMIT_KEYS_AFTER_ACCEPT = 1
 SUBMIT_POSTS = 1  # finish
+# annotate.selectors.verify_state.PREVIEW_STEPS: accept takes the current step and at most
+# this many after it (tests/test_bench_verify.py checks the two agree).
+PREVIEW_STEPS = 30
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,7 @@ def accept_span(verdicts: list, start: int) -> list[int]:
     """The steps accept rates from ``start``: up to the machine's first Bad, or the end, stopping
     before a step with no usable verdict (``verify._plan`` in first-error mode)."""
     span = []
-    for i in range(start, len(verdicts)):
+    for i in range(start, min(len(verdicts), start + 1 + PREVIEW_STEPS)):
         if verdicts[i] is None:
             break
         span.append(i)
@@ -80,6 +87,7 @@ def walk_counts(truth: list[bool], verdicts: list | None) -> dict:
     stored: dict[int, int] = {}
     keys = posts = 0
     i = 0
+    last = None
     while i < end:
         if verdicts is None:
             actions = rating_decision(truth, i)
@@ -93,8 +101,14 @@ def walk_counts(truth: list[bool], verdicts: list | None) -> dict:
                     stored[j] = verdicts[j]
             else:
                 stored[action.position] = action.rating
+            last = action.kind
         i = _next_unrated(stored, end)
-    return {"keys": keys + SUBMIT_KEYS, "posts": posts + SUBMIT_POSTS, "stored": stored}
+    return {"keys": keys + submit_keys(last), "posts": posts + SUBMIT_POSTS, "stored": stored}
+
+
+def submit_keys(last_action: str | None) -> int:
+    """The keys that submit a walk whose last action was ``last_action``."""
+    return SUBMIT_KEYS_AFTER_ACCEPT if last_action == "accept" else SUBMIT_KEYS
 
 
 def _next_unrated(stored: dict[int, int], end: int) -> int:

@@ -95,6 +95,11 @@ def test_verify_first_error_mode_by_keyboard(live_server, page, make_user):
     assert page.locator(f"{first} .great-btn.preselected").count() == 1
     _math_in(page, f"{first} .verdict-reason")
     assert "unsure" in page.inner_text(f"{first} .verdict")
+    # The preview: the steps after it whose verdicts accept would take, to the first Bad.
+    assert page.eval_on_selector_all("#preview .preview-step", "els => els.map(e => e.dataset.preview)") \
+        == [str(n.pk) for n in path[1:4]]
+    _math_in(page, "#preview .text")
+    _math_in(page, "#preview .verdict-reason")
     screenshot(page, "verify_load.png")
 
     # c confirms step 1: rated as the machine said; the cursor moves on to step 2, whose
@@ -103,6 +108,9 @@ def test_verify_first_error_mode_by_keyboard(live_server, page, make_user):
     assert page.get_attribute(first, "data-rating") == "1"
     assert "you confirmed it" in page.inner_text(f"{first} .verdict")
     assert _cursor(page) == str(path[1].pk)
+    assert page.eval_on_selector_all("#preview .preview-step", "els => els.map(e => e.dataset.preview)") \
+        == [str(n.pk) for n in path[2:4]]
+    _math_in(page, "#preview .text")
     _math_in(page, f"{_item(path[1])} .text")
     _math_in(page, f"{_item(path[1])} .verdict-reason")
 
@@ -118,8 +126,12 @@ def test_verify_first_error_mode_by_keyboard(live_server, page, make_user):
     _press(page, "n")  # back to the next unrated step
     assert _cursor(page) == str(path[2].pk)
 
-    # a accepts the machine's verdicts up to its first Bad: steps 3 and 4 in one key.
+    # a accepts the machine's verdicts up to its first Bad: steps 3 and 4 in one key. That
+    # rates the whole walk, so the submit question opens at once; Esc stays on the task.
     _press(page, "a")
+    page.wait_for_selector("#confirm[open]")
+    _press(page, "Escape")
+    assert page.locator("#confirm[open]").count() == 0
     assert page.get_attribute(_item(path[2]), "data-rating") == "1"
     assert page.get_attribute(_item(path[3]), "data-rating") == "-1"
     assert page.locator(_item(path[4])).count() == 0  # the walk ended at the Bad step
@@ -128,9 +140,10 @@ def test_verify_first_error_mode_by_keyboard(live_server, page, make_user):
     assert page.inner_text("#flash").strip() == ""
     screenshot(page, "verify_accepted.png")
 
-    # a again: nothing left to accept, said in the message bar.
+    # a again: nothing left to accept, said in the message bar; the preview is empty.
     _press(page, "a")
-    assert "Nothing to accept" in page.inner_text("#flash")
+    assert "nothing is left to accept" in page.inner_text("#flash")
+    assert page.locator("#preview .preview-step").count() == 0
 
     # The project asks for a critique on every Bad step: submitting without one is refused,
     # with the reason in the message bar.

@@ -3,6 +3,8 @@ reasons on the page, provenance on every rating, accept-to-first-Bad in both mod
 share and certification samples hiding the source, critiques from the page (offered machine
 reason accepted, edited, replaced), the project form's check of the source, the keymap."""
 
+import re
+
 import pytest
 
 from annotate.models import Critique, PreAnnotation, Project, StepNode, StepRating
@@ -60,6 +62,9 @@ def test_a_verify_task_shows_the_source_and_records_provenance(verify, client):
     assert assignment.shown_source == SPEC
     page = client.get(f"/task/{assignment.pk}/").content.decode()
     assert "Verify mode" in page and 'data-verdict="1"' in page
+    # The preview: steps 2 and 3 (the machine's first Bad) after the current step 1.
+    assert re.findall(r'data-preview="(\d+)"', page) == [str(n) for n in path[1:3]]
+    assert "JUDGE-REASON-3" in page
     assert "rate-btn great-btn preselected" in page  # the verdict pre-selected on step 1
     assert "x = 6$ is given." in page  # its reason shown
 
@@ -92,6 +97,10 @@ def test_accept_takes_the_verdicts_up_to_the_first_bad(verify, client):
     assert "So it is $42$." in page
     again = _post(client, "accept", assignment)
     assert again.status_code == 409 and "no verdict" in again.content.decode()
+    _post(client, "rate", assignment, node=StepNode.objects.get(text="So it is $42$.").pk, rating=1)
+    done = _post(client, "accept", assignment)
+    assert done.status_code == 409 and "nothing is left to accept" in done.content.decode()
+    _post(client, "undo", assignment)
     # The PRM800K record keeps its schema and carries the provenance under its "stepwise" key.
     from annotate.services.exports.prm800k import prm800k_record
 
@@ -268,3 +277,27 @@ def test_the_new_keys_yield_to_a_project_that_took_them():
     assert "accept" not in merged_keymap({"confirm": "a"})
     with pytest.raises(Exception, match="bound to both"):
         validate_keymap({"confirm": "f"})
+
+
+def test_a_verify_save_reads_the_verdicts_once(make_user, client):
+    """A rating on a verify task costs one query more than on a rating task: the verdicts of
+    the steps around it, read for the state before the save and reused after it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = {}
+    for slug, spec in (("plain-q", ""), ("verify-q", SPEC)):
+        project = make_project(slug, verify_source=spec, candidates_per_position=1)
+        solution = make_solution(project, STEPS)
+        path = _path(solution)
+        _judge(path)
+        user = add_member(project, make_user(f"ann-{slug}"))
+        client.force_login(user)
+        assignment = next_task(project, user)
+        _post(client, "rate", assignment, node=path[0], rating=1)
+        with CaptureQueriesContext(connection) as ctx:
+            assert _post(client, "rate", assignment, node=path[1], rating=1).status_code == 200
+        counts[slug] = len(ctx.captured_queries)
+        verdict_reads = [q["sql"] for q in ctx.captured_queries if "preannotation" in q["sql"]]
+        assert len(verdict_reads) == (1 if spec else 0), verdict_reads
+    assert counts["verify-q"] == counts["plain-q"] + 1

@@ -33,8 +33,6 @@ from annotate.models import (
 )
 from annotate.services import blind
 
-from .verdicts import verdicts_for
-
 ANSWER_MARK = "# Answer"
 
 
@@ -135,6 +133,10 @@ class TaskState:
     changed: set | None = None
     shown_before: list | None = None
     layout: object = None  # selectors.long_trace.Layout: the rail and groups of a long solution
+    # Verify mode (selectors.verify_state): the steps after the current one whose verdicts
+    # accept would take, and the verdicts read in this request (reused by its later states).
+    preview: list = field(default_factory=list)
+    verdicts: object = None
 
     @property
     def items(self) -> list[Item]:
@@ -414,7 +416,9 @@ def task_state(assignment: Assignment, *, path=None, ratings=None,
     if assignment.project.show_hints:
         _attach_hints(state, start)
     if assignment.shown_source:
-        attach_verdicts(state, start)
+        from .verify_state import attach_verdicts  # reads TaskState, defined here
+
+        attach_verdicts(state, start, before)
     if getattr(assignment, "has_critiques", True):
         _attach_critiques(state, start)
     _attach_runs(state, start)
@@ -457,21 +461,6 @@ def _attach_hints(state: TaskState, start: int = 0) -> None:
     for p in positions:
         for item in p.items:
             item.hints = by_node.get(item.node.pk, [])
-
-
-def attach_verdicts(state: TaskState, start: int = 0) -> None:
-    """Verify mode: the shown source's verdict on each shown step from ``start`` on, minus a
-    source this labeler may not see (blind certification)."""
-    assignment = state.assignment
-    positions = state.positions[start:]
-    ids = [item.node.pk for p in positions for item in p.items if item.role != "human"]
-    if not ids:
-        return
-    found = verdicts_for(assignment.shown_source, assignment.solution_id, ids,
-                         blind.hidden_hints(assignment))
-    for p in positions:
-        for item in p.items:
-            item.verdict = found.get(item.node.pk)
 
 
 def _attach_critiques(state: TaskState, start: int = 0) -> None:

@@ -2,21 +2,19 @@
 (docs/labeling.md, "Verify mode"). Confirming one step is a rating like any other
 (``labeling.rate_step``, whose provenance records the verdict shown).
 
-First-error mode walks the solution's path from the first unrated step, as the annotator
-would by confirming one step at a time: each step takes the source's verdict, and the walk
-stops after the source's first Bad, before a step the source gives no usable verdict, or at
-the end. Branch mode takes the verdicts of the current position's unrated candidates, in
-order, stopping after the first Bad. Each accepted step is an ordinary rating with its
-provenance, written as one batch: one undo press takes them all back.
+Accept takes what the page shows, never more: in first-error mode the current step and the
+preview below it (``selectors.verify_state``: the following steps up to the machine's first
+Bad, before a step with no usable verdict, at most ``PREVIEW_STEPS``); at a Bad step's
+alternatives, and in branch mode at the current position, the unrated candidates in order,
+stopping after the first Bad. Each accepted step is an ordinary rating with its provenance,
+written as one batch: one undo press takes them all back.
 """
 
 from __future__ import annotations
 
 from annotate.models import Project
 from annotate.selectors.labeling import TaskState, load_task_data, task_state
-from annotate.selectors.verdicts import verdicts_for
 
-from . import blind
 from .labeling import (
     LabelingError,
     _action,
@@ -28,34 +26,17 @@ from .labeling import (
 )
 
 
-def _unrated_path(state: TaskState, path, ratings) -> list[int]:
-    """First-error mode: the path's steps from the first unrated one on (the Bad position's
-    unrated alternatives when the walk ended there)."""
+def _span(state: TaskState) -> list[tuple[int, object]]:
+    """(node id, verdict) of the steps accept takes, in order."""
     current = state.current
     if current is None:
         return []
-    if current.bad:
-        return [i.node.pk for i in current.rateable if i.rating is None]
-    start = current.index
-    return [n.pk for n in path[start:] if ratings.get(n.pk) is None
-            or ratings[n.pk].rating is None]
-
-
-def _plan(state: TaskState, order: list[int], found: dict, allowed: set[int],
-          stop_at_first_gap: bool) -> list[tuple[int, dict]]:
-    source = state.assignment.shown_source
-    plan = []
-    for node_id in order:
-        verdict = found.get(node_id)
-        if verdict is None or verdict.rating is None or verdict.rating not in allowed:
-            if stop_at_first_gap:
-                break
-            continue
-        plan.append((node_id, {"source": source, "version": verdict.version,
-                               "rating": verdict.rating}))
-        if verdict.rating == -1:
-            break
-    return plan
+    if current.bad or state.project.mode == Project.Mode.BRANCH:
+        return [(i.node.id, i.verdict) for i in current.rateable if i.rating is None]
+    head = current.items[0]
+    if head.rating is not None:
+        return []
+    return [(head.node.id, head.verdict)] + [(p.node.id, p.verdict) for p in state.preview]
 
 
 def accept_verdicts(assignment_id: int, user) -> TaskState:
@@ -66,16 +47,18 @@ def accept_verdicts(assignment_id: int, user) -> TaskState:
                                 "off, or this task is labeled blind).", 409)
         path, ratings = load_task_data(assignment)
         before = task_state(assignment, path=path, ratings=ratings)
-        branch = assignment.project.mode == Project.Mode.BRANCH
-        if branch:
-            current = before.current
-            order = [i.node.pk for i in (current.rateable if current else []) if i.rating is None]
-        else:
-            order = _unrated_path(before, path, ratings)
-        found = verdicts_for(assignment.shown_source, assignment.solution_id, order,
-                             blind.hidden_hints(assignment))
-        walking = not branch and not (before.current and before.current.bad)
-        plan = _plan(before, order, found, _allowed_ratings(assignment.project), walking)
+        if before.walk_done:
+            raise LabelingError("Every step here is rated: nothing is left to accept. Submit "
+                                "with Enter.", 409)
+        allowed = _allowed_ratings(assignment.project)
+        plan = []
+        for node_id, verdict in _span(before):
+            if verdict is None or verdict.rating is None or verdict.rating not in allowed:
+                break
+            plan.append((node_id, {"source": assignment.shown_source,
+                                   "version": verdict.version, "rating": verdict.rating}))
+            if verdict.rating == -1:
+                break
         if not plan:
             raise LabelingError("Nothing to accept here: the machine gives no verdict on the "
                                 "next unrated step. Rate it yourself (1/2/3).", 409)

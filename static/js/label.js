@@ -172,10 +172,14 @@
     rate(Number(el.dataset.verdict), el.dataset.node);
   }
 
+  // Accept takes the highlighted step's verdict and the preview's; when that rates the
+  // whole walk, the submit question opens at once (Enter confirms, Esc stays).
   function acceptVerdicts() {
     if (!panel().dataset.shownSource) { flash("This task shows no machine verdicts to accept.", "info"); return; }
     lastRated = null;
-    post(panel().dataset.acceptUrl, {});
+    post(panel().dataset.acceptUrl, {}).then(function () {
+      if (lastStatus < 400 && panel().dataset.walkDone === "1") submit();
+    });
   }
 
   // The critique box (outside the panel, so a swap never wipes what is typed): opened on
