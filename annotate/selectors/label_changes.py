@@ -43,9 +43,13 @@ def changes_of(state) -> Changes | None:
     for pos in state.positions:
         if pos.index >= len(old):
             added.append(pos)
-        elif ((old[pos.index] is not state.presentation[pos.index]  # kept as it was
-               and _shape(old[pos.index]) != _shape(state.presentation[pos.index]))
-              or any(i.node.pk in changed for i in pos.items)):
+            continue
+        entry = state.presentation[pos.index]
+        if old[pos.index] is entry:
+            # Kept from the state before the action (``task_state(before=...)``): the
+            # positions before the first changed one, so none of its steps changed.
+            continue
+        if _shape(old[pos.index]) != _shape(entry) or any(i.node.id in changed for i in pos.items):
             replaced.append(pos)
     if len(replaced) + len(added) > MAX_TOUCHED:
         return None

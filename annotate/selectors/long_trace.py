@@ -80,7 +80,7 @@ def attach_layout(state, *, all_hints: bool = True) -> None:
         state.layout = None
         return
     path = state.path
-    cells = [Cell(i, node.pk) for i, node in enumerate(path)]
+    cells = [Cell(i, node.id) for i, node in enumerate(path)]
     for pos in state.positions:
         item = pos.items[0]
         cell = cells[pos.index]
