@@ -1,6 +1,6 @@
 """What the browser tests do alike: sign in through the login page, open a task as an
-annotator, and keep a screenshot of a page under DATA_DIR/screenshots for a reviewer to look
-at."""
+annotator, wait for htmx to settle, check that math was rendered, and keep a screenshot of a
+page under DATA_DIR/screenshots for a reviewer to look at."""
 
 from pathlib import Path
 
@@ -36,3 +36,33 @@ def screenshot(page, name: str) -> Path:
     path = shots / name
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+# Text outside rendered KaTeX that still holds "$", "\\(" or "\\begin{": math the page left raw.
+RAW_MATH = """sel => {
+  const out = [];
+  document.querySelectorAll(sel).forEach(el => {
+    const walk = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    let n;
+    while ((n = walk.nextNode())) {
+      if (n.parentElement.closest('.katex')) continue;
+      const t = n.textContent;
+      if (t.includes('$') || t.includes('\\\\(') || t.includes('\\\\begin{')) out.push(t);
+    }
+  });
+  return out;
+}"""
+IDLE = "() => !document.querySelector('.htmx-request')"
+
+
+def settle(page) -> None:
+    """No htmx request in flight (and a moment for the swap's own scripts)."""
+    page.wait_for_function(IDLE)
+    page.wait_for_timeout(50)
+
+
+def math_rendered(page, sel: str, text_sel: str = "") -> None:
+    """``sel`` holds KaTeX and no raw LaTeX is left in ``sel text_sel``."""
+    assert page.locator(f"{sel} .katex").count() > 0, f"no KaTeX in {sel}"
+    where = f"{sel} {text_sel}".strip()
+    assert page.evaluate(RAW_MATH, where) == [], f"raw LaTeX left in {where}"

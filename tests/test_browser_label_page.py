@@ -10,23 +10,11 @@ import pytest
 
 from annotate.models import Assignment, Membership, Problem, Project, Solution, StepNode
 
+from .browser_helpers import RAW_MATH as RAW_DOLLARS
 from .browser_helpers import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-# Text outside rendered KaTeX that still holds a "$" or a "\begin{": math the page left raw.
-RAW_DOLLARS = """sel => {
-  const out = [];
-  document.querySelectorAll(sel).forEach(el => {
-    const walk = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
-    let n;
-    while ((n = walk.nextNode())) {
-      if (n.parentElement.closest('.katex')) continue;
-      if (n.textContent.includes('$') || n.textContent.includes('\\begin{')) out.push(n.textContent);
-    }
-  });
-  return out;
-}"""
 IDLE = "!document.querySelector('.htmx-request')"
 
 

@@ -11,24 +11,10 @@ import pytest
 
 from annotate.models import PreAnnotation, Project, StepGroup, StepRating
 
-from .browser_helpers import screenshot, start_labeling
+from .browser_helpers import math_rendered, screenshot, settle, start_labeling
 from .trace_factories import make_trace_solution
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-IDLE = "() => !document.querySelector('.htmx-request')"
-RAW_MATH = """sel => {
-  const out = [];
-  document.querySelectorAll(sel).forEach(el => {
-    const walk = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
-    let n;
-    while ((n = walk.nextNode())) {
-      if (n.parentElement.closest('.katex')) continue;
-      if (n.textContent.includes('\\\\(') || n.textContent.includes('$')) out.push(n.textContent);
-    }
-  });
-  return out;
-}"""
 
 
 def _cursor_pos(page) -> int:
@@ -41,13 +27,11 @@ def _rail(page, i: int) -> str:
 
 
 def _math_in(page, sel: str) -> None:
-    assert page.locator(f"{sel} .katex").count() > 0, f"no KaTeX in {sel}"
-    assert page.evaluate(RAW_MATH, f"{sel} .text") == [], f"raw LaTeX left in {sel}"
+    math_rendered(page, sel, ".text")
 
 
 def _settle(page) -> None:
-    page.wait_for_function(IDLE)
-    page.wait_for_timeout(50)
+    settle(page)
 
 
 def test_long_trace_by_keyboard_end_to_end(live_server, page, make_user):

@@ -12,24 +12,12 @@ import pytest
 
 from annotate.models import Assignment, Critique, PreAnnotation, Project, StepNode, StepRating
 
-from .browser_helpers import screenshot, start_labeling
+from .browser_helpers import math_rendered, screenshot, settle, start_labeling
 from .labeling_factories import make_solution
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-IDLE = "() => !document.querySelector('.htmx-request')"
-RAW_MATH = """sel => {
-  const out = [];
-  document.querySelectorAll(sel).forEach(el => {
-    const walk = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
-    let n;
-    while ((n = walk.nextNode())) {
-      if (n.parentElement.closest('.katex')) continue;
-      if (n.textContent.includes('$')) out.push(n.textContent);
-    }
-  });
-  return out;
-}"""
+
 STEPS = ["Let $x = 6$.", "Then $7x = 42$.", "So $x^2 = 36$.", "So $x + 1 = 8$.",
          "# Answer\n\n8"]
 REASONS = ["$x = 6$ is given.", "$7 \\cdot 6 = 42$.", "$6^2 = 36$.", "$6 + 1 = 7$, not $8$.",
@@ -55,18 +43,16 @@ def _path(solution) -> list:
 
 
 def _settle(page) -> None:
-    page.wait_for_function(IDLE)
-    page.wait_for_timeout(50)
+    settle(page)
 
 
 def _press(page, key: str) -> None:
     page.keyboard.press(key)
-    _settle(page)
+    settle(page)
 
 
 def _math_in(page, sel: str) -> None:
-    assert page.locator(f"{sel} .katex").count() > 0, f"no KaTeX in {sel}"
-    assert page.evaluate(RAW_MATH, sel) == [], f"raw LaTeX left in {sel}"
+    math_rendered(page, sel)
 
 
 def _item(node) -> str:
