@@ -301,3 +301,19 @@ def test_a_verify_save_reads_the_verdicts_once(make_user, client):
         verdict_reads = [q["sql"] for q in ctx.captured_queries if "preannotation" in q["sql"]]
         assert len(verdict_reads) == (1 if spec else 0), verdict_reads
     assert counts["verify-q"] == counts["plain-q"] + 1
+
+
+def test_an_unknown_verify_source_is_said_not_a_500(make_user, client):
+    """A spec the project form refuses, set another way (Django's admin): the page says so and
+    the steps can be rated; accept has nothing to take."""
+    project = make_project("badspec", verify_source="human:bob")
+    solution = make_solution(project, STEPS)
+    path = _path(solution)
+    user = add_member(project, make_user("ann-bad"))
+    client.force_login(user)
+    assignment = next_task(project, user)
+    page = client.get(f"/task/{assignment.pk}/")
+    assert page.status_code == 200
+    assert "shows no verdicts" in page.content.decode() and "human or gold source" in page.content.decode()
+    assert _post(client, "rate", assignment, node=path[0], rating=1).status_code == 200
+    assert _post(client, "accept", assignment).status_code == 409

@@ -137,6 +137,7 @@ class TaskState:
     # accept would take, and the verdicts read in this request (reused by its later states).
     preview: list = field(default_factory=list)
     verdicts: object = None
+    verdict_error: str = ""  # why the task's source gives no verdicts (an unknown spec)
 
     @property
     def items(self) -> list[Item]:

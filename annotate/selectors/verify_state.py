@@ -54,8 +54,11 @@ def attach_verdicts(state, start: int = 0, before=None) -> None:
         read = ReadVerdicts({}, set())
     missing = [n for n in dict.fromkeys(wanted) if n not in read.asked]
     if missing:
-        read.found.update(verdicts_for(assignment.shown_source, assignment.solution_id, missing,
-                                       blind.hidden_hints(assignment)))
+        try:
+            read.found.update(verdicts_for(assignment.shown_source, assignment.solution_id,
+                                           missing, blind.hidden_hints(assignment)))
+        except ValueError as exc:  # a spec the project form would refuse (set elsewhere)
+            state.verdict_error = str(exc)
         read.asked.update(missing)
     state.verdicts = read
     for p in positions:
