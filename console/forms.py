@@ -42,8 +42,13 @@ class ProjectForm(forms.ModelForm):
         if current and current not in dict(choices):
             choices.append((current, f"{current} (not registered)"))
         self.fields["queue_strategy"] = forms.ChoiceField(choices=choices)
+        self.fields["verify_blind_share"].required = False  # empty: no blind share
         keymap = self.instance.effective_keymap if self.instance.pk else DEFAULT_KEYMAP
         self.initial.setdefault("keymap", "\n".join(f"{a} = {k}" for a, k in keymap.items()))
+
+    def clean_verify_blind_share(self) -> float:
+        value = self.cleaned_data.get("verify_blind_share")
+        return 0.0 if value is None else value
 
     def clean_verify_source(self) -> str:
         spec = (self.cleaned_data.get("verify_source") or "").strip()
