@@ -95,6 +95,9 @@ def test_accept_takes_the_verdicts_up_to_the_first_bad(verify, client):
     # The walk stopped at the Bad step: its alternative is shown, and has no verdict to accept.
     page = client.get(f"/task/{assignment.pk}/").content.decode()
     assert "So it is $42$." in page
+    # The machine's Bad flags its step, for the "next flagged" key and the rail.
+    assert re.search(rf'machine-flag[^"]*"\s+data-node="{path[2]}"', page)
+    assert not re.search(rf'machine-flag[^"]*"\s+data-node="{path[1]}"', page)
     again = _post(client, "accept", assignment)
     assert again.status_code == 409 and "no verdict" in again.content.decode()
     _post(client, "rate", assignment, node=StepNode.objects.get(text="So it is $42$.").pk, rating=1)

@@ -86,7 +86,9 @@ def attach_layout(state, *, all_hints: bool = True) -> None:
         cell = cells[pos.index]
         cell.state = _RATING_STATE.get(item.rating, "unrated")
         cell.flagged = bool(item.flagged)
-        cell.hint = machine_flags(item.hints)
+        # A hint that flags the step, or verify mode's verdict saying Bad.
+        cell.hint = machine_flags(item.hints) or (
+            item.verdict is not None and item.verdict.rating == -1)
     if all_hints and state.project.show_hints:
         hints = PreAnnotation.objects.filter(node_id__in=[c.node_id for c in cells],
                                              scope__in=(0, state.assignment.solution_id))
@@ -97,7 +99,7 @@ def attach_layout(state, *, all_hints: bool = True) -> None:
         for h in hints.only("node_id", "rating", "value"):
             by_node.setdefault(h.node_id, []).append(h)
         for cell in cells:
-            cell.hint = machine_flags(by_node.get(cell.node_id, []))
+            cell.hint = cell.hint or machine_flags(by_node.get(cell.node_id, []))
     groups = [Group(g.pk, g.index, g.start, min(g.end, len(path)), g.title)
               for g in StepGroup.objects.filter(solution_id=state.assignment.solution_id)
               .only("id", "index", "start", "end", "title").order_by("index")
