@@ -15,6 +15,14 @@ lock = threading.Lock()
 failed = 0
 
 
+def log(status: int, path: str) -> None:
+    """One whole line per request: print() from two threads at once can interleave a line's
+    text with another's newline."""
+    with lock:
+        sys.stdout.write(f"{status} {path}\n")
+        sys.stdout.flush()
+
+
 class Proxy(BaseHTTPRequestHandler):
     def _answer(self, status: int, body: bytes, content_type="application/json"):
         self.send_response(status)
@@ -35,7 +43,7 @@ class Proxy(BaseHTTPRequestHandler):
             fail = self.path.endswith("/completions") and failed < FAILURES
             failed += fail
         if fail:
-            print(f"500 {self.path}", flush=True)
+            log(500, self.path)
             return self._answer(500, b'{"error":{"message":"injected failure","type":"server_error"}}')
         self._forward(body)
 
@@ -47,7 +55,7 @@ class Proxy(BaseHTTPRequestHandler):
                 status, data = answer.status, answer.read()
         except urllib.error.HTTPError as exc:
             status, data = exc.code, exc.read()
-        print(f"{status} {self.path}", flush=True)
+        log(status, self.path)
         self._answer(status, data)
 
     def log_message(self, *args):
