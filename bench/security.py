@@ -59,6 +59,7 @@ def deep(levels: int) -> str:
 def bad_inputs(ids: dict) -> list[Bad]:
     """Each request names one fault; ids are the walk's victim ids (and the outsider's own)."""
     P, model, snap = ids["project"], ids["model"], ids["snapshot"]
+    task, node = ids["assignment"], ids["node"]
     j = "application/json"
     form = "application/x-www-form-urlencoded"
 
@@ -158,6 +159,19 @@ def bad_inputs(ids: dict) -> list[Bad]:
             b"Content-Type: application/octet-stream\r\n\r\n{\"problem\": \"x\"}\n\r\n--B--\r\n",
             "multipart/form-data; boundary=B"),
         Bad("traversal: table name", "admin", "GET", f"/manage/{slug}/dashboard/..%2F..%2Fetc.csv"),
+        # The labeling page's critique box and accept, by the task's own annotator (its task is
+        # submitted: a 409 before any field is read, never a 5xx).
+        Bad("nul: critique", "admin", "POST", f"/task/{task}/critique/",
+            f"node={node}&text=a%00b".encode(), form),
+        Bad("long: critique", "admin", "POST", f"/task/{task}/critique/",
+            f"node={node}&text={long}&correction={long}".encode(), form),
+        Bad("surrogate: critique", "admin", "POST", f"/task/{task}/critique/",
+            f"node={node}&text=%ED%A0%80".encode(), form),
+        Bad("huge: critique node", "admin", "POST", f"/task/{task}/critique/",
+            f"node={huge}&text=x".encode(), form),
+        Bad("huge: critique delete node", "admin", "POST", f"/task/{task}/critique/delete/",
+            f"node={huge}".encode(), form),
+        Bad("accept: no verify source", "admin", "POST", f"/task/{task}/accept/", b"", form),
     ]
     # Other projects' objects, named from the outsider's own project (tests/authz_walk.py).
     out += [Bad(f.what, "outsider", f.method, f.path, f.body, j if f.body else "", foreign=True,
