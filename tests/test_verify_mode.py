@@ -231,7 +231,8 @@ def test_critiques_from_the_page(verify, client):
     assert (c.origin, c.text, c.correction) == ("replaced", "41 is off by one.", None)
     # Bad input: a specific 4xx, nothing changed.
     for bad, words in (({"text": ""}, "Write the critique"), ({"text": "x" * 4001}, "at most 4000"),
-                       ({"text": "a\x00b"}, "NUL"), ({"node": "abc", "text": "t"}, "whole number")):
+                       ({"text": "a\x00b"}, "NUL"), ({"node": "abc", "text": "t"}, "whole number"),
+                       ({"node": "9" * 40, "text": "t"}, "out of range")):
         data = {"node": path[2], **bad}
         answer = _post(client, "critique", assignment, **data)
         assert answer.status_code == 400 and words in answer.content.decode()

@@ -206,9 +206,12 @@ def _refuse_nul(value: str | None, field: str) -> None:
 
 def _parse_int(value, what: str) -> int:
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         raise LabelingError(f"{what} must be a whole number.") from None
+    if not -(2**63) <= number < 2**63:  # the database's bigint: a query would fail on it
+        raise LabelingError(f"{what} is out of range.")
+    return number
 
 
 def new_batch() -> int:
