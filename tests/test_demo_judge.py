@@ -90,7 +90,7 @@ def test_a_judge_run_against_a_server_serving_the_demo_judge(judge_server, celer
     model_dir, base_url = judge_server
     project = judged_project("judged-served", {"model": model_dir}, seed=11)
     run = wait_for_run(start_judge(project=project, judge={
-        "source": "demo-judge", "template": TEMPLATE_KEY, "max_new_tokens": 120,
+        "source": "demo-judge", "template": TEMPLATE_KEY, "max_new_tokens": 160,
         "generator": {"model": model_dir, "backend": "openai", "base_url": base_url,
                       "concurrency": 4}}),
         timeout=600)
@@ -110,7 +110,7 @@ def test_the_demo_judge_in_process_through_its_chat_template(judge_server, celer
         prompt.endswith("Judge all 2 steps.\nVerdicts:\n")
     project = judged_project("judged-local", {"model": model_dir}, seed=12)
     run = wait_for_run(start_judge(project=project, judge={
-        "source": "demo-judge-local", "template": TEMPLATE_KEY, "max_new_tokens": 120,
+        "source": "demo-judge-local", "template": TEMPLATE_KEY, "max_new_tokens": 160,
         "generator": {"model": model_dir}}), timeout=600)
     check_judged(run, "demo-judge-local")
     assert run.result["version"]["backend"] != "openai"
