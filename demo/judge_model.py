@@ -84,31 +84,24 @@ def step_reasons(problem: domain.ArithProblem, steps: list[str]) -> list[tuple[b
 
 def check_lines(problem: domain.ArithProblem, steps: list[str]) -> list[str]:
     """The scratchpad line written before each verdict (the parser ignores it): the step as
-    written, the step the checker expects from the value the previous step stated, and whether
-    the two results are the same, ``Check 2: 17 - 3 = 15 ; 17 - 3 = 14 differ``; for the
-    answer, the written answer beside the last stated value, ``Check 4: 15 ; 14 differ``.
-    Numbers are single tokens, so the expected result is a lookup, and "same" is decided where
-    the expected result is the current token, against one token a fixed distance back (an
-    operator or operand slip changes the result, so the results alone tell)."""
+    written beside the step the checker expects from the value the previous step stated,
+    ``Check 2: 17 - 3 = 15 ; 17 - 3 = 14``, or for the answer the written answer beside the
+    last stated value, ``Check 4: 15 ; 14``. Numbers are single tokens, so the expected result
+    is a lookup and the verdict compares tokens a fixed distance apart."""
     out, value = [], problem.start
     for i, text in enumerate(steps):
         answer = domain.parse_answer(text)
         match = domain._STEP_RE.match(text)
         if answer is not None:
-            out.append(f"Check {i + 1}: {answer} ; {value} {_same(answer == value)}")
+            out.append(f"Check {i + 1}: {answer} ; {value}")
         elif match and i < len(problem.ops) and value is not None:
             op, n = problem.ops[i]
-            result = domain.apply(value, op, n)
-            expected = domain.format_step(value, op, n, result)
-            out.append(f"Check {i + 1}: {text.strip()} ; {expected} {_same(int(match[4]) == result)}")
+            expected = domain.format_step(value, op, n, domain.apply(value, op, n))
+            out.append(f"Check {i + 1}: {text.strip()} ; {expected}")
         else:
             out.append(f"Check {i + 1}: none")
         value = int(match[4]) if match else None
     return out
-
-
-def _same(same: bool) -> str:
-    return "same" if same else "differ"
 
 
 def judge_answer(problem: domain.ArithProblem, steps: list[str]) -> str:
@@ -218,7 +211,7 @@ def loss_weights(tokenizer, labels, config: JudgeBuildConfig):
     import torch
 
     ids = tokenizer.convert_tokens_to_ids
-    verdicts = {ids("Ġcorrect"), ids("Ġincorrect"), ids("Ġsame"), ids("Ġdiffer")}
+    verdicts = {ids("Ġcorrect"), ids("Ġincorrect")}
     check, semi, newline = ids("Check"), ids("Ġ;"), ids("Ċ")
     weights = torch.ones(labels.shape)
     for r, row in enumerate(labels.tolist()):
@@ -227,8 +220,6 @@ def loss_weights(tokenizer, labels, config: JudgeBuildConfig):
             if tok == check:
                 state = 1
             elif tok == newline:
-                state = 0
-            elif tok in verdicts:
                 state = 0
             elif tok == semi and state == 1:
                 state = 2
@@ -248,7 +239,7 @@ def train_demo_judge(out_dir: Path, config: JudgeBuildConfig = JudgeBuildConfig(
     pairs = training_pairs(config.train_solutions, config.seed, config.slip_rate,
                            config.right_share)
     extra = [f"Step {k}: correct incorrect - the answer is wrong: the last value is\n"
-             f"Check {k}: none ; # same differ" for k in range(1, 10)]
+             f"Check {k}: none ; #" for k in range(1, 10)]
     tokenizer = build_judge_tokenizer([a + b for a, b in pairs] + extra)
     tokenizer.chat_template = CHAT_TEMPLATE
     input_ids, attention, labels = _encode(tokenizer, pairs)
