@@ -1,20 +1,30 @@
-"""The offline demo judge: a tiny GPT-2 that reads a demo solution and writes a verdict and a
-short reason for every step, trained from the exact checker.
+"""The offline demo judge: a tiny decoder (Llama's layout) that reads a demo solution and
+writes, for every step, a check line and then a verdict with a short reason, trained from the
+exact checker.
 
 It answers the compact ``demo_steps`` judge template (``generation/judging/templates.py``)
-as a conversation, one line per step, in the form the judge parser reads::
+as a conversation. Before each verdict it writes a scratchpad line the judge parser ignores:
+the step as written beside the step the checker expects from the value the previous step
+stated (for the answer, the written answer beside the last stated value). The verdict lines
+are in the form the parser reads::
 
+    Check 1: 12 + 5 = 17 ; 12 + 5 = 17
     Step 1: correct - 12 + 5 = 17
+    Check 2: 17 - 3 = 15 ; 17 - 3 = 14
     Step 2: incorrect - 17 - 3 = 15 is wrong: 17 - 3 = 14
+    Check 3: 15 ; 15
     Step 3: correct - the answer is 15
 
-A wrong step's reason is the step the checker expected from the value the previous step
-stated. The conversation is rendered by a chat template saved in the tokenizer, so the
-in-process backend, ``transformers serve`` and vLLM all build the same prompt. It is trained
-on a small budget (about 6 minutes of one core): at the default build it writes the format and
-copies each step into its reason, but calls nearly every step correct (docs/labels.md, "The
-demo judge"; more steps are what it lacks). Training solutions are the domain's own: right ones, ones with a planted error carried
-forward, and ones with scattered slips (wrong results, operands, operators, answers).
+Whole numbers are single tokens (the domain's numbers stay under 100), so the expected result
+is a lookup rather than digit-level carry logic. Training solutions are the domain's own,
+with errors oversampled (about half of the operation steps wrong: planted errors carried
+forward and scattered slips in results, operands, operators and answers), and the verdict
+words and each check line's expected half weigh 3x in the loss, so that copying the written
+step does not win over computing. The conversation is rendered by a chat template saved in
+the tokenizer, so the in-process backend, ``transformers serve`` and vLLM build the same
+prompt. At the default build (2,000 steps, about 5 minutes of one core) it finds about half
+of the wrong operation steps and misses wrong answers (balanced accuracy about 0.6;
+docs/labels.md, "The demo judge", and docs/performance.md for the builds tried).
 """
 
 from __future__ import annotations
@@ -47,14 +57,14 @@ class JudgeBuildConfig:
     seed: int = 0
     train_solutions: int = 12000
     # Share of scattered slips per operation step in training (the evaluation's mix has 0.3).
-    slip_rate: float = 0.3
+    slip_rate: float = 0.7
     # Share of training solutions with every step right (the evaluation's mix has 0.3).
-    right_share: float = 0.3
+    right_share: float = 0.05
     # The verdict word's loss, and the expected half of each check line's, weigh this many
     # times another token's.
-    verdict_weight: float = 1.0
-    check_weight: float = 1.0
-    arch: str = "gpt2"  # or "llama"
+    verdict_weight: float = 3.0
+    check_weight: float = 3.0
+    arch: str = "llama"  # or "gpt2"
 
 
 QUICK = JudgeBuildConfig(steps=60, layers=2, width=64, train_solutions=1500)

@@ -5,16 +5,15 @@ same judge in process. The stored verdicts and reasons are the judge's own: read
 trained format, each reason of a step called right the step itself (the judge read the step it
 names), and the verdicts' accuracy against the exact checker above a floor measured with margin.
 
-At the default build budget the judge calls (nearly) every step correct (docs/labels.md, "The
-demo judge"): its accuracy is the share of right steps, and there is no balanced-accuracy floor
-to set yet."""
+The judge finds errors: its balanced accuracy on fixed seeded solutions is held to a floor
+above the 0.50 of a judge that calls every step correct (docs/labels.md, "The demo judge")."""
 
 import re
 
 import pytest
 
 from annotate.models import PreAnnotation, Project, Solution, StepNode
-from demo.judge_model import TEMPLATE_KEY, judge_messages
+from demo.judge_model import TEMPLATE_KEY, evaluate_demo_judge, judge_messages
 from demo.labels import exact_labels_for_solution
 from demo.seed import seed_demo_content
 from demo.testing import build_test_judge
@@ -25,9 +24,11 @@ from workers.models import Run
 
 # Judging through `transformers serve` is one request at a time, on a shared 2-core machine.
 pytestmark = [pytest.mark.timeout(1200)]
-# Measured: 0.79 at build time, 0.83 on the test's seeded solutions; reasons copied 0.67.
-ACCURACY_FLOOR = 0.70
+# Measured: accuracy 0.69 at build time; reasons of steps called right copied 0.73.
+ACCURACY_FLOOR = 0.60
 COPIED_FLOOR = 0.40
+# Measured 0.60 (64 solutions of seed 2; 0.59 on seed 3); calling every step correct is 0.50.
+BALANCED_FLOOR = 0.55
 STEP = r"-?\d+ [+-] \d+ = -?\d+"
 REASON = re.compile(rf"^({STEP}|{STEP} is wrong: {STEP}|the answer is -?\d+|"
                     rf"the answer -?\d+ is wrong: the last value is -?\d+|{STEP} is wrong)$")
@@ -114,3 +115,12 @@ def test_the_demo_judge_in_process_through_its_chat_template(judge_server, celer
         "generator": {"model": model_dir}}), timeout=600)
     check_judged(run, "demo-judge-local")
     assert run.result["version"]["backend"] != "openai"
+
+
+def test_the_demo_judge_finds_errors_on_fixed_seeded_solutions():
+    """Greedy verdicts on 64 fixed seeded solutions (a fifth of the steps wrong) against the
+    exact checker: a judge that calls every step correct scores 0.50 and fails."""
+    result = evaluate_demo_judge(build_test_judge(), n_solutions=64, seed=2)
+    assert result["unreadable"] <= 0.05, result
+    assert result["recall_wrong"] > 0.3 and result["recall_right"] > 0.5, result
+    assert result["balanced_accuracy"] >= BALANCED_FLOOR, result
