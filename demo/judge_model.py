@@ -48,7 +48,7 @@ CHAT_TEMPLATE = ("{% for m in messages %}{{ m['content'] | trim }}\n{% endfor %}
 
 @dataclass
 class JudgeBuildConfig:
-    steps: int = 2000
+    steps: int = 4000
     layers: int = 2
     width: int = 128
     heads: int = 4
