@@ -13,7 +13,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--out", default="", help="Directory (default MODELS_DIR/demo-judge).")
         parser.add_argument("--steps", type=int, default=None,
-                            help="Optimizer steps (default 2000: about 6 minutes of one core).")
+                            help="Optimizer steps (default 4000: about 7 minutes of one core).")
         parser.add_argument("--quick", action="store_true",
                             help="A seconds-long smoke build (well-formed, often wrong).")
         parser.add_argument("--force", action="store_true", help="Rebuild even if cached.")
