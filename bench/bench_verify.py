@@ -409,11 +409,7 @@ def main() -> None:
         print(f"\nsolutions {kind}: keys rating {k['rating']:.2f}, verify {k['verify']:.2f} "
               f"({k['rating'] / k['verify']:.2f}x)", end="")
     print(f"\n\nA perfect source would give {perfect:.2f} keys per solution in verify mode "
-          f"({keys['rating'] / perfect:.2f}x fewer than rating mode): the ceiling on this data. "
-          f"Without the two submit keys: rating {keys['rating'] - vk.SUBMIT_KEYS:.2f}, verify "
-          f"{keys['verify'] - vk.SUBMIT_KEYS:.2f} "
-          f"({(keys['rating'] - vk.SUBMIT_KEYS) / (keys['verify'] - vk.SUBMIT_KEYS):.2f}x), perfect "
-          f"source {perfect - vk.SUBMIT_KEYS:.2f}.")
+          f"({keys['rating'] / perfect:.2f}x fewer than rating mode): the ceiling on this data.")
     print("SQL per action (queries, of them machine-label reads): " + "; ".join(
         f"{k} {v['queries']} ({v['machine_label_reads']})" for k, v in queries.items()))
     print(f"Label saves like for like (the same steps rated in both projects in turn, n={len(paired['rating'])} "
