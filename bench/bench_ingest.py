@@ -35,6 +35,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
+from bench.scratch import scratch_database  # noqa: E402
+
 #: The last commit with the row-at-a-time importer.
 BASELINE_REV = "967216b"
 #: The tables an import writes, in the order a COPY can refill them.
@@ -154,16 +156,12 @@ def main() -> None:
 
     django.setup()
     from django.db import connection
-    from django.test.utils import setup_test_environment
 
     from annotate.models import Project
 
     baseline = load_baseline(args.baseline_rev)
     records = load_records(Path(args.data))
-    setup_test_environment()
-    db_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    folder = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
-    try:
+    with scratch_database("bench-ingest-") as (db_name, folder):
         print(f"database: {connection.vendor} ({db_name}); baseline from {args.baseline_rev}")
         base_path, main_path = folder / "baseline.jsonl", folder / "replicas.jsonl"
         base_records, base_steps = write_replicas(records, args.baseline_replicas, base_path, "b")
@@ -204,12 +202,6 @@ def main() -> None:
               f"({new['seconds'] / copy_s:.1f}x slower)")
         print(f"PRM800K-size extrapolation   : {1_070_000 / new_rate:.0f} s for ~1,070,000 rated "
               f"steps (baseline {1_070_000 / base_rate / 60:.0f} min)")
-    finally:
-        for part in folder.iterdir():
-            part.unlink()
-        folder.rmdir()
-        connection.close()
-        connection.creation.destroy_test_db(db_name, verbosity=0)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,6 +29,7 @@ sys.path.insert(0, str(REPO / "bench"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
 from bench_trace_import import write_traces  # noqa: E402
+from scratch import scratch_database  # noqa: E402
 
 
 def main() -> None:
@@ -43,7 +43,6 @@ def main() -> None:
 
     django.setup()
     from django.db import connection
-    from django.test.utils import setup_test_environment
 
     from annotate.models import Project, Solution
     from annotate.services.imports import import_file
@@ -52,10 +51,7 @@ def main() -> None:
     from workers.models import Run
     from workers.runs import RunContext
 
-    setup_test_environment()
-    db_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    folder = Path(tempfile.mkdtemp(prefix="bench-recut-"))
-    try:
+    with scratch_database("bench-recut-") as (db_name, folder):
         traces = [json.loads(line) for line in (Path(args.data) / "deltabench" / "examples.jsonl")
                   .read_text().splitlines() if line.strip()]
         _, think_path, _ = write_traces(traces, args.replicas, folder)
@@ -90,12 +86,6 @@ def main() -> None:
               f"{loop_s / run_s:.2f}x")
         print(f"redelivered Run (skips)   : {n / again_s:7.1f} traces/s ({again_s:.2f}s)  "
               f"{loop_s / again_s:.2f}x")
-    finally:
-        for part in folder.iterdir():
-            part.unlink()
-        folder.rmdir()
-        connection.close()
-        connection.creation.destroy_test_db(db_name, verbosity=0)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,6 +31,7 @@ sys.path.insert(0, str(REPO / "bench"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
 from bench_ingest import load_records, write_replicas  # noqa: E402
+from scratch import scratch_database  # noqa: E402
 
 
 def write_traces(records: list[dict], replicas: int, folder: Path) -> tuple[Path, Path, int]:
@@ -71,15 +71,11 @@ def main() -> None:
 
     django.setup()
     from django.db import connection
-    from django.test.utils import setup_test_environment
 
     from annotate.models import Project, SolutionTrace
 
     data = Path(args.data)
-    setup_test_environment()
-    db_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    folder = Path(tempfile.mkdtemp(prefix="bench-trace-"))
-    try:
+    with scratch_database("bench-trace-") as (db_name, folder):
         prm_path = folder / "prm800k.jsonl"
         n_prm, prm_steps = write_replicas(load_records(data / "prm800k"), args.prm_replicas, prm_path)
         traces = [json.loads(line) for line in
@@ -112,12 +108,6 @@ def main() -> None:
             print(f"{name:<22}: {rate:8.0f} steps/s, {mib:.2f} MiB/s of file ({seconds:.1f}s, "
                   f"{steps} steps, {n_traces / seconds:.0f} traces/s; {dict(report.objects)}); "
                   f"{rate / prm_rate:.2f}x the PRM800K path's steps/s, {mib / prm_mib:.2f}x its MiB/s")
-    finally:
-        for part in folder.iterdir():
-            part.unlink()
-        folder.rmdir()
-        connection.close()
-        connection.creation.destroy_test_db(db_name, verbosity=0)
 
 
 if __name__ == "__main__":
