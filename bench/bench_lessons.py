@@ -115,13 +115,17 @@ def held_out_auroc(path: Path, n_problems: int) -> float:
     return round(metrics["step"]["auroc"], 4)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--database-url",
-                        default="postgres://postgres@127.0.0.1:5432/stepwise_bench_lessons")
+def add_demo_args(parser: argparse.ArgumentParser, database: str) -> None:
+    """The scratch database and the seeded demo project, as the demo-domain benches take them."""
+    parser.add_argument("--database-url", default=f"postgres://postgres@127.0.0.1:5432/{database}")
     parser.add_argument("--problems", type=int, default=30)
     parser.add_argument("--per-problem", type=int, default=2)
     parser.add_argument("--error-rate", type=float, default=0.5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_demo_args(parser, "stepwise_bench_lessons")
     parser.add_argument("--base", default="", help="PRM base (default: MiniLM cut to 2 layers)")
     parser.add_argument("--prm-solutions", type=int, default=240,
                         help="every PRM's training set is cycled to this many solutions")

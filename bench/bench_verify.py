@@ -284,12 +284,10 @@ def emit(phase: str, **data) -> None:
 
 
 def main() -> None:
+    from bench_lessons import add_demo_args
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--database-url",
-                        default="postgres://postgres@127.0.0.1:5432/stepwise_bench_verify")
-    parser.add_argument("--problems", type=int, default=30)
-    parser.add_argument("--per-problem", type=int, default=2)
-    parser.add_argument("--error-rate", type=float, default=0.5)
+    add_demo_args(parser, "stepwise_bench_verify")
     parser.add_argument("--rounds", type=int, default=2,
                         help="annotators, each labeling every solution in both projects")
     parser.add_argument("--latency-rounds", type=int, default=3,
