@@ -208,6 +208,21 @@ def test_a_certification_sample_is_labeled_blind(make_user, client):
     client.force_login(user)
     page = client.get(f"/task/{assignment.pk}/").content.decode()
     assert "JUDGE-REASON-3" not in page and "data-verdict" not in page
+    # Nor can the annotator have the hidden source's reason offered through the critiques API:
+    # it answers as for a source with no reason, and writes nothing.
+    from api.services import issue_token
+
+    path = _path(assignment.solution)
+    _post(client, "rate", assignment, node=path[0], rating=1)
+    _post(client, "rate", assignment, node=path[1], rating=1)
+    _post(client, "rate", assignment, node=path[2], rating=-1)
+    _, key = issue_token(user=user, name="blind-api", scope="write")
+    answer = client.post(f"/api/assignments/{assignment.pk}/critiques/",
+                         {"node": path[2], "text": "x", "shown_source": SPEC},
+                         content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert answer.status_code == 400 and "gave no reason" in answer.content.decode()
+    assert "JUDGE-REASON-3" not in answer.content.decode()
+    assert not Critique.objects.filter(assignment=assignment).exists()
 
 
 def test_critiques_from_the_page(verify, client):

@@ -9,9 +9,11 @@ taken from the client, so the record of what was shown is the machine's own text
 
 from __future__ import annotations
 
-from annotate.models import Assignment, Critique, PreAnnotation, StepNode
+from annotate.models import Assignment, Critique, StepNode
 from annotate.selectors.labeling import rateable_node_ids, task_state
+from annotate.selectors.verdicts import verdicts_for
 
+from . import blind
 from .labeling import (
     MAX_STEP_CHARS,
     LabelingError,
@@ -24,7 +26,8 @@ from .labeling import (
 from .tree import get_or_create_node
 
 MAX_CRITIQUE_CHARS = 4000
-MACHINE_KINDS = {"judge": PreAnnotation.Kind.JUDGE, "imported": PreAnnotation.Kind.IMPORTED}
+#: The label sources that write reasons (docs/labels.md).
+MACHINE_FAMILIES = ("judge", "imported")
 ORIGINS = {c.value for c in Critique.Origin}
 
 
@@ -40,20 +43,21 @@ def clean_text(text, what: str = "critique", limit: int = MAX_CRITIQUE_CHARS) ->
     return text
 
 
-def machine_reason(spec: str, node_id: int, solution_id: int) -> str:
-    """The reason a machine source gave for the step (in this solution's context first)."""
+def machine_reason(spec: str, node_id: int, assignment) -> str:
+    """The reason a machine source gave for the step in this task's solution, read through the
+    one reader of label sources (``selectors.verdicts``). A source this labeler may not see (a
+    blind certification's) gives none, as an unknown one does."""
     if not isinstance(spec, str):
         raise LabelingError("'shown_source' names a machine source: judge:<name> or imported:<name>.")
     family, _, name = spec.partition(":")
-    if family not in MACHINE_KINDS or not name:
+    if family not in MACHINE_FAMILIES or not name:
         raise LabelingError(f"'{spec[:200]}' is no machine critique source; use judge:<name> or "
                             "imported:<name>.")
-    row = (PreAnnotation.objects.filter(node_id=node_id, kind=MACHINE_KINDS[family], source=name,
-                                        scope__in=(0, solution_id)).exclude(reason="")
-           .order_by("-scope", "-id").values_list("reason", flat=True).first())
-    if row is None:
+    verdict = verdicts_for(spec, assignment.solution_id, [node_id],
+                           blind.hidden_hints(assignment)).get(node_id)
+    if verdict is None or not verdict.reason:
         raise LabelingError(f"{spec[:200]} gave no reason for this step.")
-    return row
+    return verdict.reason
 
 
 def _origin(origin, text: str, shown: str | None) -> str:
@@ -105,7 +109,7 @@ def write(assignment_id: int, user, *, node_id, text, correction=None, shown_sou
         text = clean_text(text)
         if Critique.objects.filter(assignment=assignment, node=node).exists():
             raise LabelingError("This step already has your critique; edit it instead.", 409)
-        shown = (machine_reason(shown_source, node.pk, assignment.solution_id)
+        shown = (machine_reason(shown_source, node.pk, assignment)
                  if shown_source not in (None, "") else None)
         return Critique.objects.create(
             assignment=assignment, node=node, author=user, text=text,
