@@ -44,11 +44,9 @@ def changes_of(state) -> Changes | None:
         if pos.index >= len(old):
             added.append(pos)
             continue
+        if pos.index < state.kept_until:
+            continue  # kept from the state before the action: before its first changed step
         entry = state.presentation[pos.index]
-        if old[pos.index] is entry:
-            # Kept from the state before the action (``task_state(before=...)``): the
-            # positions before the first changed one, so none of its steps changed.
-            continue
         if _shape(old[pos.index]) != _shape(entry) or any(i.node.id in changed for i in pos.items):
             replaced.append(pos)
     if len(replaced) + len(added) > MAX_TOUCHED:

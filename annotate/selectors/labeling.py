@@ -138,6 +138,8 @@ class TaskState:
     preview: list = field(default_factory=list)
     verdicts: object = None
     verdict_error: str = ""  # why the task's source gives no verdicts (an unknown spec)
+    # Positions before this index were kept from the state before the action, unchanged.
+    kept_until: int = 0
 
     @property
     def items(self) -> list[Item]:
@@ -433,6 +435,7 @@ def task_state(assignment: Assignment, *, path=None, ratings=None,
         if before is not None and changed:
             start = _first_changed(before, changed)
         state = _first_error_state(assignment, ratings, path, kept=before, start=start)
+        state.kept_until = start
     if assignment.project.show_hints:
         _attach_hints(state, start)
     if assignment.shown_source:

@@ -191,8 +191,7 @@ def accept(request, pk):
 def _critique_answer(request, pk: int, node_id: int):
     """The step's position again (its critique shown), as a rating's answer is."""
     state = task_state(labeling.load_for_user(pk, request.user))
-    # Copies: an entry identical to the one shown means "kept, unchanged" (label_changes).
-    state.changed, state.shown_before = {node_id}, [dict(e) for e in state.presentation]
+    state.changed, state.shown_before = {node_id}, state.presentation
     return state
 
 
