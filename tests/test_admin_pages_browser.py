@@ -73,3 +73,27 @@ def test_model_page_watched_live_offers_search_and_scoring_when_ready(live_serve
     page.wait_for_selector("#search-link")
     assert page.is_visible("#score-button")
     assert page.inner_text(".prm-status") == "Ready"
+
+
+def test_verify_source_is_set_in_the_settings_form(live_server, page, make_user):
+    """The settings form takes a machine source for verify mode and a blind share; a human
+    source is refused on the form itself, with its reason, and nothing is saved."""
+    admin = make_user("verify-admin")
+    project = make_project("verify-form", admin=admin)
+    sign_in(page, live_server, "verify-admin")
+    page.goto(f"{live_server.url}/manage/{project.slug}/")
+    page.fill("#project-form input[name=verify_source]", "human:bob")
+    page.fill("#project-form input[name=verify_blind_share]", "0.2")
+    page.click("#project-form button[type=submit]")
+    page.wait_for_selector("#project-form .error")
+    assert "human or gold source" in page.inner_text("#project-form .error")
+    assert page.input_value("#project-form input[name=verify_source]") == "human:bob"
+    project.refresh_from_db()
+    assert project.verify_source == ""
+    screenshot(page, "manage-verify-source-refused.png")
+    page.fill("#project-form input[name=verify_source]", "judge:demo-judge")
+    page.click("#project-form button[type=submit]")
+    page.wait_for_selector("ul.messages")
+    project.refresh_from_db()
+    assert (project.verify_source, project.verify_blind_share) == ("judge:demo-judge", 0.2)
+    assert page.input_value("#project-form input[name=verify_source]") == "judge:demo-judge"
