@@ -160,6 +160,20 @@ def test_verify_first_error_mode_by_keyboard(live_server, page, make_user):
     assert critique.origin == "edited" and critique.shown_text == REASONS[3]
     assert critique.correction.text == "So $x + 1 = 7$." and critique.correction.author == "human"
 
+    # e again opens the critique for editing (Delete offered); Replace clears the machine's
+    # words, and what is typed instead is recorded as replaced.
+    _press(page, "e")
+    assert box.input_value().startswith(REASONS[3]) and page.locator("#critique-delete").is_visible()
+    page.click("#critique-replace")
+    assert box.input_value() == ""
+    box.type("Adding 1 to $6$ gives $7$.")
+    box.press("Control+Enter")
+    _settle(page)
+    assert "machine reason replaced" in page.inner_text(f"{_item(path[3])} .critique").lower()
+    _math_in(page, f"{_item(path[3])} .critique")
+    critique.refresh_from_db()
+    assert (critique.origin, critique.text) == ("replaced", "Adding 1 to $6$ gives $7$.")
+
     # Reload: everything resumes as it was.
     page.reload()
     page.wait_for_selector("#task .item.cursor")

@@ -199,6 +199,9 @@
     form.elements.correction.value = own ? own.dataset.correction : "";
     document.getElementById("critique-offered").hidden = !(!own && reason);
     document.getElementById("critique-delete").hidden = !own;
+    // Replace is for a machine's reason: offered now, or the one a critique was made from.
+    form.dataset.machine = (own ? own.dataset.origin !== "written" : !!reason) ? "1" : "";
+    document.getElementById("critique-replace").hidden = form.dataset.machine !== "1";
     document.getElementById("critique-step").textContent = pos ? "step " + (Number(pos.dataset.position) + 1) : "the step";
     form.hidden = false;
     form.elements.text.focus();
@@ -304,7 +307,7 @@
     if (t.closest("#critique-cancel")) { closeCritique(); return; }
     if (t.closest("#critique-replace")) {
       var cf = document.getElementById("critique-form");
-      if (cf.elements.offered.value === "1") cf.elements.origin.value = "replaced";
+      if (cf.dataset.machine === "1") cf.elements.origin.value = "replaced";
       cf.elements.text.value = "";
       cf.elements.text.focus();
       return;
