@@ -168,14 +168,19 @@ def missing_on_bad(state) -> str | None:
             f"{', '.join(missing)} before submitting.")
 
 
+def _of_step(assignment_id: int, user, node_id: int) -> Critique | None:
+    """The user's critique of the step in their task (the page names steps, not critiques)."""
+    return Critique.objects.filter(assignment_id=assignment_id, node_id=node_id,
+                                   assignment__annotator=user).first()
+
+
 def save_from_page(assignment_id: int, user, *, node_id, text, correction=None,
                    origin=None, offered: bool = False) -> int:
     """The labeling page's critique box: write the step's critique, or edit the one it has.
     ``offered``: the box was opened with the task's machine reason in it (verify mode), so
     the record says whether it was accepted, edited or replaced. Returns the node id."""
     node_id = _parse_int(node_id, "The step id")
-    existing = Critique.objects.filter(assignment_id=assignment_id, node_id=node_id,
-                                       assignment__annotator=user).first()
+    existing = _of_step(assignment_id, user, node_id)
     if existing is not None:
         edit(assignment_id, user, critique_id=existing.pk, text=text,
              correction=correction or "", origin=origin or None)
@@ -192,8 +197,7 @@ def save_from_page(assignment_id: int, user, *, node_id, text, correction=None,
 
 def delete_on_page(assignment_id: int, user, *, node_id) -> int:
     node_id = _parse_int(node_id, "The step id")
-    existing = Critique.objects.filter(assignment_id=assignment_id, node_id=node_id,
-                                       assignment__annotator=user).first()
+    existing = _of_step(assignment_id, user, node_id)
     if existing is None:
         raise LabelingError("This step has no critique of yours to delete.", 404)
     delete(assignment_id, user, critique_id=existing.pk)
