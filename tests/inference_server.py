@@ -40,6 +40,24 @@ def sampling_model_dir(model: Path, out: Path) -> Path:
     return out
 
 
+#: Role lines: the demo model has no chat template of its own.
+CHAT_TEMPLATE = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n\n{% endfor %}"
+                 "{% if add_generation_prompt %}assistant:{% endif %}")
+
+
+def chat_model_dir(out: Path) -> Path:
+    """The demo model as ``sampling_model_dir`` gives it, with ``CHAT_TEMPLATE`` in its own
+    copy of the tokenizer config (chat completions need one)."""
+    from demo.testing import build_test_model
+
+    model_dir = sampling_model_dir(build_test_model(), out)
+    config_path = model_dir / "tokenizer_config.json"
+    config = json.loads(config_path.read_text())
+    config_path.unlink()  # a link into the shared model: write a copy of our own
+    config_path.write_text(json.dumps({**config, "chat_template": CHAT_TEMPLATE}))
+    return model_dir
+
+
 def wait_until_up(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -14,7 +14,6 @@ from django.conf import settings as django_settings
 
 from annotate.models import PreAnnotation, Project
 from demo.seed import seed_demo_content
-from demo.testing import build_test_model
 from generation.backends import backend_for
 from generation.config import GeneratorSettings
 from generation.judging.parsing import parse
@@ -22,11 +21,9 @@ from generation.judging.services import start_judge
 from generation.judging.templates import STEP_VERDICTS
 from quality.labels import available_sources
 from tests.conftest import redeliver, stop_process, wait_for_run
-from tests.inference_server import sampling_model_dir, start_flaky_proxy, start_transformers_serve
+from tests.inference_server import chat_model_dir, start_flaky_proxy, start_transformers_serve
 from workers.models import Run
 
-CHAT_TEMPLATE = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n\n{% endfor %}"
-                 "{% if add_generation_prompt %}assistant:{% endif %}")
 # Short: the demo model's context is 141 tokens (a default template's prompt is longer).
 CONVERSATION = [{"role": "system", "content": "Judge the steps."},
                 {"role": "user", "content": "5 + 3 = 8\nThe answer is 8"}]
@@ -36,12 +33,7 @@ CONVERSATION = [{"role": "system", "content": "Judge the steps."},
 def chat_model(tmp_path_factory):
     """The demo model with a chat template, served by ``transformers serve``."""
     root = tmp_path_factory.mktemp("judge")
-    model_dir = sampling_model_dir(build_test_model(),
-                                   Path(django_settings.MODELS_DIR) / f"judge-{root.name}")
-    config_path = model_dir / "tokenizer_config.json"
-    config = json.loads(config_path.read_text())
-    config_path.unlink()  # a link into the shared model: write a copy of our own
-    config_path.write_text(json.dumps({**config, "chat_template": CHAT_TEMPLATE}))
+    model_dir = chat_model_dir(Path(django_settings.MODELS_DIR) / f"judge-{root.name}")
     proc, base_url = start_transformers_serve(model_dir, root / "serve.log")
     try:
         yield str(model_dir), base_url, root

@@ -161,17 +161,10 @@ def test_an_llm_run_through_a_real_transformers_serve_server(celery_worker, make
 
     from django.conf import settings as django_settings
 
-    from demo.testing import build_test_model
     from tests.conftest import stop_process
-    from tests.inference_server import sampling_model_dir, start_transformers_serve
-    from tests.test_judge_backends import CHAT_TEMPLATE
+    from tests.inference_server import chat_model_dir, start_transformers_serve
 
-    model_dir = sampling_model_dir(build_test_model(),
-                                   Path(django_settings.MODELS_DIR) / f"recut-{tmp_path.name}")
-    config_path = model_dir / "tokenizer_config.json"
-    config = json.loads(config_path.read_text())
-    config_path.unlink()  # a link into the shared model: write a copy of our own
-    config_path.write_text(json.dumps({**config, "chat_template": CHAT_TEMPLATE}))
+    model_dir = chat_model_dir(Path(django_settings.MODELS_DIR) / f"recut-{tmp_path.name}")
     proc, base_url = start_transformers_serve(model_dir, tmp_path / "serve.log")
     try:
         admin = make_user("serve-recut-admin")
