@@ -110,6 +110,7 @@ def start_certification(project, user, *, source: str, max_error, confidence,
             CertificationStep(certification=cert, solution_id=sid, position=pos)
             for sid, pos in sample)
         blind.first_changed(project)
+        blind.hints_may_be_hidden(project.pk, True)
     return cert
 
 
@@ -165,9 +166,13 @@ def evaluate(cert: Certification) -> Certification | Progress:
 
 
 def _void(cert: Certification, why: str) -> Certification:
-    cert.status, cert.void_reason = Certification.Status.VOID, why
-    cert.save(update_fields=["status", "void_reason"])
-    blind.first_changed(cert.project)
+    with transaction.atomic():
+        blind.lock_hidden_flag(cert.project_id)
+        cert.status, cert.void_reason = Certification.Status.VOID, why
+        cert.save(update_fields=["status", "void_reason"])
+        blind.hints_may_be_hidden(cert.project_id, Certification.objects.filter(
+            project_id=cert.project_id).exclude(status=Certification.Status.VOID).exists())
+        blind.first_changed(cert.project)
     return cert
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.db import connection
 from django.db.models import Max, Q
 
 from annotate.models import Assignment, GoldLabel, PreAnnotation, StepRating
@@ -181,18 +182,40 @@ def node_verdicts(spec: str, solution_id: int, node_ids: list[int], exclude: Q |
     in this solution's context, with its reason, how sure it is and its version. The labels
     are ``labels_for``'s: the same rows, precedence and thresholds."""
     source = machine_source(spec)
-    qs = PreAnnotation.objects.filter(machine_rows(source), node_id__in=node_ids,
-                                      scope__in=(0, solution_id))
-    if exclude is not None:
-        qs = qs.exclude(exclude)
+    if exclude is None:
+        rows = _verdict_rows(source, solution_id, node_ids)
+    else:
+        rows = (PreAnnotation.objects.filter(machine_rows(source), node_id__in=node_ids,
+                                             scope__in=(0, solution_id)).exclude(exclude)
+                .order_by("scope", "created", "id")
+                .values_list("node_id", "value", "rating", "reason", "provenance"))
     out: dict[int, Verdict] = {}
-    for node, value, rating, reason, provenance in qs.order_by("scope", "created", "id").values_list(
-            "node_id", "value", "rating", "reason", "provenance"):
+    for node, value, rating, reason, provenance in rows:
         provenance = provenance if isinstance(provenance, dict) else {}
         label = _discrete(source, value, rating, provenance.get("unparsed"))
         out[node] = Verdict(label, reason or "", _sureness(source, value, provenance),
                             _version(provenance))
     return out
+
+
+def _verdict_rows(source: Source, solution_id: int, node_ids: list[int]) -> list[tuple]:
+    """``machine_rows``' rows of these nodes in this solution's context, in the order later
+    rows win. Written out: verify mode reads them on every label save, and composing the
+    ORM query cost more than PostgreSQL spent running it."""
+    kind = (RATED_KINDS | SCORED_KINDS)[source.family]
+    table = PreAnnotation._meta.db_table
+    by_name = " AND source = %s" if source.family in RATED_KINDS or source.name else ""
+    ids = ", ".join(["%s"] * len(node_ids)) or "NULL"
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT node_id, value, rating, reason, provenance FROM {table}"
+            f" WHERE kind = %s{by_name} AND node_id IN ({ids}) AND scope IN (0, %s)"
+            " ORDER BY scope, created, id",
+            [kind, *([source.name] if by_name else []), *node_ids, solution_id])
+        rows = cur.fetchall()
+    field = PreAnnotation._meta.get_field("provenance")
+    return [(node, value, rating, reason, field.from_db_value(provenance, None, connection))
+            for node, value, rating, reason, provenance in rows]
 
 
 def _sureness(source: Source, value: float, provenance: dict) -> float:

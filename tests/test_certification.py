@@ -230,6 +230,44 @@ def test_queue_serves_the_sample_first_blind_to_the_source(case, client, make_us
     assert 'title="cert-judge"' in client.get(f"/task/{plain.pk}/").content.decode()
 
 
+def test_a_void_certification_stops_hiding_its_hints(case, client, make_user):
+    """The project says whether any hint may be hidden (read with every labeling action):
+    set when a certification starts, cleared when the last one that hides is void."""
+    project, admin, sols = case
+    project.refresh_from_db()
+    assert project.hints_may_be_hidden is False
+    cert = start_certification(project, admin, source=CERT, max_error=0.3, confidence=0.9,
+                               seed=11)
+    other = start_certification(project, admin, source=OTHER, max_error=0.3, confidence=0.9,
+                                seed=12)
+    project.refresh_from_db()
+    assert project.hints_may_be_hidden is True
+    annotator = make_user("void-annotator")
+    add(project, annotator)
+    task = next_task(project, annotator)
+    assert task.solution_id in {sid for sid, _ in cert.sample}
+    client.force_login(annotator)
+    assert "cert-judge" not in client.get(f"/task/{task.pk}/").content.decode()
+
+    # The judge's prompt changes: its certification is void on its next evaluation.
+    _import(project, "cert-judge", [dict(enumerate(HUMAN)) for _ in sols],
+            {**V1, "prompt_version": "v9"})
+    assert evaluate(cert).status == "void"
+    project.refresh_from_db()
+    assert project.hints_may_be_hidden is True  # the other one still hides its own source
+    page = client.get(f"/task/{task.pk}/").content.decode()
+    assert 'title="cert-judge"' in page
+    if task.solution_id in {sid for sid, _ in other.sample}:
+        assert 'title="other-judge"' not in page
+    _import(project, "other-judge", [dict(enumerate(HUMAN)) for _ in sols],
+            {"model": "o", "prompt_version": "v9"})
+    assert evaluate(other).status == "void"
+    project.refresh_from_db()
+    assert project.hints_may_be_hidden is False
+    page = client.get(f"/task/{task.pk}/").content.decode()
+    assert 'title="cert-judge"' in page and 'title="other-judge"' in page
+
+
 def test_export_carries_the_certificate(case, make_user, settings, tmp_path):
     project, admin, sols = case
     _label_all(project, sols, make_user)

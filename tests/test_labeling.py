@@ -180,7 +180,7 @@ def test_hints_are_shown_only_when_enabled_and_never_stored(first_error):
     project, solution, user, task = first_error
     first = _path_ids(solution)[0]
     PreAnnotation.objects.create(node_id=first, kind="prm_score", source="prm-v1", value=0.83)
-    assert task_state(task).items[0].hints == []
+    assert list(task_state(task).items[0].hints) == []
     project.show_hints = True
     project.save()
     task.refresh_from_db()

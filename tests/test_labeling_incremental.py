@@ -75,3 +75,30 @@ def test_each_action_answers_with_the_full_derivation(make_user):
     state = labeling.rate_step(a, user, node_id=nodes[0], rating=-1)  # the first step Bad
     assert len(state.positions) == 1 and state.suggested_reason == "found_error"
     _check(state, a)
+
+
+def test_a_save_writes_the_presentation_whatever_the_row_held(make_user):
+    """A save sends only the presentation's changed tail (PostgreSQL keeps the entries
+    before it): a row that held something else at the start, in the middle or beyond the
+    end (written before an earlier change, or not at all) still ends as the derivation."""
+    project = make_project("incr-tail", overlap=1, lease_seconds=3600)
+    solution = make_trace_solution(project, 30)
+    user = add_member(project, make_user("ann-tail"))
+    assignment = Assignment.objects.create(project=project, solution=solution, annotator=user)
+    path, _ = path_and_ratings(solution, assignment)
+    nodes = [n.pk for n in path]
+    StepRating.objects.bulk_create(StepRating(assignment=assignment, node_id=n, rating=1)
+                                   for n in nodes[:20])
+    a = assignment.pk
+    _check(labeling.rate_step(a, user, node_id=nodes[20], rating=1), a)  # from an empty row
+    stored = Assignment.objects.get(pk=a).presentation
+    odd = {"candidates": [nodes[3], nodes[4]], "chosen": None, "human": None, "run": 0}
+    for tampered in ([*stored[:3], odd, *stored[4:]], [odd, *stored[1:]],
+                     [*stored, odd, odd], stored[:10]):
+        Assignment.objects.filter(pk=a).update(presentation=tampered)
+        _check(labeling.toggle_flag(a, user, node_id=nodes[2]), a)
+    # The same state again (a flag pressed twice leaves it as it was): the row keeps it.
+    before = Assignment.objects.get(pk=a).presentation
+    labeling.toggle_flag(a, user, node_id=nodes[21])
+    _check(labeling.toggle_flag(a, user, node_id=nodes[21]), a)
+    assert Assignment.objects.get(pk=a).presentation == before

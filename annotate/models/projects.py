@@ -119,6 +119,10 @@ class Project(models.Model):
         default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Verify mode: the share of tasks labeled blind (the source hidden), to measure "
                   "whether verifying anchors annotators to the machine (label-sources report).")
+    # Kept by the services that start and void a certification (annotate.services.blind):
+    # whether some of the project's machine hints may be hidden from annotators. Read with
+    # the project on every labeling action, so a project without one skips the filter.
+    hints_may_be_hidden = models.BooleanField(default=False, editable=False)
     critique_required_on_bad = models.BooleanField(
         default=False, help_text="A Bad step needs a written critique before the task is submitted.")
     gold_rate = models.FloatField(

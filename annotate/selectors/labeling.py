@@ -80,7 +80,9 @@ class Item:
     node: StepNode
     rating: int | None = None
     flagged: bool | None = None
-    hints: list = field(default_factory=list)
+    # Empty tuples, not a list per item: a long trace builds 362 items per derivation, and
+    # these are replaced, never appended to.
+    hints: list | tuple = ()
     role: str = "step"  # "step" (on the walked path), "candidate", "human"
     chosen: bool = False
     verdict: object = None  # verify mode: the shown source's Verdict (selectors.verdicts)
@@ -101,9 +103,9 @@ class Position:
     run_error: str = ""  # why candidates could not be requested (bad generator settings)
     # An agent trajectory's messages around the step (selectors.trajectories): the turns
     # before it, the step's own turn (its text and tool calls), and the turns after the last
-    context: list = field(default_factory=list)
+    context: list | tuple = ()
     turn: object = None
-    after: list = field(default_factory=list)
+    after: list | tuple = ()
 
     @property
     def rateable(self) -> list[Item]:
@@ -167,7 +169,8 @@ _ACTION_FIELDS = {
     Assignment: ("id", "project_id", "solution_id", "annotator_id", "status", "lease_expires_at",
                  "started_at", "finish_reason", "presentation", "shown_source"),
     Project: ("id", "slug", "mode", "rating_scale", "overlap", "candidates_per_position",
-              "lease_seconds", "show_hints", "critique_required_on_bad", "verify_source"),
+              "lease_seconds", "show_hints", "critique_required_on_bad", "verify_source",
+              "hints_may_be_hidden"),
     Solution: ("id", "problem_id", "last_step_id"),
 }
 
@@ -216,7 +219,9 @@ def assignment_for_action(assignment_id: int, *, lock: bool = False) -> Assignme
         obj = model.from_db(connection.alias, names,
                             [getattr(assignment, f"_{alias}_{f}") for f in names])
         setattr(assignment, attr, obj)
-    assignment.project.show_hints = bool(assignment.project.show_hints)  # SQLite gives 0/1
+    project = assignment.project  # SQLite gives 0/1
+    project.show_hints, project.hints_may_be_hidden = (bool(project.show_hints),
+                                                       bool(project.hints_may_be_hidden))
     assignment.is_member = bool(assignment._is_member)
     assignment.has_critiques = bool(assignment._has_critiques)
     assignment.solution.has_trajectory = bool(assignment._has_trajectory)

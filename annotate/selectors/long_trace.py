@@ -7,6 +7,7 @@ First-error mode only: there the solution's path fixes every position in advance
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from annotate.models import PreAnnotation, Project, SolutionTrace, StepGroup
@@ -49,10 +50,38 @@ class Group:
 
 @dataclass
 class Layout:
-    cells: list[Cell]
+    cells: Sequence[Cell]
     groups: list[Group]
     group_at: dict[int, Group] = field(default_factory=dict)  # position -> group starting there
     group_of: dict[int, Group] = field(default_factory=dict)  # position -> its group
+
+
+class _Cells(Sequence):
+    """The rail's cells, each built when read: an action's answer redraws one or two of a
+    long trace's hundreds, so it builds only those."""
+
+    def __init__(self, state, group_starts: set[int]):
+        self._state, self._group_starts = state, group_starts
+
+    def __len__(self) -> int:
+        return len(self._state.path)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return _cell(self._state, i, i in self._group_starts)
+
+
+def _cell(state, i: int, group_start: bool) -> Cell:
+    cell = Cell(i, state.path[i].id, group_start=group_start)
+    if i < len(state.positions):
+        item = state.positions[i].items[0]
+        cell.state = _RATING_STATE.get(item.rating, "unrated")
+        cell.flagged = bool(item.flagged)
+        # A hint that flags the step, or verify mode's verdict saying Bad.
+        cell.hint = machine_flags(item.hints) or (
+            item.verdict is not None and item.verdict.rating == -1)
+    return cell
 
 
 def machine_flags(hints) -> bool:
@@ -75,20 +104,19 @@ def is_long(state) -> bool:
 
 def attach_layout(state, *, all_hints: bool = True) -> None:
     """``state.layout`` for a long solution. ``all_hints``: read the machine hints of every
-    step for the rail (a page load); an action's answer reads only the shown steps' hints."""
+    step for the rail (a page load, every cell built); an action's answer reads only the shown
+    steps' hints, and builds only the cells it redraws."""
     if not is_long(state):
         state.layout = None
         return
-    path = state.path
-    cells = [Cell(i, node.id) for i, node in enumerate(path)]
-    for pos in state.positions:
-        item = pos.items[0]
-        cell = cells[pos.index]
-        cell.state = _RATING_STATE.get(item.rating, "unrated")
-        cell.flagged = bool(item.flagged)
-        # A hint that flags the step, or verify mode's verdict saying Bad.
-        cell.hint = machine_flags(item.hints) or (
-            item.verdict is not None and item.verdict.rating == -1)
+    path, positions = state.path, state.positions
+    groups = [Group(g.pk, g.index, g.start, min(g.end, len(path)), g.title)
+              for g in StepGroup.objects.filter(solution_id=state.assignment.solution_id)
+              .only("id", "index", "start", "end", "title").order_by("index")
+              if g.start < len(path)]
+    cells = _Cells(state, {g.start for g in groups})
+    if all_hints:
+        cells = list(cells)
     if all_hints and state.project.show_hints:
         hints = PreAnnotation.objects.filter(node_id__in=[c.node_id for c in cells],
                                              scope__in=(0, state.assignment.solution_id))
@@ -100,17 +128,14 @@ def attach_layout(state, *, all_hints: bool = True) -> None:
             by_node.setdefault(h.node_id, []).append(h)
         for cell in cells:
             cell.hint = cell.hint or machine_flags(by_node.get(cell.node_id, []))
-    groups = [Group(g.pk, g.index, g.start, min(g.end, len(path)), g.title)
-              for g in StepGroup.objects.filter(solution_id=state.assignment.solution_id)
-              .only("id", "index", "start", "end", "title").order_by("index")
-              if g.start < len(path)]
     layout = Layout(cells, groups)
+    shown = len(positions)
     for g in groups:
         layout.group_at[g.start] = g
-        cells[g.start].group_start = True
         for i in range(g.start, g.end):
             layout.group_of[i] = g
-            if cells[i].state not in ("hidden", "unrated"):
-                g.rated += 1
-            g.bad = g.bad or cells[i].state == "bad"
+            if i < shown:
+                rating = positions[i].items[0].rating
+                g.rated += rating is not None
+                g.bad = g.bad or rating == -1
     state.layout = layout

@@ -13,6 +13,9 @@ of a source's certification, docs/labels.md "Certification"):
 
 Both are read inside queries the queue and the labeling page already run, as subqueries.
 
+  The app that hides hints says when a project may have such hints and when no longer
+  (``hints_may_be_hidden``): the filter is only read for projects that may.
+
 * ``SUBMITTED``: ``fn(assignment)`` called once a task's submission commits (the POST that
   finishes it), so what waits on human labels (a certification's verdict) is decided by
   that write, never by a page that reads it.
@@ -28,7 +31,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Exists, Q, QuerySet
 
-from annotate.models import Membership
+from annotate.models import Membership, Project
 
 FIRST: list[Callable[[object], QuerySet]] = []
 HIDDEN: list[Callable[[int], QuerySet]] = []
@@ -79,10 +82,23 @@ def first_solutions(project) -> Q | None:
     return reduce(or_, (Q(pk__in=fn(project)) for fn in FIRST))
 
 
+def hints_may_be_hidden(project_id: int, hidden: bool) -> None:
+    """Say whether some of the project's hints may be hidden (True once a certification
+    starts; False once none that hides is left). Inside the caller's transaction: the row
+    lock orders it with any other change of the flag."""
+    Project.objects.filter(pk=project_id).update(hints_may_be_hidden=hidden)
+
+
+def lock_hidden_flag(project_id: int) -> None:
+    """Take the project row's lock before deciding the flag from what is stored (so that a
+    certification started meanwhile is seen once its transaction commits)."""
+    list(Project.objects.select_for_update().filter(pk=project_id).values_list("pk"))
+
+
 def hidden_hints(assignment) -> Q | None:
     """A filter on PreAnnotation: the hints this assignment's labeler may not see (only when
-    they label as an annotator)."""
-    if not HIDDEN:
+    they label as an annotator). None when nothing may be hidden in its project."""
+    if not HIDDEN or not assignment.project.hints_may_be_hidden:
         return None
     hidden = reduce(or_, (Q(Exists(fn(assignment.solution_id))) for fn in HIDDEN))
     annotator = Exists(Membership.objects.filter(

@@ -120,10 +120,12 @@ def _store(assignment: Assignment, before: TaskState | None = None, ratings=None
         if carry_over_ratings(assignment, state, skip=shown_before):
             state = task_state(assignment, path=state.path)
     _ask_for_candidates(assignment, state)
+    stored = assignment.presentation or []
     assignment.presentation = state.presentation
     assignment.lease_expires_at = lease_until(assignment.project)
     if write is not None:
-        rating_write.flush(write, assignment, state.presentation, assignment.lease_expires_at)
+        rating_write.flush(write, assignment, state.presentation, assignment.lease_expires_at,
+                           stored)
     else:
         Assignment.objects.filter(pk=assignment.pk).update(
             presentation=state.presentation, lease_expires_at=assignment.lease_expires_at)

@@ -45,8 +45,30 @@ def prepare(rating: StepRating | None, assignment: Assignment, node_id: int, use
                         (new_value, new_flag) != (old_value, old_flag), reason, shown)
 
 
+def kept_prefix(stored: list, presentation: list) -> int:
+    """How many leading entries of the stored presentation the new one keeps as they are."""
+    n, i = min(len(stored), len(presentation)), 0
+    while i < n and stored[i] == presentation[i]:
+        i += 1
+    return i
+
+
+def _presentation_sql(stored: list, presentation: list) -> tuple[str, list]:
+    """The SET term of the presentation and its parameters. On a long trace the presentation
+    has an entry per step shown, and a save changes its tail: only the tail is encoded and
+    sent, and PostgreSQL keeps the stored entries before it (nothing when nothing changed)."""
+    keep = kept_prefix(stored, presentation)
+    if keep == len(stored) == len(presentation):
+        return "presentation = presentation", []
+    if keep == 0:
+        return "presentation = %s::jsonb", [json.dumps(presentation, cls=DjangoJSONEncoder)]
+    return ("presentation = jsonb_path_query_array(presentation, %s::jsonpath) || %s::jsonb",
+            [f"$[0 to {keep - 1}]", json.dumps(presentation[keep:], cls=DjangoJSONEncoder)])
+
+
 def flush(write: PendingWrite, assignment: Assignment, presentation: list,
-          lease_expires_at) -> None:
+          lease_expires_at, stored: list | None = None) -> None:
+    """``stored``: the presentation as the assignment's row holds it (read under its lock)."""
     if connection.vendor != "postgresql":
         return _flush_orm(write, assignment, presentation, lease_expires_at)
     r, now = write.rating, timezone.now()
@@ -61,16 +83,17 @@ def flush(write: PendingWrite, assignment: Assignment, presentation: list,
         rating_sql = (f"UPDATE {rt} SET rating = %s, flagged = %s, time_spent_ms = %s,"
                       " shown = COALESCE(shown, %s::jsonb), updated = %s WHERE id = %s RETURNING id")
         params = [r.rating, r.flagged, r.time_spent_ms, shown, now, r.pk]
+    set_presentation, presentation_params = _presentation_sql(stored or [], presentation)
     params += [write.user_id, write.old_rating, r.rating, write.old_flagged, r.flagged,
-               write.reason, now, write.changed,
-               json.dumps(presentation, cls=DjangoJSONEncoder), lease_expires_at, assignment.pk]
+               write.reason, now, write.changed, *presentation_params, lease_expires_at,
+               assignment.pk]
     with connection.cursor() as cur:
         cur.execute(
             f"""WITH r AS ({rating_sql}),
                 c AS (INSERT INTO {ct} (rating_id, changed_by_id, old_rating, new_rating,
                                         old_flagged, new_flagged, reason, created)
                       SELECT id, %s, %s, %s, %s, %s, %s, %s FROM r WHERE %s),
-                u AS (UPDATE {at} SET presentation = %s::jsonb, lease_expires_at = %s
+                u AS (UPDATE {at} SET {set_presentation}, lease_expires_at = %s
                       WHERE id = %s)
                 SELECT id FROM r""", params)
         r.id = cur.fetchone()[0]

@@ -138,3 +138,11 @@ def plain_position(pos, state) -> str:
     from .position_html import plain_position as build
 
     return mark_safe(build(pos, state, lambda text: _render(str(text or ""))))
+
+
+@register.simple_tag
+def preview_steps(steps) -> str:
+    """Verify mode's preview steps (position_html.py), rendered on every save in verify mode."""
+    from .position_html import preview_step
+
+    return mark_safe("".join(preview_step(step, _render) for step in steps))

@@ -1,10 +1,13 @@
 """A plain step of a long trace as HTML, built directly: the 362-step page spent most of its
 time in the template engine walking ``_position.html`` once per step. Used by that template
 for the common case of first-error mode, long trace or not (one step on the path, rated or
-not, no hints, no agent turns, not the Bad position, no machine verdict or critique): a short solution's save renders two
-such steps, a noticeable share of its CPU. Everything else still renders through the template. The output matches the
-template's markup for that case."""
+not, with or without verify mode's machine verdict; no hints, no agent turns, not the Bad
+position, no critique): a short solution's save renders two such steps, a noticeable share
+of its CPU. Everything else still renders through the template. The output matches the
+template's markup for that case (tests/test_position_html.py)."""
 
+from django.template.defaultfilters import floatformat
+from django.utils.html import escape
 
 from annotate.selectors.labeling import is_final
 
@@ -18,16 +21,20 @@ def plain_position(pos, state, markdown) -> str:
             or pos.context or pos.turn or pos.after or len(pos.items) != 1):
         return ""
     item = pos.items[0]
-    if item.role != "step" or item.hints or item.verdict is not None or item.critique is not None:
+    if item.role != "step" or item.hints or item.critique is not None:
         return ""
     group = state.layout.group_of.get(pos.index) if state.layout is not None else None
-    node = item.node
+    node, verdict = item.node, item.verdict
     rating = "" if item.rating is None else str(item.rating)
     classes = f"item step {_CLASS.get(item.rating, 'unrated')}{' chosen' if item.chosen else ''}"
+    if verdict is not None:
+        classes += f"{' machine-flag' if verdict.rating == -1 else ''}{' machine-unsure' if verdict.unsure else ''}"
+    verdict_attr = "" if verdict is None else (
+        f' data-verdict="{"" if verdict.rating is None else verdict.rating}"')
     parts = [
         f'<div class="position" data-position="{pos.index}">'
         f'<div class="pos-label">Step {pos.index + 1}</div>'
-        f'<div class="{classes}" data-node="{node.pk}"'
+        f'<div class="{classes}" data-node="{node.pk}"{verdict_attr}'
         f'{f" data-group={chr(34)}{group.pk}{chr(34)}" if group else ""}'
         f' data-index="0" data-rating="{rating}" tabindex="-1">'
         f'<div class="text math">{markdown(node.text)}</div>'
@@ -38,14 +45,51 @@ def plain_position(pos, state, markdown) -> str:
     if is_final(node):
         parts.append('<span class="badge final-badge">final answer · ends the solution</span>')
     parts.append("</div>")
+    if verdict is not None:
+        parts.append(verdict_html(verdict, item.rating, state.assignment.shown_source, markdown))
     if state.assignment.status == "active":
-        okay = ('<button type="button" class="rate-btn okay-btn" data-rating="0">Okay</button>'
+        pre = verdict.rating if verdict is not None and item.rating is None else None
+        okay = (f'<button type="button" class="rate-btn okay-btn{_pre(pre, 0)}" data-rating="0">Okay</button>'
                 if state.project.rating_scale != "binary" else "")
         parts.append(
             '<div class="actions">'
-            '<button type="button" class="rate-btn great-btn" data-rating="1">Great</button>'
-            f'{okay}<button type="button" class="rate-btn bad-btn" data-rating="-1">Bad</button>'
+            f'<button type="button" class="rate-btn great-btn{_pre(pre, 1)}" data-rating="1">Great</button>'
+            f'{okay}<button type="button" class="rate-btn bad-btn{_pre(pre, -1)}" data-rating="-1">Bad</button>'
             f'<button type="button" class="flag-btn">{"Not unsure" if item.flagged else "Unsure"}'
             '</button><button type="button" class="critique-btn">Critique</button></div>')
     parts.append("</div></div>")
     return "".join(parts)
+
+
+def _pre(pre, rating: int) -> str:
+    return " preselected" if pre == rating else ""
+
+
+def verdict_html(verdict, rating, source: str, markdown) -> str:
+    """Verify mode's verdict block of a step: the machine's label, how sure, whether the
+    annotator confirmed or changed it, and its reason."""
+    sure = "unsure" if verdict.unsure else "sure"
+    said = ""
+    if rating is not None:
+        said = f" · you {'confirmed it' if rating == verdict.rating else 'changed it'}"
+    reason = (f'<div class="verdict-reason math">{markdown(verdict.reason)}</div>'
+              if verdict.reason else "")
+    return (f'<div class="verdict{" unsure" if verdict.unsure else ""}" data-reason="{escape(verdict.reason)}">'
+            f'<span class="badge verdict-badge">machine: {_NAME.get(verdict.rating, "no verdict")}</span> '
+            f'<span class="muted">{escape(source)} · {sure} ({floatformat(verdict.sure, 2)}){said}</span>'
+            f"{reason}</div>")
+
+
+def preview_step(step, markdown) -> str:
+    """One step of verify mode's preview (``selectors.verify_state.PreviewStep``): its text
+    and the machine's verdict, which accept would take."""
+    verdict = step.verdict
+    reason = (f'<div class="verdict-reason math">{markdown(verdict.reason)}</div>'
+              if verdict.reason else "")
+    return (f'<div class="preview-step {_CLASS.get(verdict.rating, "unrated")}" data-preview="{int(step.node.pk)}">'
+            f'<div class="pos-label">Step {step.index + 1}</div>'
+            f'<div class="text math">{markdown(step.node.text)}</div>'
+            f'<div class="verdict{" unsure" if verdict.unsure else ""}">'
+            f'<span class="badge verdict-badge">machine: {_NAME.get(verdict.rating, "")}</span> '
+            f'<span class="muted">{"unsure" if verdict.unsure else "sure"} ({floatformat(verdict.sure, 2)})</span>'
+            f"{reason}</div></div>")
