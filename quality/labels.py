@@ -27,7 +27,7 @@ from django.db.models import Max, Q
 
 from annotate.models import Assignment, GoldLabel, PreAnnotation, StepRating
 from annotate.selectors.paths import solution_paths
-from annotate.selectors.verdicts import Verdict
+from annotate.selectors.verdicts import Verdict, VerdictRows
 
 from .consensus import consensus_labels
 
@@ -189,13 +189,34 @@ def node_verdicts(spec: str, solution_id: int, node_ids: list[int], exclude: Q |
                                              scope__in=(0, solution_id)).exclude(exclude)
                 .order_by("scope", "created", "id")
                 .values_list("node_id", "value", "rating", "reason", "provenance"))
-    out: dict[int, Verdict] = {}
-    for node, value, rating, reason, provenance in rows:
-        provenance = provenance if isinstance(provenance, dict) else {}
-        label = _discrete(source, value, rating, provenance.get("unparsed"))
-        out[node] = Verdict(label, reason or "", _sureness(source, value, provenance),
-                            _version(provenance))
-    return out
+    return {node: _verdict(source, value, rating, reason, provenance)
+            for node, value, rating, reason, provenance in rows}
+
+
+def node_verdict_rows(spec: str, solution_id: int) -> VerdictRows:
+    """``node_verdicts`` as a subquery of another read (``annotate.selectors.verdicts``): the
+    winning row of the outer step ``n``, so that a label save reads its steps, ratings and
+    verdicts in one round trip. The same rows, precedence and conversion."""
+    source = machine_source(spec)
+    kind = (RATED_KINDS | SCORED_KINDS)[source.family]
+    by_name = " AND v.source = %s" if source.family in RATED_KINDS or source.name else ""
+    sql = (f"SELECT v.id, v.value, v.rating, v.reason, v.provenance"
+           f" FROM {PreAnnotation._meta.db_table} v"
+           f" WHERE v.node_id = n.id AND v.kind = %s{by_name} AND v.scope IN (0, %s)"
+           " ORDER BY v.scope DESC, v.created DESC, v.id DESC LIMIT 1")
+    field = PreAnnotation._meta.get_field("provenance")
+
+    def verdict(value, rating, reason, provenance) -> Verdict:
+        return _verdict(source, value, rating, reason,
+                        field.from_db_value(provenance, None, connection))
+
+    return VerdictRows(sql, [kind, *([source.name] if by_name else []), solution_id], verdict)
+
+
+def _verdict(source: Source, value, rating, reason, provenance) -> Verdict:
+    provenance = provenance if isinstance(provenance, dict) else {}
+    label = _discrete(source, value, rating, provenance.get("unparsed"))
+    return Verdict(label, reason or "", _sureness(source, value, provenance), _version(provenance))
 
 
 def _verdict_rows(source: Source, solution_id: int, node_ids: list[int]) -> list[tuple]:

@@ -102,3 +102,65 @@ def test_a_save_writes_the_presentation_whatever_the_row_held(make_user):
     labeling.toggle_flag(a, user, node_id=nodes[21])
     _check(labeling.toggle_flag(a, user, node_id=nodes[21]), a)
     assert Assignment.objects.get(pk=a).presentation == before
+
+
+@pytest.mark.parametrize("cap", [1000, 10])
+def test_the_path_and_ratings_past_the_problem_read_cap(make_user, monkeypatch, cap):
+    """A problem with more steps than a request reads at once is walked in the database: the
+    same path and ratings either way."""
+    from annotate.selectors import labeling as selectors
+
+    project = make_project(f"incr-cap-{cap}", overlap=1, lease_seconds=3600)
+    solution = make_trace_solution(project, 25)
+    user = add_member(project, make_user(f"ann-cap-{cap}"))
+    assignment = Assignment.objects.create(project=project, solution=solution, annotator=user)
+    full_path = selectors.solution_path(solution)
+    StepRating.objects.bulk_create(
+        StepRating(assignment=assignment, node_id=n.pk, rating=(1, 0, -1)[i % 3], flagged=i == 4)
+        for i, n in enumerate(full_path[:12]))
+    monkeypatch.setattr(selectors, "PROBLEM_READ_CAP", cap)
+    path, ratings = selectors.path_and_ratings(solution, assignment)
+    assert [n.pk for n in path] == [n.pk for n in full_path]
+    assert [n.text for n in path] == [n.text for n in full_path]
+    assert {k: (r.rating, r.flagged, r.assignment_id) for k, r in ratings.items()} == {
+        n.pk: ((1, 0, -1)[i % 3], i == 4, assignment.pk) for i, n in enumerate(full_path[:12])}
+
+
+@pytest.mark.parametrize("spec", ["judge:j", "mc_hard", "prm:m@0.5"])
+def test_verdicts_read_with_the_steps_are_the_readers(make_user, spec):
+    """On PostgreSQL a verify task's save reads its source's verdicts with its steps and
+    ratings (``verdict_rows``): the same verdicts ``verdicts_for`` gives, with its precedence
+    (this solution's label over the problem-wide one, the newest row), on every step."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from annotate.models import PreAnnotation
+    from annotate.selectors.verdicts import verdicts_for
+
+    project = make_project(f"incr-v-{spec[:5]}", overlap=1, lease_seconds=3600, verify_source=spec)
+    solution = make_trace_solution(project, 8)
+    user = add_member(project, make_user(f"ann-v-{spec[:5]}"))
+    assignment = Assignment.objects.create(project=project, solution=solution, annotator=user,
+                                           shown_source=spec)
+    path, _ = path_and_ratings(solution, Assignment.objects.get(pk=assignment.pk))
+    kind, source = {"judge:j": ("judge", "j"), "mc_hard": ("mc_hard", ""),
+                    "prm:m@0.5": ("prm_score", "m")}[spec]
+    now = timezone.now()
+    for i, node in enumerate(path[:6]):
+        for scope, name, value, age in ((0, source, 0.9, 3), (solution.pk, source, 0.2, 2),
+                                         (0, source or "other", 0.1, 1)):
+            if i % 3 == 0 and scope:
+                continue  # only problem-wide labels on these steps
+            PreAnnotation.objects.update_or_create(
+                node=node, kind=kind, source=name, scope=scope,
+                defaults=dict(value=value, rating=(1 if value >= 0.5 else -1) if kind == "judge"
+                              else None, reason=f"r{i}-{scope}", provenance={"agreement": 0.8}))
+            PreAnnotation.objects.filter(node=node, kind=kind, source=name, scope=scope).update(
+                created=now - timedelta(minutes=age))
+    fresh = Assignment.objects.select_related("project").get(pk=assignment.pk)
+    path_and_ratings(solution, fresh)
+    folded, asked = fresh.read_verdicts
+    assert asked >= {n.pk for n in path}
+    assert folded == verdicts_for(spec, solution.pk, [n.pk for n in path])
+    assert len(folded) == 6

@@ -33,6 +33,8 @@ from annotate.models import (
 )
 from annotate.services import blind
 
+from .verdicts import verdict_rows
+
 ANSWER_MARK = "# Answer"
 
 
@@ -268,50 +270,89 @@ PROBLEM_READ_CAP = 2000
 def path_and_ratings(solution, assignment: Assignment
                      ) -> tuple[list[StepNode], dict[int, StepRating]]:
     """``solution_path`` and ``load_ratings`` in one round trip: every first-error request
-    needs both. Node rows and rating rows come as one UNION, each padded with NULLs. The
-    nodes are the problem's (at most ``PROBLEM_READ_CAP`` + 1 of them): reading them by
-    problem cost a third of the walk up the parent links for a 362-step trace; past the cap
-    the path is walked in a second query."""
-    node_table, rating_table = StepNode._meta.db_table, StepRating._meta.db_table
-    node_cols = [StepNode._meta.get_field(f).column for f in _NODE_FIELDS]
-    rating_cols = [StepRating._meta.get_field(f).column for f in _RATING_FIELDS]
-    pad_nodes = ", ".join(["NULL"] * len(node_cols))
-    nodes = (f"""SELECT {", ".join(f"n.{c}" for c in node_cols)},
-                        {", ".join(f"NULL AS r_{c}" for c in rating_cols)}
-                   FROM {node_table} n WHERE n.problem_id = %s ORDER BY n.id
-                   LIMIT {PROBLEM_READ_CAP + 1}""")
-    # PostgreSQL types the NULL padding from the other branch only in a parenthesized
-    # UNION; SQLite takes a LIMIT inside a UNION only in a subquery.
-    nodes = f"({nodes})" if connection.vendor == "postgresql" else f"SELECT * FROM ({nodes})"
+    needs both. The rows are the problem's steps (at most ``PROBLEM_READ_CAP`` + 1 of them),
+    each with this task's rating of it where there is one (every step a task rates is one of
+    its problem's); the path is walked in Python. Reading them by problem cost a third of the
+    walk up the parent links for a 362-step trace; past the cap the path is walked in a
+    second query and the ratings read in a third.
+
+    In verify mode, where nothing is hidden from this labeler, each step's verdict comes in
+    the same rows (``verdicts.verdict_rows``), kept on the assignment as
+    ``assignment.read_verdicts`` ({node id: Verdict}, every step of the problem asked)."""
+    rows_reader = _verdict_rows(assignment)
+    sql, n_node = _path_and_ratings_sql(connection.vendor, rows_reader and rows_reader.sql)
+    params = [assignment.pk, solution.problem_id, PROBLEM_READ_CAP + 1]
+    if rows_reader is not None:
+        params = rows_reader.params + params
     with connection.cursor() as cur:
-        cur.execute(
-            f"""{nodes}
-                UNION ALL
-                SELECT {pad_nodes}, {", ".join(f"r.{c}" for c in rating_cols)}
-                  FROM {rating_table} r WHERE r.assignment_id = %s""",
-            [solution.problem_id, assignment.pk])
+        cur.execute(sql, params)
         rows = cur.fetchall()
-    n_node, alias, assignment_pk = len(node_cols), connection.alias, assignment.pk
-    by_id, ratings = {}, {}
+    alias, assignment_pk = connection.alias, assignment.pk
+    n_rating = n_node + len(_RATING_FIELDS)
+    by_id, ratings, verdicts = {}, {}, {}
     for row in rows:
-        if row[0] is not None:
-            by_id[row[0]] = row
-            continue
-        rating = _built(StepRating, _RATING_FIELDS, row[n_node:], alias)
-        if rating.flagged is not None:
-            rating.flagged = bool(rating.flagged)  # SQLite gives 0/1 for an unconverted column
-        # ``rating.assignment = assignment`` without the descriptors' per-row checks.
-        rating.__dict__["assignment_id"] = assignment_pk
-        rating._state.fields_cache = {"assignment": assignment}
-        ratings[rating.node_id] = rating
+        by_id[row[0]] = row
+        if row[n_node + _RATING_ID] is not None:  # this task rated the step
+            ratings[row[0]] = _rating_row(row[n_node:n_rating], alias, assignment_pk, assignment)
+        if rows_reader is not None and row[n_rating] is not None:  # the source labels it
+            verdicts[row[0]] = rows_reader.verdict(*row[n_rating + 1:])
     parent_at = _NODE_FIELDS.index("parent_id")
     ids, at = [], solution.last_step_id
     while at is not None and at in by_id:
         ids.append(at)
         at = by_id[at][parent_at]
     if at is not None or len(by_id) > PROBLEM_READ_CAP:
-        return solution_path(solution), ratings
+        return solution_path(solution), load_ratings(assignment)
+    if rows_reader is not None:
+        assignment.read_verdicts = (verdicts, set(by_id))
     return [_built(StepNode, _NODE_FIELDS, by_id[pk][:n_node], alias) for pk in reversed(ids)], ratings
+
+
+def _verdict_rows(assignment: Assignment):
+    """The verify source's subquery, where the verdicts may be read with the steps."""
+    if (not assignment.shown_source or connection.vendor != "postgresql"
+            or blind.hidden_hints(assignment) is not None):
+        return None
+    try:
+        return verdict_rows(assignment.shown_source, assignment.solution_id)
+    except ValueError:  # an unknown spec: the page's own read says so (verify_state)
+        return None
+
+
+_RATING_ID = _RATING_FIELDS.index("id")
+
+
+@lru_cache(maxsize=16)
+def _path_and_ratings_sql(vendor: str, verdict_sql: str | None) -> tuple[str, int]:
+    node_cols = [StepNode._meta.get_field(f).column for f in _NODE_FIELDS]
+    rating_cols = [StepRating._meta.get_field(f).column for f in _RATING_FIELDS]
+    verdict_cols, verdict_join = "", ""
+    if verdict_sql:
+        # The subquery's parameters come first: the LATERAL join is written before the WHERE.
+        verdict_cols = ", vr.*"
+        verdict_join = f" LEFT JOIN LATERAL ({verdict_sql}) vr ON true"
+    return (f"""SELECT {", ".join(f"n.{c}" for c in node_cols)},
+                       {", ".join(f"r.{c}" for c in rating_cols)}{verdict_cols}
+                  FROM {StepNode._meta.db_table} n{verdict_join}
+                  LEFT JOIN {StepRating._meta.db_table} r
+                    ON r.node_id = n.id AND r.assignment_id = %s
+                 WHERE n.problem_id = %s ORDER BY n.id LIMIT %s""",
+            len(node_cols))
+
+
+def _rating_row(values, alias: str, assignment_pk: int, assignment) -> StepRating:
+    """``_built`` for a rating of this task, with its assignment set (without the
+    descriptors' per-row checks); SQLite gives 0/1 for ``flagged``."""
+    rating = StepRating.__new__(StepRating)
+    fields = dict(zip(_RATING_FIELDS, values))
+    if fields["flagged"] is not None:
+        fields["flagged"] = bool(fields["flagged"])
+    fields["assignment_id"] = assignment_pk
+    state = ModelState()
+    state.adding, state.db, state.fields_cache = False, alias, {"assignment": assignment}
+    fields["_state"] = state
+    rating.__dict__ = fields
+    return rating
 
 
 def _item(node: StepNode, ratings: dict, role: str) -> Item:

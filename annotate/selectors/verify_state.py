@@ -51,7 +51,9 @@ def attach_verdicts(state, start: int = 0, before=None) -> None:
     wanted += _window(state)
     read = before.verdicts if before is not None and before.verdicts is not None else None
     if read is None:
-        read = ReadVerdicts({}, set())
+        # Read with the steps where possible (selectors.labeling.path_and_ratings).
+        found, asked = getattr(assignment, "read_verdicts", None) or ({}, set())
+        read = ReadVerdicts(dict(found), set(asked))
     missing = [n for n in dict.fromkeys(wanted) if n not in read.asked]
     if missing:
         try:
