@@ -22,10 +22,11 @@ forward and scattered slips in results, operands, operators and answers), and th
 words and each check line's expected half weigh 3x in the loss, so that copying the written
 step does not win over computing. The conversation is rendered by a chat template saved in
 the tokenizer, so the in-process backend, ``transformers serve`` and vLLM build the same
-prompt. At the default build (4,000 steps, about 7 minutes of one core) it calls 89% of the
-wrong steps and nearly every right one correctly (balanced accuracy 0.95 on fresh solutions;
-docs/labels.md, "The demo judge", and docs/performance.md for the builds tried): the
-comparison forms late, between 3,000 and 4,000 steps.
+prompt. At the default build (three layers, 4,000 steps, about 9 minutes of one core) it
+calls 89% of the wrong steps and nearly every right one correctly (balanced accuracy 0.94 on
+fresh solutions; docs/labels.md, "The demo judge", and docs/performance.md for the builds
+tried): the comparison forms late in training, and with two layers it formed on one machine's
+arithmetic and not on another's.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ CHAT_TEMPLATE = ("{% for m in messages %}{{ m['content'] | trim }}\n{% endfor %}
 @dataclass
 class JudgeBuildConfig:
     steps: int = 4000
-    layers: int = 2
+    layers: int = 3
     width: int = 128
     heads: int = 4
     batch_size: int = 8
