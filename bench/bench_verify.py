@@ -400,7 +400,8 @@ def main() -> None:
         print(f"| {mode} | {keys[mode]:.2f} | {posts[mode]:.2f} | {acc['accuracy']} "
               f"({acc['labeled']} steps, {acc['missing']} missing; {acc['with_shown']} with a verdict "
               f"shown, {acc['changed_from_shown']} changed) | "
-              f"{pct(saves[mode], 50):.1f} / {pct(saves[mode], 99):.1f} (n={len(saves[mode])}) | "
+              + (f"{pct(saves[mode], 50):.1f} / {pct(saves[mode], 99):.1f} (n={len(saves[mode])})"
+                 if saves[mode] else "- (every step accepted)") + " | "
               + (f"{pct(accept, 50):.1f} / {pct(accept, 99):.1f} (n={len(accept)})" if accept else "-")
               + " |")
     for kind, k in by_kind.items():
@@ -416,9 +417,9 @@ def main() -> None:
           f"rating p50 {pct(paired['verify'], 50) / pct(paired['rating'], 50):.2f}x, p99 "
           f"{pct(paired['verify'], 99) / pct(paired['rating'], 99):.2f}x")
     print(f"\nkeys rating / verify: {keys['rating'] / keys['verify']:.2f}x; POSTs rating / verify: "
-          f"{posts['rating'] / posts['verify']:.2f}x; label save p50 verify / rating: "
-          f"{pct(saves['verify'], 50) / pct(saves['rating'], 50):.2f}x, p99 "
-          f"{pct(saves['verify'], 99) / pct(saves['rating'], 99):.2f}x")
+          f"{posts['rating'] / posts['verify']:.2f}x; label save verify / rating, like for like: "
+          f"p50 {pct(paired['verify'], 50) / pct(paired['rating'], 50):.2f}x, p99 "
+          f"{pct(paired['verify'], 99) / pct(paired['rating'], 99):.2f}x")
 
 
 if __name__ == "__main__":

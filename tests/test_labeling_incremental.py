@@ -160,7 +160,8 @@ def test_verdicts_read_with_the_steps_are_the_readers(make_user, spec):
                 created=now - timedelta(minutes=age))
     fresh = Assignment.objects.select_related("project").get(pk=assignment.pk)
     path_and_ratings(solution, fresh)
-    folded, asked = fresh.read_verdicts
+    rows, convert, asked = fresh.read_verdicts
+    folded = {node: convert(*columns) for node, columns in rows.items()}
     assert asked >= {n.pk for n in path}
     assert folded == verdicts_for(spec, solution.pk, [n.pk for n in path])
     assert len(folded) == 6

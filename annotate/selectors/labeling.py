@@ -278,7 +278,8 @@ def path_and_ratings(solution, assignment: Assignment
 
     In verify mode, where nothing is hidden from this labeler, each step's verdict comes in
     the same rows (``verdicts.verdict_rows``), kept on the assignment as
-    ``assignment.read_verdicts`` ({node id: Verdict}, every step of the problem asked)."""
+    ``assignment.read_verdicts``: the columns by node id, the function that makes them a
+    Verdict (called for the steps shown), and the node ids read (the problem's)."""
     rows_reader = _verdict_rows(assignment)
     sql, n_node = _path_and_ratings_sql(connection.vendor, rows_reader and rows_reader.sql)
     params = [assignment.pk, solution.problem_id, PROBLEM_READ_CAP + 1]
@@ -295,7 +296,7 @@ def path_and_ratings(solution, assignment: Assignment
         if row[n_node + _RATING_ID] is not None:  # this task rated the step
             ratings[row[0]] = _rating_row(row[n_node:n_rating], alias, assignment_pk, assignment)
         if rows_reader is not None and row[n_rating] is not None:  # the source labels it
-            verdicts[row[0]] = rows_reader.verdict(*row[n_rating + 1:])
+            verdicts[row[0]] = row[n_rating + 1:]
     parent_at = _NODE_FIELDS.index("parent_id")
     ids, at = [], solution.last_step_id
     while at is not None and at in by_id:
@@ -304,7 +305,7 @@ def path_and_ratings(solution, assignment: Assignment
     if at is not None or len(by_id) > PROBLEM_READ_CAP:
         return solution_path(solution), load_ratings(assignment)
     if rows_reader is not None:
-        assignment.read_verdicts = (verdicts, set(by_id))
+        assignment.read_verdicts = (verdicts, rows_reader.verdict, set(by_id))
     return [_built(StepNode, _NODE_FIELDS, by_id[pk][:n_node], alias) for pk in reversed(ids)], ratings
 
 

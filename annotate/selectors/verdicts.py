@@ -32,6 +32,11 @@ class Verdict:
     def unsure(self) -> bool:
         return self.rating is None or self.sure < UNSURE_BELOW
 
+    @property
+    def sure_text(self) -> str:
+        """How sure, as the page shows it (two decimals)."""
+        return f"{self.sure:.2f}"
+
 
 @dataclass(frozen=True)
 class VerdictRows:

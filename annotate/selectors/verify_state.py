@@ -11,7 +11,7 @@ and the state after it reuses what was read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from annotate.models import Project
 from annotate.services import blind
@@ -31,7 +31,17 @@ class PreviewStep:
 @dataclass
 class ReadVerdicts:
     found: dict  # node id -> Verdict
-    asked: set  # node ids asked for (a node absent from ``found`` has no verdict)
+    asked: set  # node ids asked for (a node absent from ``found`` and ``rows`` has no verdict)
+    # Read with the steps (selectors.labeling.path_and_ratings): node id -> the subquery's
+    # columns, made a Verdict by ``convert`` when a shown step asks for it.
+    rows: dict = field(default_factory=dict)
+    convert: object = None
+
+    def get(self, node_id: int) -> Verdict | None:
+        verdict = self.found.get(node_id)
+        if verdict is None and node_id in self.rows:
+            verdict = self.found[node_id] = self.convert(*self.rows.pop(node_id))
+        return verdict
 
 
 def _window(state) -> list[int]:
@@ -52,8 +62,8 @@ def attach_verdicts(state, start: int = 0, before=None) -> None:
     read = before.verdicts if before is not None and before.verdicts is not None else None
     if read is None:
         # Read with the steps where possible (selectors.labeling.path_and_ratings).
-        found, asked = getattr(assignment, "read_verdicts", None) or ({}, set())
-        read = ReadVerdicts(dict(found), set(asked))
+        rows, convert, asked = getattr(assignment, "read_verdicts", None) or ({}, None, set())
+        read = ReadVerdicts({}, set(asked), dict(rows), convert)
     missing = [n for n in dict.fromkeys(wanted) if n not in read.asked]
     if missing:
         try:
@@ -65,11 +75,11 @@ def attach_verdicts(state, start: int = 0, before=None) -> None:
     state.verdicts = read
     for p in positions:
         for item in p.items:
-            item.verdict = read.found.get(item.node.id)
-    state.preview = _preview(state, read.found)
+            item.verdict = read.get(item.node.id)
+    state.preview = _preview(state, read)
 
 
-def _preview(state, found: dict) -> list[PreviewStep]:
+def _preview(state, read: ReadVerdicts) -> list[PreviewStep]:
     current = state.current
     if (state.project.mode != Project.Mode.FIRST_ERROR or current is None or current.bad
             or current.items[0].rating is not None):
@@ -81,7 +91,7 @@ def _preview(state, found: dict) -> list[PreviewStep]:
     out = []
     for i in range(current.index + 1, min(len(state.path), current.index + 1 + PREVIEW_STEPS)):
         node = state.path[i]
-        verdict = found.get(node.id)
+        verdict = read.get(node.id)
         if verdict is None or verdict.rating is None or (binary and verdict.rating == 0):
             break
         out.append(PreviewStep(i, node, verdict))

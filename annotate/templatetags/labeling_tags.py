@@ -141,8 +141,8 @@ def plain_position(pos, state) -> str:
 
 
 @register.simple_tag
-def preview_steps(steps) -> str:
-    """Verify mode's preview steps (position_html.py), rendered on every save in verify mode."""
-    from .position_html import preview_step
+def preview(state, oob="") -> str:
+    """Verify mode's preview block (position_html.py), rendered on every save in verify mode."""
+    from .position_html import preview_block
 
-    return mark_safe("".join(preview_step(step, _render) for step in steps))
+    return mark_safe(preview_block(state, bool(oob), _render))

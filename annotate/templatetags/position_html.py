@@ -6,7 +6,6 @@ position, no critique): a short solution's save renders two such steps, a notice
 of its CPU. Everything else still renders through the template. The output matches the
 template's markup for that case (tests/test_position_html.py)."""
 
-from django.template.defaultfilters import floatformat
 from django.utils.html import escape
 
 from annotate.selectors.labeling import is_final
@@ -76,8 +75,25 @@ def verdict_html(verdict, rating, source: str, markdown) -> str:
               if verdict.reason else "")
     return (f'<div class="verdict{" unsure" if verdict.unsure else ""}" data-reason="{escape(verdict.reason)}">'
             f'<span class="badge verdict-badge">machine: {_NAME.get(verdict.rating, "no verdict")}</span> '
-            f'<span class="muted">{escape(source)} · {sure} ({floatformat(verdict.sure, 2)}){said}</span>'
+            f'<span class="muted">{escape(source)} · {sure} ({verdict.sure_text}){said}</span>'
             f"{reason}</div>")
+
+
+def preview_block(state, oob: bool, markdown) -> str:
+    """Verify mode's preview (``selectors.verify_state``): the steps after the current one
+    whose verdicts accept takes, each with the machine's verdict. Rendered on every save in
+    verify mode, so built directly."""
+    steps = state.preview
+    parts = [f'<div id="preview" class="preview"{" hx-swap-oob=" + chr(34) + "true" + chr(34) if oob else ""}>']
+    if steps:
+        what = "step" if len(steps) == 1 else f"{len(steps)} steps"
+        parts.append(
+            f'<div class="preview-label">Next {what}, with what '
+            f"{escape(state.assignment.shown_source)} says: accept takes the highlighted step's "
+            "verdict and these (up to its first Bad)</div>")
+        parts.extend(preview_step(step, markdown) for step in steps)
+    parts.append("</div>")
+    return "".join(parts)
 
 
 def preview_step(step, markdown) -> str:
@@ -91,5 +107,5 @@ def preview_step(step, markdown) -> str:
             f'<div class="text math">{markdown(step.node.text)}</div>'
             f'<div class="verdict{" unsure" if verdict.unsure else ""}">'
             f'<span class="badge verdict-badge">machine: {_NAME.get(verdict.rating, "")}</span> '
-            f'<span class="muted">{"unsure" if verdict.unsure else "sure"} ({floatformat(verdict.sure, 2)})</span>'
+            f'<span class="muted">{"unsure" if verdict.unsure else "sure"} ({verdict.sure_text})</span>'
             f"{reason}</div></div>")
