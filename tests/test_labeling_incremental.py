@@ -35,16 +35,22 @@ def _check(state, assignment_id: int) -> None:
     assert Assignment.objects.get(pk=assignment_id).presentation == full.presentation
 
 
-def test_each_action_answers_with_the_full_derivation(make_user):
-    project = make_project("incr", overlap=1, lease_seconds=3600)
-    solution = make_trace_solution(project, 40)
-    user = add_member(project, make_user("ann-incr"))
+def _trace_task(make_user, slug: str, *, steps: int, rated: int):
+    """A trace task of ``steps`` steps with the first ``rated`` rated Great: (solution,
+    annotator, assignment id, the path's node ids)."""
+    project = make_project(slug, overlap=1, lease_seconds=3600)
+    solution = make_trace_solution(project, steps)
+    user = add_member(project, make_user(f"ann-{slug}"))
     assignment = Assignment.objects.create(project=project, solution=solution, annotator=user)
     path, _ = path_and_ratings(solution, assignment)
     nodes = [n.pk for n in path]
     StepRating.objects.bulk_create(StepRating(assignment=assignment, node_id=n, rating=1)
-                                   for n in nodes[:30])
-    a = assignment.pk
+                                   for n in nodes[:rated])
+    return solution, user, assignment.pk, nodes
+
+
+def test_each_action_answers_with_the_full_derivation(make_user):
+    solution, user, a, nodes = _trace_task(make_user, "incr", steps=40, rated=30)
 
     state = labeling.rate_step(a, user, node_id=nodes[30], rating=1)  # at the end of the walk
     assert len(state.positions) == 32
@@ -81,15 +87,7 @@ def test_a_save_writes_the_presentation_whatever_the_row_held(make_user):
     """A save sends only the presentation's changed tail (PostgreSQL keeps the entries
     before it): a row that held something else at the start, in the middle or beyond the
     end (written before an earlier change, or not at all) still ends as the derivation."""
-    project = make_project("incr-tail", overlap=1, lease_seconds=3600)
-    solution = make_trace_solution(project, 30)
-    user = add_member(project, make_user("ann-tail"))
-    assignment = Assignment.objects.create(project=project, solution=solution, annotator=user)
-    path, _ = path_and_ratings(solution, assignment)
-    nodes = [n.pk for n in path]
-    StepRating.objects.bulk_create(StepRating(assignment=assignment, node_id=n, rating=1)
-                                   for n in nodes[:20])
-    a = assignment.pk
+    _solution, user, a, nodes = _trace_task(make_user, "incr-tail", steps=30, rated=20)
     _check(labeling.rate_step(a, user, node_id=nodes[20], rating=1), a)  # from an empty row
     stored = Assignment.objects.get(pk=a).presentation
     odd = {"candidates": [nodes[3], nodes[4]], "chosen": None, "human": None, "run": 0}

@@ -280,7 +280,7 @@ def path_and_ratings(solution, assignment: Assignment
     the same rows (``verdicts.verdict_rows``), kept on the assignment as
     ``assignment.read_verdicts``: the columns by node id, the function that makes them a
     Verdict (called for the steps shown), and the node ids read (the problem's)."""
-    rows_reader = _verdict_rows(assignment)
+    rows_reader = _joined_verdicts(assignment)
     sql, n_node = _path_and_ratings_sql(connection.vendor, rows_reader and rows_reader.sql)
     params = [assignment.pk, solution.problem_id, PROBLEM_READ_CAP + 1]
     if rows_reader is not None:
@@ -309,7 +309,7 @@ def path_and_ratings(solution, assignment: Assignment
     return [_built(StepNode, _NODE_FIELDS, by_id[pk][:n_node], alias) for pk in reversed(ids)], ratings
 
 
-def _verdict_rows(assignment: Assignment):
+def _joined_verdicts(assignment: Assignment):
     """The verify source's subquery, where the verdicts may be read with the steps."""
     if (not assignment.shown_source or connection.vendor != "postgresql"
             or blind.hidden_hints(assignment) is not None):
