@@ -61,8 +61,24 @@ def settle(page) -> None:
     page.wait_for_timeout(50)
 
 
+def wait_for_math(page, sel: str, where: str = "", timeout: float = 5000) -> None:
+    """Wait until ``sel`` holds KaTeX and ``where`` (default ``sel``) no raw LaTeX, for at most
+    ``timeout`` ms. The page renders math on htmx:load, in the swap's settle step, a moment
+    after the new content is in the document and the request has ended; the asserts that
+    follow say what is missing if it never renders."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(f"([sel, where]) => document.querySelector(sel + ' .katex') !== null"
+                               f" && ({RAW_MATH})(where).length === 0", arg=[sel, where or sel],
+                               timeout=timeout)
+    except PlaywrightTimeout:
+        pass
+
+
 def math_rendered(page, sel: str, text_sel: str = "") -> None:
     """``sel`` holds KaTeX and no raw LaTeX is left in ``sel text_sel``."""
+    wait_for_math(page, sel, f"{sel} {text_sel}".strip())
     assert page.locator(f"{sel} .katex").count() > 0, f"no KaTeX in {sel}"
     where = f"{sel} {text_sel}".strip()
     assert page.evaluate(RAW_MATH, where) == [], f"raw LaTeX left in {where}"

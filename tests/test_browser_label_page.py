@@ -11,7 +11,7 @@ import pytest
 from annotate.models import Assignment, Membership, Problem, Project, Solution, StepNode
 
 from .browser_helpers import RAW_MATH as RAW_DOLLARS
-from .browser_helpers import screenshot
+from .browser_helpers import screenshot, wait_for_math
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -59,6 +59,7 @@ def _wait_rated(page, n: int) -> None:
 
 def _assert_math_rendered(page, *selectors) -> None:
     for sel in selectors:
+        wait_for_math(page, sel)
         assert page.locator(f"{sel} .katex").count() > 0, f"no KaTeX in {sel}"
         assert page.evaluate(RAW_DOLLARS, sel) == [], f"raw LaTeX left in {sel}"
 
